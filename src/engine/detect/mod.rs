@@ -1,0 +1,644 @@
+//! Detectors: find PII values in text.
+//!
+//! All built-in detectors share one compiled regex (an alternation of candidate shapes:
+//! JIDs, `wamid.` ids, e-mail addresses, IBANs, number runs). A regex hit is only a
+//! *candidate*; validators decide (libphonenumber rules, CPF/CNPJ check digits, Luhn and
+//! issuer prefixes, IBAN mod-97), because an agent whose order numbers get masked stops
+//! trusting the tool. Custom detectors add regexes and word lists.
+//!
+//! The fast path: most strings of an inbox hold no PII. [`Detectors::scan`] first asks a
+//! prefilter (fewer than seven digits, no `@`, no `wamid.`) and returns at once when it
+//! says no, without running the regex.
+pub mod checks;
+pub mod numeric;
+
+use super::kind::KindId;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use numeric::{NumericClassifier, NumericKind, NumericKinds, NumericMatch};
+use regex::Regex;
+
+/// Index of a detector in its rule set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DetectorId(pub u8);
+
+/// A set of detectors (a route's scan list), as a bit set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct DetectorSet(u64);
+
+impl DetectorSet {
+    pub const MAX: usize = 64;
+
+    pub fn all(count: usize) -> Self {
+        if count >= 64 {
+            DetectorSet(u64::MAX)
+        } else {
+            DetectorSet((1u64 << count) - 1)
+        }
+    }
+    pub fn empty() -> Self {
+        DetectorSet(0)
+    }
+    pub fn insert(&mut self, id: DetectorId) {
+        self.0 |= 1 << id.0;
+    }
+    pub fn contains(self, id: DetectorId) -> bool {
+        self.0 & (1 << id.0) != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Where a finding came from, for metrics ("matches by rule").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Detector(DetectorId),
+    /// A field rule (index into the route's field rules).
+    Field(u16),
+}
+
+/// One value found in a text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// Byte range in the scanned text.
+    pub start: usize,
+    pub end: usize,
+    pub kind: KindId,
+    pub source: Source,
+    /// Canonical form used by `hash` and `token` (E.164 for phones, lowercase e-mail);
+    /// `None` when the raw text is already canonical.
+    pub normalized: Option<String>,
+}
+
+/// A built-in detector family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    /// Phone numbers, WhatsApp ids and JIDs, `tel:` and `wa.me/` links, in these regions.
+    Phone {
+        regions: Vec<String>,
+    },
+    Email,
+    Cpf,
+    Cnpj,
+    Card,
+    Iban,
+    /// WhatsApp message ids (`wamid.…`): they base64-encode the customer's number.
+    Wamid,
+}
+
+impl Builtin {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Builtin::Phone { .. } => "phone",
+            Builtin::Email => "email",
+            Builtin::Cpf => "cpf",
+            Builtin::Cnpj => "cnpj",
+            Builtin::Card => "card",
+            Builtin::Iban => "iban",
+            Builtin::Wamid => "wamid",
+        }
+    }
+
+    pub fn from_name(name: &str, regions: Option<Vec<String>>) -> Option<Builtin> {
+        Some(match name {
+            "phone" => Builtin::Phone {
+                regions: regions.unwrap_or_else(|| {
+                    NumericClassifier::default_regions()
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect()
+                }),
+            },
+            "email" => Builtin::Email,
+            "cpf" => Builtin::Cpf,
+            "cnpj" => Builtin::Cnpj,
+            "card" => Builtin::Card,
+            "iban" => Builtin::Iban,
+            "wamid" => Builtin::Wamid,
+            _ => return None,
+        })
+    }
+}
+
+/// What a detector looks for.
+#[derive(Clone, Debug)]
+pub enum DetectorSpec {
+    Builtin(Builtin),
+    /// A regex; its maximum match length must be bounded (checked at compile).
+    Regex(String),
+    /// Whole words, ASCII case-insensitive.
+    Words(Vec<String>),
+}
+
+/// A detector as the rules define it.
+#[derive(Clone, Debug)]
+pub struct DetectorDef {
+    pub name: String,
+    pub kind: KindId,
+    pub spec: DetectorSpec,
+}
+
+/// Why detectors could not be compiled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DetectorError {
+    #[error("detector {detector:?}: {reason}")]
+    Invalid { detector: String, reason: String },
+    #[error("at most {max} detectors per rule set, got {got}")]
+    TooMany { max: usize, got: usize },
+}
+
+struct BuiltinIds {
+    phone: Option<(DetectorId, KindId)>,
+    email: Option<(DetectorId, KindId)>,
+    cpf: Option<(DetectorId, KindId)>,
+    cnpj: Option<(DetectorId, KindId)>,
+    card: Option<(DetectorId, KindId)>,
+    iban: Option<(DetectorId, KindId)>,
+    wamid: Option<(DetectorId, KindId)>,
+}
+
+struct BuiltinScan {
+    re: Regex,
+    ids: BuiltinIds,
+    numeric: NumericClassifier,
+    numeric_kinds: NumericKinds,
+    needs_digits: bool,
+    needs_at: bool,
+    needs_wamid: bool,
+}
+
+/// All detectors of a rule set, compiled once.
+pub struct Detectors {
+    defs: Vec<(String, KindId)>,
+    builtin: Option<BuiltinScan>,
+    regexes: Vec<(Regex, DetectorId)>,
+    words: Option<(AhoCorasick, Vec<DetectorId>)>,
+    max_match_len: usize,
+}
+
+impl std::fmt::Debug for Detectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detectors")
+            .field("defs", &self.defs)
+            .finish()
+    }
+}
+
+/// The fewest digits any numeric value has (a short phone number with its area code).
+const MIN_DIGITS: usize = 7;
+
+impl Detectors {
+    pub fn compile(defs: &[DetectorDef]) -> Result<Detectors, DetectorError> {
+        if defs.len() > DetectorSet::MAX {
+            return Err(DetectorError::TooMany {
+                max: DetectorSet::MAX,
+                got: defs.len(),
+            });
+        }
+        let invalid = |d: &DetectorDef, reason: String| DetectorError::Invalid {
+            detector: d.name.clone(),
+            reason,
+        };
+        let mut ids = BuiltinIds {
+            phone: None,
+            email: None,
+            cpf: None,
+            cnpj: None,
+            card: None,
+            iban: None,
+            wamid: None,
+        };
+        let mut regions: Vec<String> = Vec::new();
+        let mut regexes = Vec::new();
+        let mut words: Vec<String> = Vec::new();
+        let mut word_ids = Vec::new();
+        let mut max_match_len = 0usize;
+        for (i, d) in defs.iter().enumerate() {
+            let id = DetectorId(i as u8);
+            match &d.spec {
+                DetectorSpec::Builtin(b) => {
+                    let slot = match b {
+                        Builtin::Phone { regions: r } => {
+                            regions = r.clone();
+                            &mut ids.phone
+                        }
+                        Builtin::Email => &mut ids.email,
+                        Builtin::Cpf => &mut ids.cpf,
+                        Builtin::Cnpj => &mut ids.cnpj,
+                        Builtin::Card => &mut ids.card,
+                        Builtin::Iban => &mut ids.iban,
+                        Builtin::Wamid => &mut ids.wamid,
+                    };
+                    if slot.is_some() {
+                        return Err(invalid(
+                            d,
+                            format!("builtin {:?} is defined by two detectors", b.name()),
+                        ));
+                    }
+                    *slot = Some((id, d.kind));
+                }
+                DetectorSpec::Regex(pattern) => {
+                    let hir = regex_syntax::Parser::new()
+                        .parse(pattern)
+                        .map_err(|e| invalid(d, format!("invalid regex: {e}")))?;
+                    let Some(max) = hir.properties().maximum_len() else {
+                        return Err(invalid(
+                            d,
+                            "the regex has no maximum match length; bound every repetition ({m,n})"
+                                .into(),
+                        ));
+                    };
+                    if hir.properties().minimum_len() == Some(0) {
+                        return Err(invalid(d, "the regex matches the empty string".into()));
+                    }
+                    max_match_len = max_match_len.max(max);
+                    let re = Regex::new(pattern)
+                        .map_err(|e| invalid(d, format!("invalid regex: {e}")))?;
+                    regexes.push((re, id));
+                }
+                DetectorSpec::Words(list) => {
+                    for w in list {
+                        let w = w.trim();
+                        if w.is_empty() {
+                            continue;
+                        }
+                        max_match_len = max_match_len.max(w.len());
+                        words.push(w.to_owned());
+                        word_ids.push(id);
+                    }
+                }
+            }
+        }
+        let builtin = if [
+            ids.phone, ids.email, ids.cpf, ids.cnpj, ids.card, ids.iban, ids.wamid,
+        ]
+        .iter()
+        .any(Option::is_some)
+        {
+            let region_refs: Vec<&str> = regions.iter().map(String::as_str).collect();
+            let numeric = if region_refs.is_empty() {
+                NumericClassifier::new(NumericClassifier::default_regions())
+            } else {
+                NumericClassifier::new(&region_refs)
+            }
+            .map_err(|reason| DetectorError::Invalid {
+                detector: "phone".into(),
+                reason,
+            })?;
+            let numeric_kinds = NumericKinds {
+                phone: ids.phone.is_some(),
+                cpf: ids.cpf.is_some(),
+                cnpj: ids.cnpj.is_some(),
+                card: ids.card.is_some(),
+            };
+            let pattern = builtin_pattern();
+            let hir = regex_syntax::Parser::new()
+                .parse(&pattern)
+                .expect("the built-in pattern parses");
+            max_match_len = max_match_len.max(hir.properties().maximum_len().unwrap_or(1024));
+            Some(BuiltinScan {
+                re: Regex::new(&pattern).expect("the built-in pattern compiles"),
+                needs_digits: numeric_kinds != NumericKinds::default() || ids.iban.is_some(),
+                needs_at: ids.email.is_some() || ids.phone.is_some(),
+                needs_wamid: ids.wamid.is_some(),
+                ids,
+                numeric,
+                numeric_kinds,
+            })
+        } else {
+            None
+        };
+        let words = if words.is_empty() {
+            None
+        } else {
+            let ac = AhoCorasickBuilder::new()
+                .match_kind(MatchKind::LeftmostLongest)
+                .ascii_case_insensitive(true)
+                .build(&words)
+                .map_err(|e| DetectorError::Invalid {
+                    detector: "words".into(),
+                    reason: e.to_string(),
+                })?;
+            Some((ac, word_ids))
+        };
+        Ok(Detectors {
+            defs: defs.iter().map(|d| (d.name.clone(), d.kind)).collect(),
+            builtin,
+            regexes,
+            words,
+            max_match_len: max_match_len.max(1),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.defs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.defs.is_empty()
+    }
+
+    pub fn name(&self, id: DetectorId) -> &str {
+        &self.defs[id.0 as usize].0
+    }
+
+    pub fn id(&self, name: &str) -> Option<DetectorId> {
+        self.defs
+            .iter()
+            .position(|(n, _)| n == name)
+            .map(|i| DetectorId(i as u8))
+    }
+
+    pub fn kind(&self, id: DetectorId) -> KindId {
+        self.defs[id.0 as usize].1
+    }
+
+    /// The longest value any detector can match: the carry-over window of streaming text.
+    pub fn max_match_len(&self) -> usize {
+        self.max_match_len
+    }
+
+    /// Appends every value of `text` found by a detector in `enabled` to `out`, sorted by
+    /// position and without overlaps. `scan_from` lets a streaming caller keep already
+    /// emitted bytes before it as look-behind context.
+    pub fn scan(&self, text: &str, scan_from: usize, enabled: DetectorSet, out: &mut Vec<Finding>) {
+        if enabled.is_empty() {
+            return;
+        }
+        let first = out.len();
+        if let Some(b) = &self.builtin {
+            if b.worth_scanning(&text.as_bytes()[scan_from..]) {
+                b.scan(text, scan_from, enabled, out);
+            }
+        }
+        for (re, id) in &self.regexes {
+            if !enabled.contains(*id) {
+                continue;
+            }
+            let kind = self.kind(*id);
+            let mut at = scan_from;
+            while let Some(m) = re.find_at(text, at) {
+                out.push(Finding {
+                    start: m.start(),
+                    end: m.end(),
+                    kind,
+                    source: Source::Detector(*id),
+                    normalized: None,
+                });
+                at = if m.end() > m.start() {
+                    m.end()
+                } else {
+                    m.end() + 1
+                };
+                if at > text.len() {
+                    break;
+                }
+            }
+        }
+        if let Some((ac, ids)) = &self.words {
+            let bytes = text.as_bytes();
+            for m in ac.find_iter(&bytes[scan_from..]) {
+                let id = ids[m.pattern().as_usize()];
+                let (start, end) = (m.start() + scan_from, m.end() + scan_from);
+                if !enabled.contains(id) || glued_before(text, start) || glued_after(text, end) {
+                    continue;
+                }
+                out.push(Finding {
+                    start,
+                    end,
+                    kind: self.kind(id),
+                    source: Source::Detector(id),
+                    normalized: None,
+                });
+            }
+        }
+        if out.len() - first > 1 {
+            resolve_overlaps(out, first);
+        }
+    }
+
+    /// Canonical form of a whole value known to be of `kind` (a field rule's value), so
+    /// that a phone found by a field rule gets the same token as the same phone found by
+    /// a detector. `None` when the value is already canonical or has no known form.
+    pub fn normalize(&self, kind: KindId, value: &str) -> Option<String> {
+        let b = self.builtin.as_ref()?;
+        let v = value.trim();
+        if b.ids.phone.map(|(_, k)| k) == Some(kind) {
+            if !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) {
+                return b.numeric.whatsapp_digits(v);
+            }
+            let mut found = Vec::new();
+            b.numeric.classify(
+                v,
+                NumericKinds {
+                    phone: true,
+                    ..NumericKinds::default()
+                },
+                &mut found,
+            );
+            if let [m] = found.as_slice() {
+                if m.start == 0 && m.end == v.len() {
+                    return Some(m.normalized.clone());
+                }
+            }
+            return None;
+        }
+        if b.ids.email.map(|(_, k)| k) == Some(kind) && v.contains('@') {
+            let lower = v.to_lowercase();
+            return (lower != value).then_some(lower);
+        }
+        None
+    }
+}
+
+/// The candidate shapes, in priority order (leftmost-first alternation).
+fn builtin_pattern() -> String {
+    let jid = r"(?P<jid>[0-9]{5,20}(?:-[0-9]{1,20})?(?:[_:][0-9]{1,4}){0,2}@(?:s\.whatsapp\.net|c\.us|g\.us|lid|broadcast|newsletter))";
+    let wamid = r"(?P<wamid>wamid\.[A-Za-z0-9+/=_\-]{8,256})";
+    let email =
+        r"(?P<email>[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,4})";
+    let iban = r"(?P<iban>[A-Z]{2}[0-9]{2}(?:\x20?[A-Z0-9]){11,30})";
+    let num = r"(?P<num>[+(]?[0-9][0-9\x20\-.()/\x{a0}]{5,200}[0-9])";
+    format!("{jid}|{wamid}|{email}|{iban}|{num}")
+}
+
+impl BuiltinScan {
+    /// The prefilter: can this text hold a value of an enabled built-in kind at all?
+    #[inline]
+    fn worth_scanning(&self, bytes: &[u8]) -> bool {
+        (self.needs_digits && bytes.iter().filter(|b| b.is_ascii_digit()).count() >= MIN_DIGITS)
+            || (self.needs_at && memchr::memchr(b'@', bytes).is_some())
+            || (self.needs_wamid && memchr::memmem::find(bytes, b"wamid.").is_some())
+    }
+
+    fn scan(&self, text: &str, scan_from: usize, enabled: DetectorSet, out: &mut Vec<Finding>) {
+        let on = |slot: Option<(DetectorId, KindId)>| slot.filter(|(id, _)| enabled.contains(*id));
+        let mut locs = self.re.capture_locations();
+        let mut at = scan_from;
+        let mut numeric = Vec::new();
+        while at < text.len() {
+            let Some(m) = self.re.captures_read_at(&mut locs, text, at) else {
+                break;
+            };
+            let (start, end) = (m.start(), m.end());
+            at = end.max(start + 1);
+            // Group 1 jid, 2 wamid, 3 email, 4 iban, 5 num.
+            let group = (1..=5).find(|g| locs.get(*g).is_some()).unwrap_or(0);
+            match group {
+                1 => {
+                    if let Some(p) = on(self.ids.phone) {
+                        self.jid(text, start, end, p, out);
+                    }
+                }
+                2 => {
+                    if let Some((id, kind)) = on(self.ids.wamid) {
+                        out.push(finding(start, end, kind, id, None));
+                    }
+                }
+                3 => {
+                    if let Some((id, kind)) = on(self.ids.email) {
+                        let raw = &text[start..end];
+                        let lower = raw.to_ascii_lowercase();
+                        let norm = (lower != raw).then_some(lower);
+                        out.push(finding(start, end, kind, id, norm));
+                    }
+                }
+                4 => {
+                    if let Some((id, kind)) = on(self.ids.iban) {
+                        if !glued_before(text, start) {
+                            if let Some(len) = checks::iban_prefix_len(&text[start..end]) {
+                                let e = start + len;
+                                if !glued_after(text, e) {
+                                    let compact: String =
+                                        text[start..e].chars().filter(|c| *c != ' ').collect();
+                                    out.push(finding(start, e, kind, id, Some(compact)));
+                                    at = e.max(start + 1);
+                                }
+                                continue;
+                            }
+                        }
+                        // Not an IBAN: the digits inside may still be a number.
+                        at = start + 2;
+                    }
+                }
+                5 => {
+                    if glued_before(text, start) || glued_after(text, end) {
+                        continue;
+                    }
+                    let kinds = NumericKinds {
+                        phone: on(self.ids.phone).is_some() && self.numeric_kinds.phone,
+                        cpf: on(self.ids.cpf).is_some(),
+                        cnpj: on(self.ids.cnpj).is_some(),
+                        card: on(self.ids.card).is_some(),
+                    };
+                    numeric.clear();
+                    self.numeric
+                        .classify(&text[start..end], kinds, &mut numeric);
+                    for NumericMatch {
+                        start: s,
+                        end: e,
+                        kind,
+                        normalized,
+                    } in numeric.drain(..)
+                    {
+                        let slot = match kind {
+                            NumericKind::Phone => self.ids.phone,
+                            NumericKind::Cpf => self.ids.cpf,
+                            NumericKind::Cnpj => self.ids.cnpj,
+                            NumericKind::Card => self.ids.card,
+                        };
+                        if let Some((id, k)) = on(slot) {
+                            let raw = &text[start + s..start + e];
+                            let norm = (normalized != raw).then_some(normalized);
+                            out.push(finding(start + s, start + e, k, id, norm));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A JID: `<user>[_agent][:device]@<server>`. For phone servers the user part is the
+    /// number; an old-style group id `<creator>-<time>@g.us` embeds the creator's number;
+    /// LIDs, new group ids, broadcast and newsletter ids are opaque and stay as they are.
+    fn jid(
+        &self,
+        text: &str,
+        start: usize,
+        end: usize,
+        (id, kind): (DetectorId, KindId),
+        out: &mut Vec<Finding>,
+    ) {
+        let jid = &text[start..end];
+        let (user, server) = jid.split_once('@').expect("the jid pattern has an @");
+        let digits_end = user
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(user.len());
+        let phone_part = match server {
+            "s.whatsapp.net" | "c.us" => true,
+            "g.us" => user.as_bytes().get(digits_end) == Some(&b'-'),
+            _ => false,
+        };
+        if !phone_part || glued_before(text, start) {
+            return;
+        }
+        let digits = &user[..digits_end];
+        let norm = self
+            .numeric
+            .whatsapp_digits(digits)
+            .unwrap_or_else(|| format!("+{digits}"));
+        out.push(finding(start, start + digits_end, kind, id, Some(norm)));
+    }
+}
+
+fn finding(
+    start: usize,
+    end: usize,
+    kind: KindId,
+    id: DetectorId,
+    normalized: Option<String>,
+) -> Finding {
+    Finding {
+        start,
+        end,
+        kind,
+        source: Source::Detector(id),
+        normalized,
+    }
+}
+
+/// Is the value at `start` the tail of a longer word or identifier (`K-2024-118`, `ab12…`)?
+fn glued_before(text: &str, start: usize) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut before = text[..start].chars().rev();
+    match before.next() {
+        Some(c) if word(c) => true,
+        Some('-' | '.') => before.next().is_some_and(word),
+        _ => false,
+    }
+}
+
+/// Does a word or identifier go on after `end`?
+fn glued_after(text: &str, end: usize) -> bool {
+    text[end..]
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '@')
+}
+
+/// Sorts `out[first..]` by position and drops overlaps: the earlier value wins, and at
+/// the same start the longer one.
+fn resolve_overlaps(out: &mut Vec<Finding>, first: usize) {
+    out[first..].sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut keep = first;
+    for i in first..out.len() {
+        if keep > first && out[i].start < out[keep - 1].end {
+            continue;
+        }
+        out.swap(keep, i);
+        keep += 1;
+    }
+    out.truncate(keep);
+}

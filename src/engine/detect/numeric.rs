@@ -1,0 +1,1397 @@
+//! Classification of "number-ish" runs: phone numbers, Brazilian CPF / CNPJ and payment cards.
+//!
+//! The caller (the detector) pre-filters text with a cheap regex and hands us maximal runs of
+//! characters from `[0-9 space . - ( ) / +]` plus U+00A0. A run may hold zero, one or several
+//! values. Because the proxy masks what we report, **false positives destroy useful data**
+//! (order numbers, timestamps, prices, dates, ISBNs, tracking ids), so the classifier is built
+//! around precision first and recall second.
+//!
+//! # Pipeline for one candidate span
+//! 1. **Shape analysis** without allocation: digits go into a fixed stack buffer, digit groups
+//!    and the separator between each pair of groups are recorded. Malformed shapes are rejected:
+//!    `+` anywhere but at the start, unbalanced or nested parentheses, more than one punctuation
+//!    character between two digit groups (`--`, `.-`), junk after the last digit, fewer than 8
+//!    or more than 19 digits.
+//! 2. **Global hard negatives** (nothing may match):
+//!    * every digit identical (`00000000000`, `11111111111`) – placeholders, never real data;
+//!    * thousands grouping `^\d{1,3}(\.\d{3})+$` (`1.234.567`, `123.456.789`) – amounts/counts;
+//!    * a calendar date at the start (`yyyy-mm-dd`, `dd/mm/yyyy`, `dd.mm.yyyy`, `yyyy.mm.d-…`)
+//!      with plausible year (1900..=2099), month and day – dates and date-prefixed ids;
+//!    * a valid ISBN-13 (`978`/`979` + checksum) and a hyphenated ISBN-10 with valid checksum.
+//! 3. **Formatted CNPJ / CPF** (`dd.ddd.ddd/dddd-dd`, `ddd.ddd.ddd-dd`): this layout is
+//!    unambiguous, so it decides alone – check digits valid → CNPJ/CPF, otherwise nothing (it is
+//!    never re-interpreted as a phone).
+//! 4. **Phones** (8..=15 digits), validated by libphonenumber (`phonenumber` crate):
+//!    * `+…` or `00…` → international parse, must be *valid* (not merely possible).
+//!    * bare digits (no separators) need 10..=15 digits, because short bare digit strings are
+//!      overwhelmingly ids. 10/13-digit strings starting with `1` are Unix timestamps (seconds /
+//!      milliseconds) and rejected. Order: international parse whose calling code belongs to a
+//!      configured region; then a national parse in each configured region, accepted only when
+//!      libphonenumber types it MOBILE / FIXED_LINE_OR_MOBILE or it starts with the trunk prefix
+//!      `0` (a bare 8-digit landline body is too easily an order number); then an international
+//!      parse for any other country (wa_id style).
+//!    * formatted national numbers are parsed in every configured region; when several regions
+//!      accept the digits, the region whose own national formatting puts group boundaries at
+//!      the same places as the input wins (`(415) 555-2671` is US, not the valid-but-wrongly
+//!      grouped Brazilian landline `(41) 5555-2671`). Ties go to the earlier region. As a last
+//!      resort a formatted number is read as international without `+` when its first group is
+//!      exactly the country calling code (`55 11 98765-4321`).
+//!    * Brazilian legacy mobiles: `55` + DDD + 8 digits starting 6-9 (12 digits) is the
+//!      pre-2016 form of a mobile; a `9` is inserted so both forms normalise to the same E.164.
+//! 5. **Bare CPF (11) / CNPJ (14)** when no phone was found: mod-11 check digits must hold.
+//! 6. **Cards**: 13..=19 digits, bare or grouped by single spaces or single dashes (one kind
+//!    of separator, groups of 3..=8 digits), Luhn valid *and* a real issuer prefix with a length
+//!    that issuer actually uses (Visa, Mastercard incl. 2-series, Amex, Discover, JCB, Diners,
+//!    Maestro). The issuer/length table removes ~90% of Luhn-valid random ids.
+//!
+//! Precedence is applied among the kinds the caller enabled only.
+//!
+//! # Splitting
+//! If the whole run is not a value, it is split on whitespace into groups and, left to right,
+//! the longest span of at most 8 consecutive groups (`MAX_SPLIT_GROUPS`) that classifies is taken;
+//! scanning continues after it. Spans are trimmed of leading/trailing punctuation and of an
+//! unbalanced edge parenthesis.
+
+use phonenumber::country::Id;
+use phonenumber::metadata::DATABASE;
+use phonenumber::{Mode, PhoneNumber, Type};
+
+/// Which numeric kinds the caller wants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NumericKinds {
+    pub phone: bool,
+    pub cpf: bool,
+    pub cnpj: bool,
+    pub card: bool,
+}
+
+impl NumericKinds {
+    fn any(self) -> bool {
+        self.phone || self.cpf || self.cnpj || self.card
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NumericKind {
+    Phone,
+    Cpf,
+    Cnpj,
+    Card,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NumericMatch {
+    /// Byte range inside the `run` given to `classify` (covers the value including its own
+    /// separators/parentheses/leading '+', but not surrounding spaces).
+    pub start: usize,
+    pub end: usize,
+    pub kind: NumericKind,
+    /// Canonical form: phones as E.164 "+5511987654321"; CPF/CNPJ/card as bare digits.
+    pub normalized: String,
+}
+
+/// Maximum number of whitespace-separated groups a single value may span when splitting.
+const MAX_SPLIT_GROUPS: usize = 8;
+/// Longest value we care about (payment cards go up to 19 digits).
+const MAX_DIGITS: usize = 19;
+/// Fewer digits than this is never a value.
+const MIN_DIGITS: usize = 8;
+
+const DEFAULT_REGIONS: &[&str] = &["BR", "DE", "PT", "IN", "ID", "CO", "US", "GB", "ES", "MX"];
+
+pub struct NumericClassifier {
+    regions: Vec<Id>,
+    /// Country calling codes of the configured regions.
+    region_codes: Vec<u16>,
+    /// Every country calling code known to libphonenumber (sorted).
+    known_codes: Vec<u16>,
+}
+
+impl std::fmt::Debug for NumericClassifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NumericClassifier")
+            .field("regions", &self.regions)
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shape analysis
+// ---------------------------------------------------------------------------------------------
+
+/// Separator between two digit groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sep {
+    Space,
+    Dot,
+    Dash,
+    Slash,
+}
+
+/// Allocation-free description of a candidate span.
+struct Shape {
+    digits: [u8; MAX_DIGITS],
+    n: usize,
+    plus: bool,
+    paren: bool,
+    /// Index of the digit group enclosed in parentheses, if any.
+    paren_group: Option<usize>,
+    group_len: [u8; MAX_DIGITS],
+    /// `seps[i]` separates group `i` and `i + 1`.
+    seps: [Sep; MAX_DIGITS],
+    /// Whether the gap after group `i` is exactly one character.
+    single_gap: [bool; MAX_DIGITS],
+    ngroups: usize,
+}
+
+impl Shape {
+    fn digits(&self) -> &[u8] {
+        &self.digits[..self.n]
+    }
+
+    fn digit_str(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(self.digits()).unwrap_or("")
+    }
+
+    fn groups(&self) -> &[u8] {
+        &self.group_len[..self.ngroups]
+    }
+
+    fn seps(&self) -> &[Sep] {
+        &self.seps[..self.ngroups.saturating_sub(1)]
+    }
+
+    fn bare(&self) -> bool {
+        self.ngroups == 1
+    }
+
+    /// Numeric value of digit group `g`.
+    fn group_value(&self, g: usize) -> u32 {
+        let start: usize = self.group_len[..g].iter().map(|&l| l as usize).sum();
+        let len = self.group_len[g] as usize;
+        digits_value(&self.digits[start..start + len])
+    }
+
+    fn layout_is(&self, groups: &[u8], seps: &[Sep]) -> bool {
+        !self.plus && !self.paren && self.groups() == groups && self.seps() == seps
+    }
+
+    /// Group boundaries expressed as "number of digits after the boundary"; measuring from the
+    /// end makes them independent of an optional trunk prefix / country code at the front.
+    fn suffix_boundaries(&self, out: &mut [u8; MAX_DIGITS]) -> usize {
+        let mut k = 0;
+        let mut after = self.n;
+        for &l in &self.group_len[..self.ngroups.saturating_sub(1)] {
+            after -= l as usize;
+            out[k] = after as u8;
+            k += 1;
+        }
+        k
+    }
+}
+
+fn is_space(c: char) -> bool {
+    c == ' ' || c == '\u{a0}'
+}
+
+fn digits_value(d: &[u8]) -> u32 {
+    d.iter()
+        .take(9)
+        .fold(0u32, |acc, &b| acc * 10 + u32::from(b - b'0'))
+}
+
+/// Analyse `s`; `None` when the shape is malformed or the digit count is out of range.
+fn analyse(s: &str) -> Option<Shape> {
+    let mut sh = Shape {
+        digits: [0; MAX_DIGITS],
+        n: 0,
+        plus: false,
+        paren: false,
+        paren_group: None,
+        group_len: [0; MAX_DIGITS],
+        seps: [Sep::Space; MAX_DIGITS],
+        single_gap: [true; MAX_DIGITS],
+        ngroups: 0,
+    };
+    let mut in_group = false;
+    let mut open_paren = false;
+    // Gap state (characters between two digit groups).
+    let mut gap_punct: Option<Sep> = None;
+    let mut gap_chars = 0usize;
+    let mut gap_spaces = 0usize;
+    let mut seen_any = false;
+
+    for c in s.chars() {
+        match c {
+            '0'..='9' => {
+                if sh.n == MAX_DIGITS {
+                    return None;
+                }
+                if !in_group {
+                    if sh.ngroups == MAX_DIGITS {
+                        return None;
+                    }
+                    if sh.ngroups > 0 {
+                        let g = sh.ngroups - 1;
+                        sh.seps[g] = gap_punct.unwrap_or(Sep::Space);
+                        sh.single_gap[g] = gap_chars == 1;
+                    }
+                    sh.ngroups += 1;
+                    in_group = true;
+                    gap_punct = None;
+                    gap_chars = 0;
+                    gap_spaces = 0;
+                }
+                sh.digits[sh.n] = c as u8;
+                sh.n += 1;
+                sh.group_len[sh.ngroups - 1] += 1;
+            }
+            '+' => {
+                if seen_any {
+                    return None;
+                }
+                sh.plus = true;
+            }
+            '(' => {
+                // "+55(11)…": a parenthesis may touch the country code directly.
+                let touches_cc = in_group && sh.plus && sh.ngroups == 1;
+                if sh.paren || (in_group && !touches_cc) || gap_punct.is_some() {
+                    return None;
+                }
+                if touches_cc {
+                    in_group = false;
+                    gap_chars = 0;
+                }
+                sh.paren = true;
+                open_paren = true;
+                sh.paren_group = Some(sh.ngroups);
+                if sh.ngroups > 0 {
+                    gap_chars += 1;
+                }
+            }
+            ')' => {
+                // Must close the group that was opened right after '('.
+                if !open_paren || !in_group || sh.paren_group != Some(sh.ngroups - 1) {
+                    return None;
+                }
+                open_paren = false;
+                in_group = false;
+                gap_chars += 1;
+            }
+            c if is_space(c) => {
+                if sh.ngroups == 0 {
+                    // "+ 55" / "( 11" – not a layout we accept.
+                    return None;
+                }
+                in_group = false;
+                gap_spaces += 1;
+                gap_chars += 1;
+                if gap_spaces > 2 {
+                    return None;
+                }
+            }
+            '.' | '-' | '/' => {
+                if sh.ngroups == 0 || gap_punct.is_some() || open_paren {
+                    return None;
+                }
+                in_group = false;
+                gap_punct = Some(match c {
+                    '.' => Sep::Dot,
+                    '-' => Sep::Dash,
+                    _ => Sep::Slash,
+                });
+                gap_chars += 1;
+            }
+            _ => return None,
+        }
+        seen_any = true;
+    }
+    // Must end with a digit or the closing parenthesis; parentheses must be balanced.
+    if open_paren || gap_punct.is_some() || gap_spaces > 0 {
+        return None;
+    }
+    if sh.n < MIN_DIGITS {
+        return None;
+    }
+    Some(sh)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hard negatives
+// ---------------------------------------------------------------------------------------------
+
+fn all_same_digit(d: &[u8]) -> bool {
+    d.iter().all(|&b| b == d[0])
+}
+
+/// `^\d{1,3}(\.\d{3})+$`
+fn is_thousands_grouping(sh: &Shape) -> bool {
+    !sh.plus
+        && !sh.paren
+        && sh.ngroups >= 2
+        && sh.seps().iter().all(|&s| s == Sep::Dot)
+        && (1..=3).contains(&sh.group_len[0])
+        && sh.groups()[1..].iter().all(|&l| l == 3)
+}
+
+/// A calendar date at the start of the span: `yyyy-mm-dd`, `dd/mm/yyyy`, `dd.mm.yyyy`, …
+fn starts_with_date(sh: &Shape) -> bool {
+    if sh.plus || sh.ngroups < 3 {
+        return false;
+    }
+    let (s0, s1) = (sh.seps[0], sh.seps[1]);
+    if s0 != s1 || s0 == Sep::Space {
+        return false;
+    }
+    let (l0, l1, l2) = (sh.group_len[0], sh.group_len[1], sh.group_len[2]);
+    let year = |v: u32| (1900..=2099).contains(&v);
+    let month = |v: u32| (1..=12).contains(&v);
+    let day = |v: u32| (1..=31).contains(&v);
+    if l0 == 4 && (1..=2).contains(&l1) && (1..=2).contains(&l2) {
+        return year(sh.group_value(0)) && month(sh.group_value(1)) && day(sh.group_value(2));
+    }
+    if (1..=2).contains(&l0) && (1..=2).contains(&l1) && l2 == 4 {
+        let (a, b) = (sh.group_value(0), sh.group_value(1));
+        return year(sh.group_value(2)) && ((day(a) && month(b)) || (month(a) && day(b)));
+    }
+    false
+}
+
+fn is_isbn13(d: &[u8]) -> bool {
+    if d.len() != 13 || !(d.starts_with(b"978") || d.starts_with(b"979")) {
+        return false;
+    }
+    let sum: u32 = d
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    matches!(sum % 10, 0) // (not `is_multiple_of`: crate MSRV is 1.85)
+}
+
+fn is_hyphenated_isbn10(sh: &Shape) -> bool {
+    if sh.n != 10 || sh.ngroups != 4 || sh.plus || sh.paren {
+        return false;
+    }
+    if !sh.seps().iter().all(|&s| s == Sep::Dash) {
+        return false;
+    }
+    let sum: u32 = sh
+        .digits()
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| u32::from(b - b'0') * (10 - i as u32))
+        .sum();
+    matches!(sum % 11, 0)
+}
+
+fn is_hard_negative(sh: &Shape) -> bool {
+    all_same_digit(sh.digits())
+        || is_thousands_grouping(sh)
+        || starts_with_date(sh)
+        || (!sh.plus && is_isbn13(sh.digits()))
+        || is_hyphenated_isbn10(sh)
+}
+
+/// A 44-digit NF-e / CT-e access key (or similar barcode) printed as groups of four digits:
+/// its 4-digit chunks would otherwise be re-read as German/Indian landlines when splitting.
+fn is_printed_access_key(run: &str) -> bool {
+    let mut digits = 0usize;
+    for tok in run.split(is_space).filter(|t| !t.is_empty()) {
+        if tok.len() != 4 || !tok.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        digits += 4;
+    }
+    digits >= 40
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPF / CNPJ / card checksums
+// ---------------------------------------------------------------------------------------------
+
+fn cpf_valid(d: &[u8]) -> bool {
+    if d.len() != 11 || all_same_digit(d) {
+        return false;
+    }
+    let dv = |len: usize| -> u8 {
+        let sum: u32 = d[..len]
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| u32::from(b - b'0') * (len as u32 + 1 - i as u32))
+            .sum();
+        let r = (sum * 10) % 11;
+        if r == 10 {
+            0
+        } else {
+            r as u8
+        }
+    };
+    dv(9) == d[9] - b'0' && dv(10) == d[10] - b'0'
+}
+
+fn cnpj_valid(d: &[u8]) -> bool {
+    const W1: [u32; 12] = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2];
+    const W2: [u32; 13] = [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2];
+    if d.len() != 14 || all_same_digit(d) {
+        return false;
+    }
+    let dv = |w: &[u32]| -> u8 {
+        let sum: u32 = w
+            .iter()
+            .zip(d)
+            .map(|(&w, &b)| w * u32::from(b - b'0'))
+            .sum();
+        let r = sum % 11;
+        if r < 2 {
+            0
+        } else {
+            (11 - r) as u8
+        }
+    };
+    dv(&W1) == d[12] - b'0' && dv(&W2) == d[13] - b'0'
+}
+
+fn luhn_valid(d: &[u8]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &b)| {
+            let v = u32::from(b - b'0');
+            if i % 2 == 1 {
+                let x = v * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                v
+            }
+        })
+        .sum();
+    matches!(sum % 10, 0) // (not `is_multiple_of`: crate MSRV is 1.85)
+}
+
+/// Real issuer prefix with a length that issuer issues.
+fn card_issuer_ok(d: &[u8]) -> bool {
+    let n = d.len();
+    let p = |k: usize| digits_value(&d[..k]);
+    let (p2, p3, p4) = (p(2), p(3), p(4));
+    let visa = d[0] == b'4' && matches!(n, 13 | 16 | 19);
+    let mastercard = ((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && n == 16;
+    let amex = (p2 == 34 || p2 == 37) && n == 15;
+    let discover = (p4 == 6011 || (644..=649).contains(&p3) || p2 == 65) && (16..=19).contains(&n);
+    let jcb = (3528..=3589).contains(&p4) && (16..=19).contains(&n);
+    let diners = ((300..=305).contains(&p3) || p2 == 36 || p2 == 38) && (14..=19).contains(&n);
+    let maestro = (p2 == 50 || (56..=69).contains(&p2)) && (13..=19).contains(&n);
+    visa || mastercard || amex || discover || jcb || diners || maestro
+}
+
+fn card_layout_ok(sh: &Shape) -> bool {
+    if sh.plus || sh.paren {
+        return false;
+    }
+    if sh.bare() {
+        return true;
+    }
+    let first = sh.seps[0];
+    (first == Sep::Space || first == Sep::Dash)
+        && sh.seps().iter().all(|&s| s == first)
+        && sh.single_gap[..sh.ngroups - 1].iter().all(|&g| g)
+        && sh.groups().iter().all(|&l| (3..=8).contains(&l))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phone helpers
+// ---------------------------------------------------------------------------------------------
+
+/// `55` + DDD + 8-digit subscriber starting 6-9 (pre-2016 mobile) → insert the ninth digit.
+fn br_legacy_mobile(d: &[u8]) -> Option<[u8; 13]> {
+    if d.len() == 12
+        && d.starts_with(b"55")
+        && (b'1'..=b'9').contains(&d[2])
+        && (b'1'..=b'9').contains(&d[3])
+        && (b'6'..=b'9').contains(&d[4])
+    {
+        let mut out = [0u8; 13];
+        out[..4].copy_from_slice(&d[..4]);
+        out[4] = b'9';
+        out[5..].copy_from_slice(&d[4..]);
+        Some(out)
+    } else {
+        None
+    }
+}
+
+fn e164(pn: &PhoneNumber) -> String {
+    pn.format().mode(Mode::E164).to_string()
+}
+
+/// Valid per libphonenumber and within the E.164 maximum of 15 digits (libphonenumber accepts
+/// some very long German fixed-line numbers that are usually two values glued together).
+fn accept(pn: &PhoneNumber) -> Option<String> {
+    if !pn.is_valid() {
+        return None;
+    }
+    let s = e164(pn);
+    (s.len() <= 16).then_some(s)
+}
+
+/// Ofcom ranges reserved for drama / documentation (07700 900xxx, 020 7946 0xxx). They are not
+/// "valid" in libphonenumber's metadata but appear in sample and test data, and must normalise
+/// to +44 rather than be mistaken for another region. `nsn` excludes the trunk '0'.
+fn gb_fictional(nsn: &[u8]) -> bool {
+    nsn.len() == 10 && (nsn.starts_with(b"7700900") || nsn.starts_with(b"2079460"))
+}
+
+fn gb_e164(nsn: &[u8]) -> String {
+    let mut s = String::with_capacity(13);
+    s.push_str("+44");
+    s.extend(nsn.iter().map(|&b| b as char));
+    s
+}
+
+/// Parse `digits` (country code first, no '+') as an international number; must be valid.
+fn parse_international(digits: &[u8]) -> Option<PhoneNumber> {
+    if !(MIN_DIGITS..=15).contains(&digits.len()) {
+        return None;
+    }
+    let legacy = br_legacy_mobile(digits);
+    let d: &[u8] = match &legacy {
+        Some(l) => l,
+        None => digits,
+    };
+    let mut buf = String::with_capacity(d.len() + 1);
+    buf.push('+');
+    buf.push_str(std::str::from_utf8(d).ok()?);
+    let pn = phonenumber::parse(None, &buf).ok()?;
+    accept(&pn).map(|_| pn)
+}
+
+/// International digits (after '+' / '00') → E.164.
+fn international_e164(digits: &[u8]) -> Option<String> {
+    if digits.starts_with(b"44") && gb_fictional(&digits[2..]) {
+        return Some(gb_e164(&digits[2..]));
+    }
+    parse_international(digits).map(|pn| e164(&pn))
+}
+
+/// Is this number type something a person answers (as opposed to toll-free, premium, shared
+/// cost, UAN, …)? Used to rank competing regions.
+fn personal_type(t: Type) -> bool {
+    matches!(
+        t,
+        Type::Mobile | Type::FixedLine | Type::FixedLineOrMobile | Type::PersonalNumber
+    )
+}
+
+/// Suffix boundaries (digits after each group boundary) of a formatted string.
+fn format_suffix_boundaries(formatted: &str, out: &mut [u8; MAX_DIGITS]) -> usize {
+    let total = formatted.bytes().filter(u8::is_ascii_digit).count();
+    let mut k = 0;
+    let mut seen = 0usize;
+    let mut prev_digit = false;
+    for b in formatted.bytes() {
+        if b.is_ascii_digit() {
+            if !prev_digit && seen > 0 && k < MAX_DIGITS {
+                out[k] = (total - seen) as u8;
+                k += 1;
+            }
+            seen += 1;
+            prev_digit = true;
+        } else {
+            prev_digit = false;
+        }
+    }
+    k
+}
+
+impl NumericClassifier {
+    /// `regions`: ISO 3166 alpha-2 codes, e.g. ["BR","DE","PT","IN","ID","CO","US","GB","ES","MX"].
+    /// Unknown code -> Err(message naming the code).
+    pub fn new(regions: &[&str]) -> Result<Self, String> {
+        let mut ids = Vec::with_capacity(regions.len());
+        let mut region_codes = Vec::with_capacity(regions.len());
+        for &r in regions {
+            let upper = r.trim().to_ascii_uppercase();
+            let id: Id = upper
+                .parse()
+                .map_err(|_| format!("unknown phone region code {r:?}"))?;
+            let meta = DATABASE
+                .by_id(id.as_ref())
+                .ok_or_else(|| format!("no phone metadata for region code {r:?}"))?;
+            if !ids.contains(&id) {
+                ids.push(id);
+                region_codes.push(meta.country_code());
+            }
+        }
+        let mut known_codes: Vec<u16> = DATABASE.iter().map(|m| m.country_code()).collect();
+        known_codes.sort_unstable();
+        known_codes.dedup();
+        Ok(Self {
+            regions: ids,
+            region_codes,
+            known_codes,
+        })
+    }
+
+    /// The default region list above.
+    pub fn default_regions() -> &'static [&'static str] {
+        DEFAULT_REGIONS
+    }
+
+    /// Classify one run. `run` is a maximal run of characters from the set
+    /// [0-9 space . - ( ) / +] plus U+00A0 (no-break space), starting with '+', '(' or a digit and
+    /// ending with a digit or ')'. It may contain zero, one or several values.
+    /// Pushes every value found into `out` (not cleared), in order, non-overlapping.
+    pub fn classify(&self, run: &str, kinds: NumericKinds, out: &mut Vec<NumericMatch>) {
+        if !kinds.any() {
+            return;
+        }
+        if let Some(m) = self.classify_span(run, 0, run.len(), kinds) {
+            out.push(m);
+            return;
+        }
+        if !run.chars().any(is_space) || is_printed_access_key(run) {
+            return;
+        }
+        // Whitespace-separated groups (byte ranges).
+        let mut toks: Vec<(usize, usize)> = Vec::new();
+        let mut start: Option<usize> = None;
+        for (i, c) in run.char_indices() {
+            if is_space(c) {
+                if let Some(s) = start.take() {
+                    toks.push((s, i));
+                }
+            } else if start.is_none() {
+                start = Some(i);
+            }
+        }
+        if let Some(s) = start {
+            toks.push((s, run.len()));
+        }
+        let mut i = 0;
+        while i < toks.len() {
+            let jmax = (i + MAX_SPLIT_GROUPS).min(toks.len());
+            let mut next = i + 1;
+            let mut found = false;
+            for j in (i + 1..=jmax).rev() {
+                if i == 0 && j == toks.len() {
+                    continue; // the whole run was already tried
+                }
+                if let Some(m) = self.classify_span(run, toks[i].0, toks[j - 1].1, kinds) {
+                    out.push(m);
+                    next = j;
+                    found = true;
+                    break;
+                }
+            }
+            if !found && run[toks[i].0..].starts_with('+') {
+                // A '+' number that failed validation: its tail must not be re-read as a
+                // national number ("+44 1234 567890" is not the German "1234 567890").
+                while next < toks.len() && !run[toks[next].0..].starts_with('+') {
+                    next += 1;
+                }
+            }
+            i = next;
+        }
+    }
+
+    /// A JID user part or wa_id: digits of an international number without '+'.
+    /// Returns E.164 if it is plausibly a phone (7..=15 digits, a known country calling code).
+    /// Lenient (no full validity check) but applies the Brazilian legacy normalisation.
+    pub fn whatsapp_digits(&self, digits: &str) -> Option<String> {
+        let d = digits.as_bytes();
+        if !(7..=15).contains(&d.len()) || !d.iter().all(u8::is_ascii_digit) || d[0] == b'0' {
+            return None;
+        }
+        let known = (1..=3).any(|k| {
+            d.len() > k + 3
+                && self
+                    .known_codes
+                    .binary_search(&(digits_value(&d[..k]) as u16))
+                    .is_ok()
+        });
+        if !known {
+            return None;
+        }
+        let mut out = String::with_capacity(17);
+        out.push('+');
+        match br_legacy_mobile(d) {
+            Some(l) => out.push_str(std::str::from_utf8(&l).ok()?),
+            None => out.push_str(digits),
+        }
+        Some(out)
+    }
+
+    /// Trim a span to a plausible value and classify it.
+    fn classify_span(
+        &self,
+        run: &str,
+        mut start: usize,
+        mut end: usize,
+        kinds: NumericKinds,
+    ) -> Option<NumericMatch> {
+        let bytes = run.as_bytes();
+        // Leading junk: anything that cannot start a value (all such chars are ASCII, except
+        // NBSP which is never at a token edge after splitting; trim it too).
+        while start < end {
+            let c = run[start..end].chars().next()?;
+            if c == '+' || c == '(' || c.is_ascii_digit() {
+                break;
+            }
+            start += c.len_utf8();
+        }
+        while end > start {
+            let c = run[start..end].chars().next_back()?;
+            if c == ')' || c.is_ascii_digit() {
+                break;
+            }
+            end -= c.len_utf8();
+        }
+        if start >= end {
+            return None;
+        }
+        let span = &run[start..end];
+        let has_open = span.contains('(');
+        let has_close = span.contains(')');
+        if bytes[start] == b'(' && !has_close {
+            start += 1;
+        }
+        if bytes[end - 1] == b')' && !has_open {
+            end -= 1;
+        }
+        if start >= end {
+            return None;
+        }
+        let mut result = self.classify_value(&run[start..end], kinds);
+        if result.is_none() && end - start > 2 && bytes[start] == b'(' && bytes[end - 1] == b')' {
+            // "(11 98765-4321)": parentheses around the whole value.
+            start += 1;
+            end -= 1;
+            result = self.classify_value(&run[start..end], kinds);
+        }
+        let (kind, normalized) = result?;
+        Some(NumericMatch {
+            start,
+            end,
+            kind,
+            normalized,
+        })
+    }
+
+    /// Decide what a single candidate value is.
+    fn classify_value(&self, s: &str, kinds: NumericKinds) -> Option<(NumericKind, String)> {
+        let sh = analyse(s)?;
+        if is_hard_negative(&sh) {
+            return None;
+        }
+        let d = sh.digits();
+
+        // Unambiguous Brazilian document layouts decide alone.
+        const CNPJ_G: [u8; 5] = [2, 3, 3, 4, 2];
+        const CNPJ_S: [Sep; 4] = [Sep::Dot, Sep::Dot, Sep::Slash, Sep::Dash];
+        if sh.layout_is(&CNPJ_G, &CNPJ_S) {
+            return (kinds.cnpj && cnpj_valid(d))
+                .then(|| (NumericKind::Cnpj, sh.digit_str().to_owned()));
+        }
+        const CPF_G: [u8; 4] = [3, 3, 3, 2];
+        const CPF_S: [Sep; 3] = [Sep::Dot, Sep::Dot, Sep::Dash];
+        if sh.layout_is(&CPF_G, &CPF_S) {
+            return (kinds.cpf && cpf_valid(d))
+                .then(|| (NumericKind::Cpf, sh.digit_str().to_owned()));
+        }
+
+        if kinds.phone && sh.n <= 15 {
+            if let Some(p) = self.phone(&sh) {
+                return Some((NumericKind::Phone, p));
+            }
+        }
+        let plain = sh.bare() && !sh.plus && !sh.paren;
+        if kinds.cpf && plain && sh.n == 11 && cpf_valid(d) {
+            return Some((NumericKind::Cpf, sh.digit_str().to_owned()));
+        }
+        if kinds.cnpj && plain && sh.n == 14 && cnpj_valid(d) {
+            return Some((NumericKind::Cnpj, sh.digit_str().to_owned()));
+        }
+        if kinds.card
+            && (13..=19).contains(&sh.n)
+            && card_layout_ok(&sh)
+            && luhn_valid(d)
+            && card_issuer_ok(d)
+        {
+            return Some((NumericKind::Card, sh.digit_str().to_owned()));
+        }
+        None
+    }
+
+    fn phone(&self, sh: &Shape) -> Option<String> {
+        let d = sh.digits();
+        if sh.plus {
+            // "+44 (0) 7700 900123": the parenthesised trunk zero is not dialled internationally.
+            if sh.paren_group == Some(1)
+                && sh.group_len[1] == 1
+                && d[sh.group_len[0] as usize] == b'0'
+            {
+                let cut = sh.group_len[0] as usize;
+                let mut buf = [0u8; MAX_DIGITS];
+                buf[..cut].copy_from_slice(&d[..cut]);
+                buf[cut..sh.n - 1].copy_from_slice(&d[cut + 1..]);
+                if let Some(p) = international_e164(&buf[..sh.n - 1]) {
+                    return Some(p);
+                }
+            }
+            return international_e164(d);
+        }
+        if d.starts_with(b"00") && !sh.paren {
+            // International call prefix "00".
+            return international_e164(&d[2..]);
+        }
+        if d[0] == b'0' && gb_fictional(&d[1..]) && self.regions.contains(&Id::GB) {
+            return Some(gb_e164(&d[1..]));
+        }
+        if sh.bare() {
+            return self.bare_phone(sh);
+        }
+        self.formatted_phone(sh)
+    }
+
+    /// Bare digit string (wa_id style or national without separators).
+    fn bare_phone(&self, sh: &Shape) -> Option<String> {
+        let d = sh.digits();
+        if !(10..=15).contains(&sh.n) {
+            return None;
+        }
+        // Unix timestamps in seconds (10 digits) or milliseconds (13 digits).
+        if (sh.n == 10 || sh.n == 13) && d[0] == b'1' {
+            return None;
+        }
+        let intl = if d[0] != b'0' {
+            parse_international(d)
+        } else {
+            None
+        };
+        if let Some(pn) = &intl {
+            if self.region_codes.contains(&pn.code().value()) {
+                return Some(e164(pn));
+            }
+        }
+        let s = sh.digit_str();
+        for &id in &self.regions {
+            let Ok(pn) = phonenumber::parse(Some(id), s) else {
+                continue;
+            };
+            let Some(out) = accept(&pn) else {
+                continue;
+            };
+            let ty = pn.number_type(&DATABASE);
+            if matches!(ty, Type::Mobile | Type::FixedLineOrMobile) || d[0] == b'0' {
+                return Some(out);
+            }
+        }
+        intl.map(|pn| e164(&pn))
+    }
+
+    /// National number with separators. Every configured region is tried; ranking: personal
+    /// number type (mobile/fixed) first, then agreement between the input's digit grouping and
+    /// the region's own national format, then region order.
+    fn formatted_phone(&self, sh: &Shape) -> Option<String> {
+        let s = sh.digit_str();
+        let mut input_b = [0u8; MAX_DIGITS];
+        let ni = sh.suffix_boundaries(&mut input_b);
+        let input_b = &input_b[..ni];
+
+        let mut best: Option<(u8, String)> = None;
+        for &id in &self.regions {
+            let Ok(pn) = phonenumber::parse(Some(id), s) else {
+                continue;
+            };
+            let Some(out) = accept(&pn) else {
+                continue;
+            };
+            let formatted = pn.format().mode(Mode::National).to_string();
+            let ty = pn.number_type(&DATABASE);
+            if sh.digits[0] != b'0'
+                && (formatted.starts_with('0') || formatted.starts_with("(0"))
+                && !matches!(ty, Type::Mobile | Type::FixedLineOrMobile)
+            {
+                // The region writes this kind of number with its trunk '0' ("030 1234567");
+                // without it, digits like "3456 7890" are far more likely an id than a phone.
+                continue;
+            }
+            let mut fb = [0u8; MAX_DIGITS];
+            let nf = format_suffix_boundaries(&formatted, &mut fb);
+            let fb = &fb[..nf];
+            let grouping = if fb == input_b {
+                2
+            } else if input_b.iter().any(|b| fb.contains(b)) {
+                1
+            } else {
+                0
+            };
+            let score = grouping + if personal_type(ty) { 3 } else { 0 };
+            if best.as_ref().is_none_or(|(b, _)| score > *b) {
+                best = Some((score, out));
+                if score == 5 {
+                    break;
+                }
+            }
+        }
+        if let Some((_, out)) = best {
+            return Some(out);
+        }
+        // International without '+': the first group must be exactly the calling code.
+        let first = sh.group_len[0] as usize;
+        if (1..=3).contains(&first) && sh.digits[0] != b'0' {
+            if let Some(pn) = parse_international(sh.digits()) {
+                if u32::from(pn.code().value()) == sh.group_value(0) {
+                    return Some(e164(&pn));
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: NumericKinds = NumericKinds {
+        phone: true,
+        cpf: true,
+        cnpj: true,
+        card: true,
+    };
+
+    fn clf() -> NumericClassifier {
+        NumericClassifier::new(NumericClassifier::default_regions()).unwrap()
+    }
+
+    fn run_with(c: &NumericClassifier, s: &str, kinds: NumericKinds) -> Vec<NumericMatch> {
+        let mut out = Vec::new();
+        c.classify(s, kinds, &mut out);
+        out
+    }
+
+    /// Asserts that `s` as a whole is exactly one value of `kind` normalised to `norm`.
+    fn assert_whole(c: &NumericClassifier, s: &str, kind: NumericKind, norm: &str) {
+        let got = run_with(c, s, ALL);
+        let want = vec![NumericMatch {
+            start: 0,
+            end: s.len(),
+            kind,
+            normalized: norm.to_string(),
+        }];
+        assert_eq!(got, want, "input {s:?}");
+    }
+
+    fn assert_none(c: &NumericClassifier, s: &str) {
+        let got = run_with(c, s, ALL);
+        assert!(got.is_empty(), "input {s:?} unexpectedly matched: {got:?}");
+    }
+
+    #[test]
+    fn international_phones() {
+        let c = clf();
+        for (s, e) in [
+            ("+5511987654321", "+5511987654321"),
+            ("+55 11 98765-4321", "+5511987654321"),
+            ("+55 (11) 98765-4321", "+5511987654321"),
+            ("+55(11)98765-4321", "+5511987654321"),
+            ("+49 1512 3456789", "+4915123456789"),
+            ("+351 912 345 678", "+351912345678"),
+            ("+91 98765 43210", "+919876543210"),
+            ("+57 300 123 4567", "+573001234567"),
+            ("+62 812-3456-7890", "+6281234567890"),
+            ("+1 (415) 555-2671", "+14155552671"),
+            ("+44 7700 900123", "+447700900123"),
+            ("+44 (0) 7700 900123", "+447700900123"),
+            ("+34 612 34 56 78", "+34612345678"),
+            ("+52 55 1234 5678", "+525512345678"),
+            ("0049 151 23456789", "+4915123456789"),
+            ("+55\u{a0}11\u{a0}98765-4321", "+5511987654321"),
+        ] {
+            assert_whole(&c, s, NumericKind::Phone, e);
+        }
+    }
+
+    #[test]
+    fn bare_wa_id_style_phones() {
+        let c = clf();
+        for (s, e) in [
+            ("5511987654321", "+5511987654321"),
+            ("4915123456789", "+4915123456789"),
+            ("351912345678", "+351912345678"),
+            ("919876543210", "+919876543210"),
+            ("6281234567890", "+6281234567890"),
+            ("573001234567", "+573001234567"),
+            ("11987654321", "+5511987654321"),
+            ("4155552671", "+14155552671"),
+        ] {
+            assert_whole(&c, s, NumericKind::Phone, e);
+        }
+    }
+
+    #[test]
+    fn national_formatted_phones_per_region() {
+        let c = clf();
+        for (s, e) in [
+            // BR
+            ("(11) 97654-3210", "+5511976543210"),
+            ("11 98765-4321", "+5511987654321"),
+            ("(21) 3456-7890", "+552134567890"),
+            ("(011) 98765-4321", "+5511987654321"),
+            // DE
+            ("0151 23456789", "+4915123456789"),
+            ("030 1234567", "+49301234567"),
+            // PT
+            ("912 345 678", "+351912345678"),
+            // IN
+            ("98765 43210", "+919876543210"),
+            ("080 2345 6789", "+918023456789"),
+            // ID
+            ("0812-9876-5432", "+6281298765432"),
+            ("0812 9876 5432", "+6281298765432"),
+            // CO
+            ("300 123 4567", "+573001234567"),
+            // US
+            ("(415) 555-2671", "+14155552671"),
+            ("415-555-2671", "+14155552671"),
+            ("415.555.2671", "+14155552671"),
+            // GB
+            ("07700 900123", "+447700900123"),
+            ("020 7946 0958", "+442079460958"),
+            // ES
+            ("612 34 56 78", "+34612345678"),
+            // MX
+            ("55 1234 5678", "+525512345678"),
+            // international without '+', first group = calling code
+            ("55 11 98765-4321", "+5511987654321"),
+        ] {
+            assert_whole(&c, s, NumericKind::Phone, e);
+        }
+    }
+
+    #[test]
+    fn brazilian_legacy_mobile_normalisation() {
+        let c = clf();
+        assert_whole(&c, "551187654321", NumericKind::Phone, "+5511987654321");
+        assert_whole(&c, "5511987654321", NumericKind::Phone, "+5511987654321");
+        assert_whole(&c, "+55 11 8765-4321", NumericKind::Phone, "+5511987654321");
+        assert_eq!(
+            c.whatsapp_digits("551187654321").as_deref(),
+            Some("+5511987654321")
+        );
+        assert_eq!(
+            c.whatsapp_digits("5511987654321").as_deref(),
+            Some("+5511987654321")
+        );
+        // A legacy-shaped number whose 5th digit is a landline digit (2-5) is left alone.
+        assert_eq!(
+            c.whatsapp_digits("552134567890").as_deref(),
+            Some("+552134567890")
+        );
+    }
+
+    #[test]
+    fn whatsapp_digits_cases() {
+        let c = clf();
+        for (d, e) in [
+            ("5521998765432", Some("+5521998765432")),
+            ("4915123456789", Some("+4915123456789")),
+            ("14155552671", Some("+14155552671")),
+            ("919876543210", Some("+919876543210")),
+            // lenient: plausible but not libphonenumber-valid
+            ("4912345678", Some("+4912345678")),
+            ("123456", None),           // too short
+            ("1234567890123456", None), // too long
+            ("0055119876543", None),    // leading zero is not a calling code
+            ("999123456789", None),     // 999 is not an assigned calling code
+            ("55119876abc", None),      // not digits
+            ("+5511987654321", None),   // '+' is not part of a wa_id
+        ] {
+            assert_eq!(c.whatsapp_digits(d).as_deref(), e, "input {d:?}");
+        }
+    }
+
+    #[test]
+    fn hard_negatives() {
+        let c = clf();
+        for s in [
+            "58213",
+            "1763640000",
+            "1763640000123",
+            "2025112014010042",
+            "1234567890123456",
+            "987654321098765",
+            "118273645509182",
+            "230918274655012",
+            "1029384756102938",
+            "1.234.567",
+            "12.345.678",
+            "1.000.000.000",
+            "2024-118",
+            "2025.11.3-1763640000",
+            "1987-03-14",
+            "978-3-16-148410-0",
+            "9783161484100",
+            "0-306-40615-2",
+            "20/11/2025",
+            "14.03.1987",
+            "12345678",
+            "00000000000",
+            "11111111111",
+            "123.456.789",
+            "2024 1187 5532",
+            "3456 7890",
+            "10 20 30 40 50",
+            "01310-100",
+            "2025 0012 3456",
+            "3524 0612 3456 7800 0190 5500 1000 0123 4510 0001 2345",
+        ] {
+            assert_none(&c, s);
+        }
+    }
+
+    #[test]
+    fn cpf() {
+        let c = clf();
+        assert_whole(&c, "123.456.789-09", NumericKind::Cpf, "12345678909");
+        assert_whole(&c, "529.982.247-25", NumericKind::Cpf, "52998224725");
+        // bare: not a phone anywhere, check digits valid
+        assert_whole(&c, "52998224725", NumericKind::Cpf, "52998224725");
+        assert_none(&c, "123.456.789-00");
+        assert_none(&c, "111.111.111-11");
+        assert_none(&c, "000.000.000-00");
+        assert_none(&c, "52998224726");
+        // bare 11 digits: a valid phone wins over a valid CPF...
+        assert_whole(&c, "12345678909", NumericKind::Phone, "+12345678909");
+        // ...but precedence only applies among the enabled kinds.
+        let only_cpf = NumericKinds {
+            cpf: true,
+            ..Default::default()
+        };
+        let got = run_with(&c, "12345678909", only_cpf);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].kind, NumericKind::Cpf);
+        // formatted CPF is never a phone, even with only phones enabled
+        let only_phone = NumericKinds {
+            phone: true,
+            ..Default::default()
+        };
+        assert!(run_with(&c, "123.456.789-09", only_phone).is_empty());
+    }
+
+    #[test]
+    fn cnpj() {
+        let c = clf();
+        assert_whole(
+            &c,
+            "11.222.333/0001-81",
+            NumericKind::Cnpj,
+            "11222333000181",
+        );
+        assert_whole(&c, "11222333000181", NumericKind::Cnpj, "11222333000181");
+        assert_none(&c, "11.222.333/0001-82");
+        assert_none(&c, "11222333000182");
+        assert_none(&c, "00.000.000/0000-00");
+    }
+
+    #[test]
+    fn cards() {
+        let c = clf();
+        for (s, e) in [
+            ("4111 1111 1111 1111", "4111111111111111"),
+            ("4111-1111-1111-1111", "4111111111111111"),
+            ("4111111111111111", "4111111111111111"),
+            ("5500005555555559", "5500005555555559"),
+            ("5500 0055 5555 5559", "5500005555555559"),
+            ("2223003122003222", "2223003122003222"),
+            ("378282246310005", "378282246310005"),
+            ("3782 822463 10005", "378282246310005"),
+            ("6011111111111117", "6011111111111117"),
+            ("3530111333300000", "3530111333300000"),
+            ("30569309025904", "30569309025904"),
+        ] {
+            assert_whole(&c, s, NumericKind::Card, e);
+        }
+        for s in [
+            "1234567890123456",     // no issuer starts with 1
+            "4111111111111112",     // Luhn fails
+            "4111  1111 1111 1111", // double space
+            "4111 1111-1111 1111",  // mixed separators
+            "4111.1111.1111.1111",  // dots are not a card layout
+            "5500 0055 5555 555",   // 15-digit Mastercard does not exist
+        ] {
+            assert_none(&c, s);
+        }
+    }
+
+    #[test]
+    fn splitting() {
+        let c = clf();
+        let got = run_with(&c, "4915123456789 4917698765432", ALL);
+        assert_eq!(
+            got,
+            vec![
+                NumericMatch {
+                    start: 0,
+                    end: 13,
+                    kind: NumericKind::Phone,
+                    normalized: "+4915123456789".into()
+                },
+                NumericMatch {
+                    start: 14,
+                    end: 27,
+                    kind: NumericKind::Phone,
+                    normalized: "+4917698765432".into()
+                },
+            ]
+        );
+
+        let spans = |s: &str| -> Vec<(usize, usize, NumericKind, String)> {
+            run_with(&c, s, ALL)
+                .into_iter()
+                .map(|m| (m.start, m.end, m.kind, m.normalized))
+                .collect()
+        };
+        use NumericKind::*;
+        assert_eq!(
+            spans("+55 11 98765-4321 +49 1512 3456789"),
+            vec![
+                (0, 17, Phone, "+5511987654321".into()),
+                (18, 34, Phone, "+4915123456789".into())
+            ]
+        );
+        assert_eq!(
+            spans("11 98765-4321 11 91234-5678"),
+            vec![
+                (0, 13, Phone, "+5511987654321".into()),
+                (14, 27, Phone, "+5511912345678".into())
+            ]
+        );
+        assert_eq!(
+            spans("4111 1111 1111 1111 5500005555555559"),
+            vec![
+                (0, 19, Card, "4111111111111111".into()),
+                (20, 36, Card, "5500005555555559".into())
+            ]
+        );
+        assert_eq!(
+            spans("14/03/1987 11987654321"),
+            vec![(11, 22, Phone, "+5511987654321".into())]
+        );
+        assert_eq!(
+            spans("2025 11987654321"),
+            vec![(5, 16, Phone, "+5511987654321".into())]
+        );
+        assert_eq!(
+            spans("123.456.789-09 11 98765-4321"),
+            vec![
+                (0, 14, Cpf, "12345678909".into()),
+                (15, 28, Phone, "+5511987654321".into())
+            ]
+        );
+        // parentheses around the whole value are not part of it
+        assert_eq!(
+            spans("(11 98765-4321)"),
+            vec![(1, 14, Phone, "+5511987654321".into())]
+        );
+        // the tail of a failed '+' number is not re-read as a national number
+        assert_eq!(spans("+49 0000 1234567"), vec![]);
+        // NBSP separators: byte offsets account for the 2-byte character
+        assert_eq!(
+            spans("4915123456789\u{a0}4917698765432"),
+            vec![
+                (0, 13, Phone, "+4915123456789".into()),
+                (15, 28, Phone, "+4917698765432".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn kinds_filter_and_out_not_cleared() {
+        let c = clf();
+        let mut out = vec![NumericMatch {
+            start: 0,
+            end: 1,
+            kind: NumericKind::Card,
+            normalized: "sentinel".into(),
+        }];
+        c.classify("+5511987654321", NumericKinds::default(), &mut out);
+        assert_eq!(out.len(), 1);
+        let no_phone = NumericKinds {
+            phone: false,
+            ..ALL
+        };
+        c.classify("+5511987654321", no_phone, &mut out);
+        assert_eq!(out.len(), 1);
+        c.classify("+5511987654321", ALL, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].normalized, "sentinel");
+        assert_eq!(out[1].normalized, "+5511987654321");
+        let only_card = NumericKinds {
+            card: true,
+            ..Default::default()
+        };
+        assert!(run_with(&c, "11.222.333/0001-81", only_card).is_empty());
+        assert_eq!(run_with(&c, "4111 1111 1111 1111", only_card).len(), 1);
+    }
+
+    #[test]
+    fn constructor() {
+        assert_eq!(
+            NumericClassifier::default_regions(),
+            &["BR", "DE", "PT", "IN", "ID", "CO", "US", "GB", "ES", "MX"]
+        );
+        let err = NumericClassifier::new(&["BR", "XX"]).unwrap_err();
+        assert!(err.contains("XX"), "{err}");
+        assert!(NumericClassifier::new(&["br", "de"]).is_ok());
+        // region order matters only for ambiguous national numbers
+        let us_only = NumericClassifier::new(&["US"]).unwrap();
+        assert_whole(
+            &us_only,
+            "(415) 555-2671",
+            NumericKind::Phone,
+            "+14155552671",
+        );
+        assert_none(&us_only, "(11) 97654-3210");
+        // '+' numbers do not depend on the configured regions
+        assert_whole(
+            &us_only,
+            "+55 11 98765-4321",
+            NumericKind::Phone,
+            "+5511987654321",
+        );
+    }
+
+    #[test]
+    fn malformed_shapes() {
+        for s in [
+            "11--98765-4321",
+            "11 98765+4321",
+            "((11)) 98765-4321",
+            "(11 98765-4321",
+            "11) 98765-4321",
+            "11 98765-4321(",
+            "11 98765-4321-",
+            "+ 55 11 98765-4321",
+            "11   98765-4321",
+            "12345678901234567890",
+        ] {
+            assert!(analyse(s).is_none(), "input {s:?}");
+        }
+        let c = clf();
+        // Unbalanced edge parentheses are trimmed from the reported span.
+        let got = run_with(&c, "(11 98765-4321", ALL);
+        assert_eq!((got[0].start, got[0].end), (1, 14));
+        let got = run_with(&c, "11 98765-4321)", ALL);
+        assert_eq!((got[0].start, got[0].end), (0, 13));
+        // '+' in the middle of a group never yields a value covering it.
+        assert!(run_with(&c, "11 98765+4321", ALL).is_empty());
+    }
+}

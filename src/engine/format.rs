@@ -1,0 +1,74 @@
+//! Which masker a document needs, from its content type.
+use super::json::JsonMasker;
+use super::plan::MaskPlan;
+use super::text::TextMasker;
+use super::Masker;
+
+/// A document format veil can mask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    Json,
+    Html,
+    Csv,
+    /// Server-Sent Events (`text/event-stream`).
+    Sse,
+    Text,
+}
+
+impl Format {
+    /// The format of a `Content-Type` value; `None` when veil has no masker for it
+    /// (the route's `on_unknown` policy decides: scan as text, or block).
+    pub fn from_content_type(ct: &str) -> Option<Format> {
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let (ty, sub) = mime.split_once('/')?;
+        Some(match (ty, sub) {
+            (_, "json") | (_, "javascript") => Format::Json,
+            (_, s) if s.ends_with("+json") || s == "x-ndjson" || s == "jsonl" => Format::Json,
+            ("text", "html") | ("application", "xhtml+xml") => Format::Html,
+            ("text", "csv") | ("text", "tab-separated-values") => Format::Csv,
+            ("text", "event-stream") => Format::Sse,
+            ("text", _) => Format::Text,
+            ("application", "x-www-form-urlencoded") | ("application", "xml") => Format::Text,
+            _ => return None,
+        })
+    }
+
+    /// The name used by `veil mask --content-type` and metric labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Html => "html",
+            Format::Csv => "csv",
+            Format::Sse => "sse",
+            Format::Text => "text",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Format> {
+        Some(match name {
+            "json" => Format::Json,
+            "html" => Format::Html,
+            "csv" => Format::Csv,
+            "sse" => Format::Sse,
+            "text" => Format::Text,
+            _ => return None,
+        })
+    }
+
+    /// A fresh masker for one document of this format.
+    pub fn masker(self, plan: MaskPlan) -> Box<dyn Masker + Send> {
+        match self {
+            Format::Json => Box::new(JsonMasker::new(plan)),
+            // Until their own maskers land, HTML, CSV and SSE are scanned as text: every
+            // detector still runs over every byte (never passed through unseen).
+            Format::Html | Format::Csv | Format::Sse | Format::Text => {
+                Box::new(TextMasker::new(plan))
+            }
+        }
+    }
+}

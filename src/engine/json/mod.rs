@@ -1,0 +1,787 @@
+//! The streaming JSON masker: the hot path of veil.
+//!
+//! A resumable byte-level tokenizer with a container stack and the current path. It never
+//! builds a DOM: everything that is not a string or number value is copied through as it
+//! came (whitespace, key order, number formatting, escapes), and values are buffered only
+//! until their closing quote or delimiter, then masked and emitted.
+//!
+//! For each value:
+//! * a field rule ([`path::JsonFields`]) that matches its path says it is PII of a kind
+//!   (masked whatever it looks like; a number so matched becomes a JSON *string* holding the
+//!   replacement) or that it is not PII (`ignore`: detectors skip it);
+//! * otherwise string values go through the route's detectors (behind their prefilter);
+//!   key names are never masked.
+//!
+//! A field rule that matches an object or array applies to every scalar below it.
+//!
+//! Caps ([`Limits`](super::plan::Limits)): string or number length (`max_value`), nesting
+//! depth (`max_depth`), the subtree buffered for a filter (`max_subtree`). Past a cap, or on
+//! bytes that are not JSON, [`Masker::push`] returns an error and the masker emits nothing
+//! more. Several top-level values in a row (JSON lines, one WebSocket frame per line) are
+//! accepted.
+pub mod escape;
+pub mod path;
+
+use super::plan::{FieldTarget, MaskPlan};
+use super::text::{MatchCounts, ValueMasker};
+use super::{MaskError, Masker};
+use path::{Elem, JsonFields, PendingFilter};
+
+const FORMAT: &str = "JSON";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum St {
+    /// Between top-level values: whitespace, a value, or the end.
+    Top,
+    /// A value is expected (after `:` or `,` in an array).
+    Value,
+    /// After `[`: a value or `]`.
+    ArrayFirst,
+    /// After `{`: a key or `}`.
+    ObjectFirst,
+    /// After `,` in an object: a key.
+    Key,
+    /// After a key: `:`.
+    Colon,
+    /// After a value: `,` or the closing bracket.
+    AfterValue,
+    /// Inside a string (key or value).
+    Str { key: bool },
+    /// Inside a number.
+    Num,
+    /// Inside `true`, `false` or `null`: the literal and how much of it matched.
+    Lit(&'static [u8], u8),
+    /// Buffering the element a filter must see (see [`Capture`]).
+    Capture,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Container {
+    Object,
+    Array,
+}
+
+#[derive(Debug)]
+struct Frame {
+    container: Container,
+    /// Index of the current element (arrays).
+    index: usize,
+    /// Target inherited from a field rule that matched this container or an ancestor.
+    inherit: Option<FieldTarget>,
+}
+
+/// Scans the element a filter must see before it can be masked: where does it end?
+#[derive(Debug, Default)]
+struct Capture {
+    buf: Vec<u8>,
+    depth: usize,
+    in_str: bool,
+    escape: bool,
+    /// The element is a scalar outside a string (number or literal).
+    bare: bool,
+    /// Filters to evaluate, as (next bit, query).
+    filters: Vec<(usize, String)>,
+}
+
+/// The streaming JSON masker. See the module docs.
+#[derive(Debug)]
+pub struct JsonMasker {
+    values: ValueMasker,
+    passthrough: bool,
+    st: St,
+    frames: Vec<Frame>,
+    /// Path state of each open container, `words` u64 each, flattened.
+    states: Vec<u64>,
+    /// Path state of the value being read.
+    cur: Vec<u64>,
+    /// Path state of a top-level value (the document root, or a captured element's).
+    root: Vec<u64>,
+    /// Target inherited by a top-level value (a captured element inside a matched container).
+    root_inherit: Option<FieldTarget>,
+    /// The next value is a member whose filters must be evaluated first.
+    capture_next: bool,
+    words: usize,
+    /// The key just read, decoded.
+    key: String,
+    /// Raw bytes of an unfinished string or number.
+    buf: Vec<u8>,
+    escape_pending: bool,
+    decoded: String,
+    map: Vec<u32>,
+    scratch: String,
+    capture: Capture,
+    offset: u64,
+    poisoned: bool,
+}
+
+impl JsonMasker {
+    pub fn new(plan: MaskPlan) -> Self {
+        let words = plan.fields.json.words();
+        let passthrough = plan.is_passthrough();
+        let mut root = vec![0; words];
+        plan.fields.json.root(&mut root);
+        JsonMasker {
+            cur: root.clone(),
+            root,
+            root_inherit: None,
+            capture_next: false,
+            values: ValueMasker::new(plan),
+            passthrough,
+            st: St::Top,
+            frames: Vec::new(),
+            states: Vec::new(),
+            words,
+            key: String::new(),
+            buf: Vec::new(),
+            escape_pending: false,
+            decoded: String::new(),
+            map: Vec::new(),
+            scratch: String::new(),
+            capture: Capture::default(),
+            offset: 0,
+            poisoned: false,
+        }
+    }
+
+    /// A masker for a subtree whose root has path state `root` and inherited target `inherit`.
+    fn for_subtree(plan: MaskPlan, root: &[u64], inherit: Option<FieldTarget>) -> Self {
+        let mut m = JsonMasker::new(plan);
+        m.root.copy_from_slice(root);
+        m.root_inherit = inherit;
+        m
+    }
+
+    /// What was masked and what was served clear so far.
+    pub fn counts(&self) -> &MatchCounts {
+        &self.values.counts
+    }
+
+    fn fields(&self) -> &JsonFields {
+        &self.values.plan.fields.json
+    }
+
+    fn malformed(&self, at: usize, reason: &'static str) -> MaskError {
+        MaskError::Malformed {
+            format: FORMAT,
+            offset: self.offset + at as u64,
+            reason,
+        }
+    }
+
+    fn inherited(&self) -> Option<FieldTarget> {
+        match self.frames.last() {
+            Some(f) => f.inherit,
+            None => self.root_inherit,
+        }
+    }
+
+    /// The target of the value whose state is in `cur`.
+    fn target(&self) -> Option<FieldTarget> {
+        if JsonFields::is_dead(&self.cur) {
+            return self.inherited();
+        }
+        self.fields()
+            .accepting(&self.cur)
+            .or_else(|| self.inherited())
+    }
+
+    /// Computes `cur` for the element `elem` of the innermost container, and reports
+    /// whether filters must be evaluated on it first.
+    fn enter(&mut self, elem: Elem<'_>) -> bool {
+        let w = self.words;
+        let depth = self.frames.len();
+        let parent = &self.states[(depth - 1) * w..depth * w];
+        if JsonFields::is_dead(parent) {
+            self.cur.fill(0);
+            return false;
+        }
+        let fields = &self.values.plan.fields.json;
+        if !fields.has_filters() {
+            fields.step(parent, elem, &mut self.cur, None);
+            return false;
+        }
+        let mut pending: Vec<PendingFilter<'_>> = Vec::new();
+        fields.step(parent, elem, &mut self.cur, Some(&mut pending));
+        self.capture.filters.clear();
+        self.capture
+            .filters
+            .extend(pending.iter().map(|p| (p.next_bit, p.query.to_owned())));
+        !pending.is_empty()
+    }
+
+    fn open(&mut self, container: Container) -> Result<(), MaskError> {
+        if self.frames.len() >= self.values.plan.limits.max_depth {
+            return Err(MaskError::CapExceeded {
+                what: "JSON nesting depth",
+                cap: self.values.plan.limits.max_depth,
+            });
+        }
+        let inherit = match self.target() {
+            Some(t) => Some(t),
+            None => self.inherited(),
+        };
+        self.frames.push(Frame {
+            container,
+            index: 0,
+            inherit,
+        });
+        self.states.extend_from_slice(&self.cur);
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.frames.pop();
+        let len = self.states.len() - self.words;
+        self.states.truncate(len);
+        self.st = if self.frames.is_empty() {
+            St::Top
+        } else {
+            St::AfterValue
+        };
+    }
+
+    /// After a scalar value ends.
+    fn value_done(&mut self) {
+        self.st = if self.frames.is_empty() {
+            St::Top
+        } else {
+            St::AfterValue
+        };
+    }
+
+    /// Masks and emits a finished string value or key. `raw` is its content without quotes.
+    fn end_string(&mut self, raw: &[u8], key: bool, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        if raw.iter().any(|&b| b < 0x20) {
+            return Err(self.malformed(0, "control character in a string"));
+        }
+        let has_escape = memchr::memchr(b'\\', raw).is_some();
+        if !has_escape && std::str::from_utf8(raw).is_err() {
+            return Err(self.malformed(0, "invalid UTF-8 in a string"));
+        }
+        if key {
+            if has_escape {
+                escape::decode(raw, &mut self.key, &mut self.map)
+                    .map_err(|_| self.malformed(0, "invalid escape in a key"))?;
+            } else {
+                self.key.clear();
+                self.key
+                    .push_str(std::str::from_utf8(raw).expect("checked above"));
+            }
+            out.push(b'"');
+            out.extend_from_slice(raw);
+            out.push(b'"');
+            self.st = St::Colon;
+            return Ok(());
+        }
+        let target = if self.passthrough {
+            None
+        } else {
+            self.target()
+        };
+        let changed = match target {
+            _ if self.passthrough => false,
+            Some(FieldTarget::Ignore) => false,
+            Some(FieldTarget::Kind(kind)) => {
+                let text: &str = if has_escape {
+                    escape::decode(raw, &mut self.decoded, &mut self.map)
+                        .map_err(|_| self.malformed(0, "invalid escape in a string"))?;
+                    &self.decoded
+                } else {
+                    std::str::from_utf8(raw).expect("checked above")
+                };
+                self.scratch.clear();
+                if self.values.mask_field(kind, text, &mut self.scratch) {
+                    out.push(b'"');
+                    escape::encode(&self.scratch, out);
+                    out.push(b'"');
+                    true
+                } else {
+                    false
+                }
+            }
+            None => self.mask_free_text(raw, has_escape, out)?,
+        };
+        if !changed {
+            out.push(b'"');
+            out.extend_from_slice(raw);
+            out.push(b'"');
+        }
+        self.value_done();
+        Ok(())
+    }
+
+    /// Runs the detectors over a free-text string value; splices replacements into the raw
+    /// bytes. Returns whether it wrote the value.
+    fn mask_free_text(
+        &mut self,
+        raw: &[u8],
+        has_escape: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, MaskError> {
+        if self.values.plan.scan.is_empty() {
+            return Ok(false);
+        }
+        let text: &str = if has_escape {
+            escape::decode(raw, &mut self.decoded, &mut self.map)
+                .map_err(|_| self.malformed(0, "invalid escape in a string"))?;
+            &self.decoded
+        } else {
+            std::str::from_utf8(raw).expect("checked by the caller")
+        };
+        if !self.values.scan(text, 0) {
+            return Ok(false);
+        }
+        // Splice: raw bytes between findings, escaped replacements for findings.
+        out.push(b'"');
+        let mut raw_at = 0usize;
+        let n = self.values.findings().len();
+        for i in 0..n {
+            let f = &self.values.findings()[i];
+            let (start, end) = (f.start, f.end);
+            let (rs, re) = if has_escape {
+                (self.map[start] as usize, self.map[end] as usize)
+            } else {
+                (start, end)
+            };
+            out.extend_from_slice(&raw[raw_at..rs]);
+            self.scratch.clear();
+            let mut one = String::new();
+            std::mem::swap(&mut one, &mut self.scratch);
+            self.values.write_replaced(text, start, end, &mut one);
+            escape::encode(&one, out);
+            std::mem::swap(&mut one, &mut self.scratch);
+            raw_at = re;
+        }
+        out.extend_from_slice(&raw[raw_at..]);
+        out.push(b'"');
+        Ok(true)
+    }
+
+    /// Emits a finished number, masked if a field rule says so.
+    fn end_number(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        let num = std::mem::take(&mut self.buf);
+        if !valid_number(&num) {
+            return Err(self.malformed(0, "invalid number"));
+        }
+        let target = if self.passthrough {
+            None
+        } else {
+            self.target()
+        };
+        let mut written = false;
+        if let Some(FieldTarget::Kind(kind)) = target {
+            let text = std::str::from_utf8(&num).expect("number bytes are ASCII");
+            self.scratch.clear();
+            if self.values.mask_field(kind, text, &mut self.scratch) {
+                out.push(b'"');
+                escape::encode(&self.scratch, out);
+                out.push(b'"');
+                written = true;
+            }
+        }
+        if !written {
+            out.extend_from_slice(&num);
+        }
+        self.buf = num;
+        self.buf.clear();
+        self.value_done();
+        Ok(())
+    }
+
+    /// A value starts with byte `b` at `input[i]`.
+    fn begin_value(&mut self, b: u8, i: usize, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        match b {
+            b'{' => {
+                self.open(Container::Object)?;
+                out.push(b);
+                self.st = St::ObjectFirst;
+            }
+            b'[' => {
+                self.open(Container::Array)?;
+                out.push(b);
+                self.st = St::ArrayFirst;
+            }
+            b'"' => {
+                self.buf.clear();
+                self.st = St::Str { key: false };
+            }
+            b'-' | b'0'..=b'9' => {
+                self.buf.clear();
+                self.buf.push(b);
+                self.st = St::Num;
+            }
+            b't' => self.st = St::Lit(b"true", 1),
+            b'f' => self.st = St::Lit(b"false", 1),
+            b'n' => self.st = St::Lit(b"null", 1),
+            _ => return Err(self.malformed(i, "expected a value")),
+        }
+        Ok(())
+    }
+
+    /// Starts an array element: computes its path state, maybe starts a capture.
+    fn begin_element(&mut self, b: u8, i: usize, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        let index = self.frames.last().map_or(0, |f| f.index);
+        if self.enter(Elem::Index(index)) {
+            return self.begin_capture(b, i);
+        }
+        self.begin_value(b, i, out)
+    }
+
+    fn begin_capture(&mut self, b: u8, i: usize) -> Result<(), MaskError> {
+        let c = &mut self.capture;
+        c.buf.clear();
+        c.buf.push(b);
+        c.depth = usize::from(b == b'{' || b == b'[');
+        c.in_str = b == b'"';
+        c.escape = false;
+        c.bare = !(c.depth > 0 || c.in_str);
+        if !(b == b'{' || b == b'[' || b == b'"' || b == b'-' || b.is_ascii_alphanumeric()) {
+            return Err(self.malformed(i, "expected a value"));
+        }
+        self.st = St::Capture;
+        Ok(())
+    }
+
+    /// Feeds capture bytes; returns how many were consumed and whether the element ended.
+    fn feed_capture(&mut self, input: &[u8]) -> Result<(usize, bool), MaskError> {
+        let cap = self.values.plan.limits.max_subtree;
+        let c = &mut self.capture;
+        for (k, &b) in input.iter().enumerate() {
+            if c.bare {
+                if matches!(b, b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t') {
+                    return Ok((k, true));
+                }
+                c.buf.push(b);
+            } else {
+                c.buf.push(b);
+                if c.in_str {
+                    if c.escape {
+                        c.escape = false;
+                    } else if b == b'\\' {
+                        c.escape = true;
+                    } else if b == b'"' {
+                        c.in_str = false;
+                        if c.depth == 0 {
+                            return Ok((k + 1, true));
+                        }
+                    }
+                } else {
+                    match b {
+                        b'"' => c.in_str = true,
+                        b'{' | b'[' => c.depth += 1,
+                        b'}' | b']' => {
+                            c.depth = c.depth.saturating_sub(1);
+                            if c.depth == 0 {
+                                return Ok((k + 1, true));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if c.buf.len() > cap {
+                return Err(MaskError::CapExceeded {
+                    what: "JSON subtree buffered for a filter",
+                    cap,
+                });
+            }
+        }
+        Ok((input.len(), false))
+    }
+
+    /// The captured element is complete: evaluate its filters, then mask it with the
+    /// resulting path state through a sub-masker.
+    fn end_capture(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        let buf = std::mem::take(&mut self.capture.buf);
+        let value: serde_json::Value =
+            serde_json::from_slice(&buf).map_err(|_| self.malformed(0, "invalid JSON element"))?;
+        let wrapped = serde_json::Value::Array(vec![value]);
+        for (bit, query) in std::mem::take(&mut self.capture.filters) {
+            let hit = jsonpath_rust::query::js_path_vals(&query, &wrapped)
+                .map(|v| !v.is_empty())
+                .unwrap_or(false);
+            if hit {
+                let mut cur = std::mem::take(&mut self.cur);
+                self.values.plan.fields.json.pass_filter(&mut cur, bit);
+                self.cur = cur;
+            }
+        }
+        let inherit = self.inherited();
+        let mut sub = JsonMasker::for_subtree(self.values.plan.clone(), &self.cur, inherit);
+        sub.push(&buf, out)?;
+        sub.finish(out)?;
+        for (i, c) in sub.values.counts.masked.iter().enumerate() {
+            let v = &mut self.values.counts.masked;
+            if v.len() <= i {
+                v.resize(i + 1, 0);
+            }
+            v[i] += c;
+        }
+        self.capture.buf = buf;
+        self.value_done();
+        Ok(())
+    }
+
+    fn run(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
+        let mut i = 0;
+        while i < input.len() {
+            match self.st {
+                St::Str { key } => {
+                    // Find the closing quote, skipping escaped characters.
+                    let start = i;
+                    if self.escape_pending {
+                        self.escape_pending = false;
+                        i += 1;
+                    }
+                    let mut end = None;
+                    while i < input.len() {
+                        match memchr::memchr2(b'"', b'\\', &input[i..]) {
+                            None => {
+                                i = input.len();
+                                break;
+                            }
+                            Some(p) if input[i + p] == b'\\' => {
+                                if i + p + 1 < input.len() {
+                                    i += p + 2;
+                                } else {
+                                    i = input.len();
+                                    self.escape_pending = true;
+                                    break;
+                                }
+                            }
+                            Some(p) => {
+                                end = Some(i + p);
+                                break;
+                            }
+                        }
+                    }
+                    let cap = self.values.plan.limits.max_value;
+                    match end {
+                        None => {
+                            self.buf.extend_from_slice(&input[start..]);
+                            if self.buf.len() > cap {
+                                return Err(MaskError::CapExceeded {
+                                    what: "JSON string",
+                                    cap,
+                                });
+                            }
+                        }
+                        Some(e) => {
+                            if self.buf.is_empty() {
+                                if e - start > cap {
+                                    return Err(MaskError::CapExceeded {
+                                        what: "JSON string",
+                                        cap,
+                                    });
+                                }
+                                self.end_string(&input[start..e], key, out)?;
+                            } else {
+                                self.buf.extend_from_slice(&input[start..e]);
+                                if self.buf.len() > cap {
+                                    return Err(MaskError::CapExceeded {
+                                        what: "JSON string",
+                                        cap,
+                                    });
+                                }
+                                let raw = std::mem::take(&mut self.buf);
+                                let r = self.end_string(&raw, key, out);
+                                self.buf = raw;
+                                self.buf.clear();
+                                r?;
+                            }
+                            i = e + 1;
+                        }
+                    }
+                }
+                St::Capture => {
+                    let (used, done) = self.feed_capture(&input[i..])?;
+                    i += used;
+                    if done {
+                        self.end_capture(out)?;
+                    }
+                }
+                St::Num => {
+                    let b = input[i];
+                    if matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
+                        self.buf.push(b);
+                        if self.buf.len() > self.values.plan.limits.max_value {
+                            return Err(MaskError::CapExceeded {
+                                what: "JSON number",
+                                cap: self.values.plan.limits.max_value,
+                            });
+                        }
+                        i += 1;
+                    } else {
+                        self.end_number(out)?;
+                    }
+                }
+                St::Lit(lit, n) => {
+                    let b = input[i];
+                    if b != lit[n as usize] {
+                        return Err(self.malformed(i, "invalid literal"));
+                    }
+                    if n as usize + 1 == lit.len() {
+                        out.extend_from_slice(lit);
+                        self.value_done();
+                    } else {
+                        self.st = St::Lit(lit, n + 1);
+                    }
+                    i += 1;
+                }
+                st => {
+                    let b = input[i];
+                    if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                        // Copy the whole whitespace run.
+                        let end = input[i..]
+                            .iter()
+                            .position(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+                            .map_or(input.len(), |p| i + p);
+                        out.extend_from_slice(&input[i..end]);
+                        i = end;
+                        continue;
+                    }
+                    match st {
+                        St::Top => {
+                            self.cur.copy_from_slice(&self.root);
+                            self.begin_value(b, i, out)?;
+                        }
+                        St::Value => {
+                            if self.frames.last().map(|f| f.container) == Some(Container::Array) {
+                                self.begin_element(b, i, out)?;
+                            } else if self.capture_next {
+                                self.capture_next = false;
+                                self.begin_capture(b, i)?;
+                            } else {
+                                self.begin_value(b, i, out)?;
+                            }
+                        }
+                        St::ArrayFirst => {
+                            if b == b']' {
+                                out.push(b);
+                                self.close();
+                            } else {
+                                self.begin_element(b, i, out)?;
+                            }
+                        }
+                        St::ObjectFirst | St::Key => {
+                            if b == b'"' {
+                                self.buf.clear();
+                                self.st = St::Str { key: true };
+                            } else if b == b'}' && st == St::ObjectFirst {
+                                out.push(b);
+                                self.close();
+                            } else {
+                                return Err(self.malformed(i, "expected a key"));
+                            }
+                        }
+                        St::Colon => {
+                            if b != b':' {
+                                return Err(self.malformed(i, "expected ':'"));
+                            }
+                            out.push(b);
+                            let key = std::mem::take(&mut self.key);
+                            self.capture_next = self.enter(Elem::Key(&key));
+                            self.key = key;
+                            self.st = St::Value;
+                        }
+                        St::AfterValue => {
+                            let frame = self.frames.last_mut().expect("inside a container");
+                            match (b, frame.container) {
+                                (b',', Container::Array) => {
+                                    frame.index += 1;
+                                    self.st = St::Value;
+                                }
+                                (b',', Container::Object) => self.st = St::Key,
+                                (b']', Container::Array) | (b'}', Container::Object) => {
+                                    out.push(b);
+                                    self.close();
+                                    i += 1;
+                                    continue;
+                                }
+                                _ => {
+                                    return Err(
+                                        self.malformed(i, "expected ',' or a closing bracket")
+                                    )
+                                }
+                            }
+                            out.push(b);
+                        }
+                        _ => unreachable!("handled above"),
+                    }
+                    i += 1;
+                }
+            }
+        }
+        self.offset += input.len() as u64;
+        Ok(())
+    }
+}
+
+/// JSON number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+fn valid_number(n: &[u8]) -> bool {
+    let mut i = 0;
+    if n.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match n.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => {
+            while n.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        _ => return false,
+    }
+    if n.get(i) == Some(&b'.') {
+        i += 1;
+        let s = i;
+        while n.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == s {
+            return false;
+        }
+    }
+    if matches!(n.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(n.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let s = i;
+        while n.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == s {
+            return false;
+        }
+    }
+    i == n.len()
+}
+
+impl Masker for JsonMasker {
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
+        if self.poisoned {
+            return Err(MaskError::Poisoned);
+        }
+        let r = self.run(chunk, out);
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        if self.poisoned {
+            return Err(MaskError::Poisoned);
+        }
+        let r = match self.st {
+            St::Num if self.frames.is_empty() => self.end_number(out),
+            St::Top if self.frames.is_empty() => Ok(()),
+            _ => Err(MaskError::Truncated { format: FORMAT }),
+        };
+        if r.is_err() {
+            self.poisoned = true;
+        }
+        r
+    }
+}

@@ -1,0 +1,351 @@
+//! JSONPath field rules, compiled to a matcher over the streaming path stack.
+//!
+//! Expressions are parsed with jsonpath-rust's parser and turned into steps. The streaming
+//! JSON masker never evaluates an expression against a document; instead each open
+//! container carries a *state*: the set of `(rule, step)` positions that the path so far
+//! has reached, as a bit set. Entering a member or an element computes the child's state
+//! from the parent's in one pass over the active positions, so a value's rule is known
+//! when its first byte arrives, in time independent of the document.
+//!
+//! Supported: `$`, `.key`, `['key']`, `['a','b']`, `[*]`, `.*`, `[n]`, `[start:end]` (non-
+//! negative), `..key`, `..*`, and filters (`[?(@.type=='phone')]`), which need lookahead:
+//! the element a filter tests is buffered (bounded) and the filter evaluated on it by
+//! jsonpath-rust.
+use super::super::plan::FieldTarget;
+use jsonpath_rust::parser::model::{Segment, Selector};
+use jsonpath_rust::parser::parse_json_path;
+
+/// One selector of a step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sel {
+    Name(Box<str>),
+    Wildcard,
+    Index(usize),
+    /// `[start:end:step]` over non-negative indices (`end` open when `None`).
+    Slice(usize, Option<usize>, usize),
+    /// A filter: the JSONPath text `$[?…]` that jsonpath-rust evaluates on `[element]`.
+    Filter(Box<str>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// `..`: the selectors may match at any depth below.
+    pub descendant: bool,
+    pub sels: Vec<Sel>,
+}
+
+/// A path element of the document: a member name or an array index.
+#[derive(Clone, Copy, Debug)]
+pub enum Elem<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Why an expression was rejected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    #[error("invalid JSONPath {expr:?}: {reason}")]
+    Parse { expr: String, reason: String },
+    #[error("unsupported JSONPath {expr:?}: {reason}")]
+    Unsupported { expr: String, reason: String },
+}
+
+#[derive(Debug)]
+struct Rule {
+    expr: String,
+    steps: Vec<Step>,
+    target: FieldTarget,
+    /// Bit index of position 0 of this rule.
+    base: usize,
+}
+
+/// The compiled JSON field rules of one route.
+#[derive(Debug, Default)]
+pub struct JsonFields {
+    rules: Vec<Rule>,
+    words: usize,
+    has_filters: bool,
+}
+
+/// A filter that must be evaluated before an element's state is known.
+#[derive(Debug)]
+pub struct PendingFilter<'a> {
+    /// Bit index of the position the filter leads to when it passes.
+    pub next_bit: usize,
+    pub query: &'a str,
+}
+
+impl JsonFields {
+    pub fn compile(exprs: &[(String, FieldTarget)]) -> Result<JsonFields, PathError> {
+        let mut rules = Vec::new();
+        let mut bits = 0;
+        let mut has_filters = false;
+        for (expr, target) in exprs {
+            let steps = parse(expr)?;
+            has_filters |= steps
+                .iter()
+                .any(|s| s.sels.iter().any(|x| matches!(x, Sel::Filter(_))));
+            let len = steps.len();
+            rules.push(Rule {
+                expr: expr.clone(),
+                steps,
+                target: *target,
+                base: bits,
+            });
+            bits += len + 1;
+        }
+        Ok(JsonFields {
+            rules,
+            words: bits.div_ceil(64).max(1),
+            has_filters,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    pub fn has_filters(&self) -> bool {
+        self.has_filters
+    }
+
+    pub fn exprs(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.expr.as_str())
+    }
+
+    /// Words (u64) in one state.
+    pub fn words(&self) -> usize {
+        self.words
+    }
+
+    /// The state of the document root.
+    pub fn root(&self, out: &mut [u64]) {
+        out.fill(0);
+        for r in &self.rules {
+            set(out, r.base);
+        }
+    }
+
+    /// The state of child `elem` of a container whose state is `parent`. Filters are not
+    /// decided here: they are reported through `pending` for the caller to evaluate.
+    pub fn step<'s>(
+        &'s self,
+        parent: &[u64],
+        elem: Elem<'_>,
+        out: &mut [u64],
+        mut pending: Option<&mut Vec<PendingFilter<'s>>>,
+    ) {
+        out.fill(0);
+        if parent.iter().all(|w| *w == 0) {
+            return;
+        }
+        for r in &self.rules {
+            for (p, step) in r.steps.iter().enumerate() {
+                if !get(parent, r.base + p) {
+                    continue;
+                }
+                if step.descendant {
+                    set(out, r.base + p);
+                }
+                for sel in &step.sels {
+                    match sel {
+                        Sel::Filter(q) => {
+                            if let Some(pending) = pending.as_deref_mut() {
+                                pending.push(PendingFilter {
+                                    next_bit: r.base + p + 1,
+                                    query: q,
+                                });
+                            }
+                        }
+                        _ => {
+                            if sel_matches(sel, elem) {
+                                set(out, r.base + p + 1);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks a passed filter in a child state.
+    pub fn pass_filter(&self, state: &mut [u64], next_bit: usize) {
+        set(state, next_bit);
+    }
+
+    /// The target of the first rule that matches exactly here, if any.
+    pub fn accepting(&self, state: &[u64]) -> Option<FieldTarget> {
+        self.rules
+            .iter()
+            .find(|r| get(state, r.base + r.steps.len()))
+            .map(|r| r.target)
+    }
+
+    /// True when no rule can match here or below.
+    pub fn is_dead(state: &[u64]) -> bool {
+        state.iter().all(|w| *w == 0)
+    }
+}
+
+fn set(state: &mut [u64], bit: usize) {
+    state[bit / 64] |= 1 << (bit % 64);
+}
+
+fn get(state: &[u64], bit: usize) -> bool {
+    state[bit / 64] & (1 << (bit % 64)) != 0
+}
+
+fn sel_matches(sel: &Sel, elem: Elem<'_>) -> bool {
+    match (sel, elem) {
+        (Sel::Wildcard, _) => true,
+        (Sel::Name(n), Elem::Key(k)) => **n == *k,
+        (Sel::Index(i), Elem::Index(j)) => *i == j,
+        (Sel::Slice(start, end, step), Elem::Index(j)) => {
+            j >= *start && end.is_none_or(|e| j < e) && (j - start) % step == 0
+        }
+        _ => false,
+    }
+}
+
+fn parse(expr: &str) -> Result<Vec<Step>, PathError> {
+    let q = parse_json_path(expr).map_err(|e| PathError::Parse {
+        expr: expr.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let unsupported = |reason: &str| PathError::Unsupported {
+        expr: expr.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut steps = Vec::new();
+    for seg in &q.segments {
+        let (descendant, inner) = match seg {
+            Segment::Descendant(inner) => (true, inner.as_ref()),
+            other => (false, other),
+        };
+        let selectors: Vec<&Selector> = match inner {
+            Segment::Selector(s) => vec![s],
+            Segment::Selectors(v) => v.iter().collect(),
+            Segment::Descendant(_) => return Err(unsupported("nested descendant segment")),
+        };
+        let mut sels = Vec::new();
+        for s in selectors {
+            sels.push(match s {
+                Selector::Name(n) => Sel::Name(unquote(n).into()),
+                Selector::Wildcard => Sel::Wildcard,
+                Selector::Index(i) if *i >= 0 => Sel::Index(*i as usize),
+                Selector::Index(_) => {
+                    return Err(unsupported(
+                        "negative indices need the array length, which a stream does not know yet",
+                    ))
+                }
+                Selector::Slice(start, end, step) => {
+                    let start = start.unwrap_or(0);
+                    let step = step.unwrap_or(1);
+                    if start < 0 || end.is_some_and(|e| e < 0) || step <= 0 {
+                        return Err(unsupported(
+                            "slices with negative bounds or steps need the array length",
+                        ));
+                    }
+                    Sel::Slice(start as usize, end.map(|e| e as usize), step as usize)
+                }
+                Selector::Filter(_) => {
+                    Sel::Filter(format!("${}", Segment::Selector(s.clone())).into())
+                }
+            });
+        }
+        steps.push(Step { descendant, sels });
+    }
+    Ok(steps)
+}
+
+/// jsonpath-rust keeps the quotes of bracketed names (`['a b']`); strip them.
+fn unquote(name: &str) -> String {
+    let b = name.as_bytes();
+    if b.len() >= 2 && (b[0] == b'\'' || b[0] == b'"') && b[b.len() - 1] == b[0] {
+        name[1..name.len() - 1].to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::kind::KindId;
+
+    fn target(i: u16) -> FieldTarget {
+        FieldTarget::Kind(KindId(i))
+    }
+
+    /// Walks `path` from the root and returns the accepting target at its end.
+    fn eval(fields: &JsonFields, path: &[Elem]) -> Option<FieldTarget> {
+        let w = fields.words();
+        let mut state = vec![0u64; w];
+        fields.root(&mut state);
+        for e in path {
+            let mut next = vec![0u64; w];
+            fields.step(&state, *e, &mut next, None);
+            state = next;
+        }
+        fields.accepting(&state)
+    }
+
+    #[test]
+    fn child_wildcard_index_descendant() {
+        let f = JsonFields::compile(&[
+            ("$.payload[*].phone_number".into(), target(0)),
+            ("$..email".into(), target(1)),
+            ("$['a b'][2]".into(), target(2)),
+            ("$.x.*".into(), target(3)),
+            ("$.s[1:3]".into(), target(4)),
+        ])
+        .unwrap();
+        use Elem::*;
+        assert_eq!(
+            eval(&f, &[Key("payload"), Index(3), Key("phone_number")]),
+            Some(target(0))
+        );
+        assert_eq!(eval(&f, &[Key("payload"), Key("phone_number")]), None);
+        assert_eq!(eval(&f, &[Key("email")]), Some(target(1)));
+        assert_eq!(
+            eval(&f, &[Key("a"), Index(0), Key("b"), Key("email")]),
+            Some(target(1))
+        );
+        assert_eq!(eval(&f, &[Key("a b"), Index(2)]), Some(target(2)));
+        assert_eq!(eval(&f, &[Key("a b"), Index(1)]), None);
+        assert_eq!(eval(&f, &[Key("x"), Key("anything")]), Some(target(3)));
+        assert_eq!(eval(&f, &[Key("s"), Index(2)]), Some(target(4)));
+        assert_eq!(eval(&f, &[Key("s"), Index(3)]), None);
+    }
+
+    #[test]
+    fn first_rule_wins_and_root_matches() {
+        let f = JsonFields::compile(&[
+            ("$..source_id".into(), FieldTarget::Ignore),
+            ("$.contact_inboxes[*].source_id".into(), target(1)),
+        ])
+        .unwrap();
+        assert_eq!(
+            eval(
+                &f,
+                &[
+                    Elem::Key("contact_inboxes"),
+                    Elem::Index(0),
+                    Elem::Key("source_id")
+                ]
+            ),
+            Some(FieldTarget::Ignore)
+        );
+        let root = JsonFields::compile(&[("$".into(), target(7))]).unwrap();
+        assert_eq!(eval(&root, &[]), Some(target(7)));
+    }
+
+    #[test]
+    fn rejects_what_a_stream_cannot_know() {
+        assert!(JsonFields::compile(&[("$.a[-1]".into(), target(0))]).is_err());
+        assert!(JsonFields::compile(&[("$.a[".into(), target(0))]).is_err());
+        let f = JsonFields::compile(&[("$.a[?@.type=='phone'].value".into(), target(0))]).unwrap();
+        assert!(f.has_filters());
+    }
+}

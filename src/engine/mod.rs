@@ -1,0 +1,53 @@
+//! The masking engine: pure, synchronous, no I/O.
+//!
+//! Every masker here is a push-bytes / emit-bytes state machine ([`Masker`]): the proxy,
+//! the WebSocket relay and the CLI feed it chunks as they arrive and forward what it
+//! emits. Nothing here knows about tokio, hyper or sockets, so each masker can be unit
+//! tested, fuzzed and benchmarked alone.
+//!
+//! Data flow inside the engine:
+//!
+//! ```text
+//! bytes ─► format masker (json | text | …) ─► value ─► detect (prefilter, regex, validators)
+//!                                                        │ findings (span, kind)
+//!                                                        ▼
+//!                               policy (role → action per kind) ─► action (token, mask, …)
+//! ```
+pub mod action;
+pub mod detect;
+pub mod error;
+pub mod format;
+pub mod json;
+pub mod kind;
+pub mod plan;
+pub mod policy;
+pub mod text;
+pub mod token;
+
+pub use error::MaskError;
+
+/// A streaming masker for one document.
+///
+/// # Contract
+/// * The output does not depend on how the input is split into chunks:
+///   `push(a); push(b)` emits, in total, the same bytes as `push(a ++ b)`.
+/// * Output may lag input: a masker holds back what it cannot decide yet (an unfinished
+///   string value, the tail of a text that may still become a phone number). What it holds
+///   back is bounded by the caps of its settings, never by the document size.
+/// * On error the masker is poisoned: it emits nothing more, and the caller must fail
+///   closed (abort the response). Bytes emitted before the error never contain a value
+///   the rules would have masked.
+pub trait Masker {
+    /// Feeds one chunk; appends what can be emitted to `out`.
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError>;
+    /// Ends the document; appends the rest to `out`.
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError>;
+}
+
+/// Runs a whole document through a masker in one call (CLI, tests, small bodies).
+pub fn mask_all(masker: &mut dyn Masker, input: &[u8]) -> Result<Vec<u8>, MaskError> {
+    let mut out = Vec::with_capacity(input.len() + input.len() / 8);
+    masker.push(input, &mut out)?;
+    masker.finish(&mut out)?;
+    Ok(out)
+}

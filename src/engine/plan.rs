@@ -1,0 +1,72 @@
+//! A [`MaskPlan`]: everything one masker needs for one document, taken from the compiled
+//! rule set for a route and a role. Cloning a plan clones a few `Arc`s, so the proxy makes
+//! one per response without copying rules.
+use super::detect::{DetectorSet, Detectors};
+use super::json::path::JsonFields;
+use super::kind::{KindId, Kinds};
+use super::policy::RolePolicy;
+use super::token::KeyRing;
+use std::sync::Arc;
+
+/// What a field rule says about the value at its place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldTarget {
+    /// The value is PII of this kind, whatever it looks like.
+    Kind(KindId),
+    /// The value is known not to be PII (a message id that looks like an e-mail address):
+    /// detectors skip it.
+    Ignore,
+}
+
+/// The field rules of one route, per format.
+#[derive(Debug, Default)]
+pub struct FieldRules {
+    pub json: JsonFields,
+    /// CSV columns by header name (exact, case-insensitive).
+    pub csv_columns: Vec<(String, FieldTarget)>,
+    /// HTML: CSS selector, optional attribute (`None`: the element's text), target.
+    pub html: Vec<(String, Option<String>, FieldTarget)>,
+}
+
+/// Buffer caps. Every buffer a masker keeps is bounded by one of these; going over fails
+/// closed ([`MaskError::CapExceeded`](super::MaskError::CapExceeded)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Longest JSON string value, HTML text node, CSV record or SSE event held whole.
+    /// Default 1 MiB.
+    pub max_value: usize,
+    /// Deepest JSON nesting. Default 256.
+    pub max_depth: usize,
+    /// Largest JSON subtree buffered to evaluate a filter expression. Default 1 MiB.
+    pub max_subtree: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_value: 1 << 20,
+            max_depth: 256,
+            max_subtree: 1 << 20,
+        }
+    }
+}
+
+/// Everything a masker needs: detectors, the route's scan list and field rules, the
+/// role's actions, the keys, and the caps.
+#[derive(Clone, Debug)]
+pub struct MaskPlan {
+    pub kinds: Arc<Kinds>,
+    pub detectors: Arc<Detectors>,
+    pub keys: Arc<KeyRing>,
+    pub role: Arc<RolePolicy>,
+    pub scan: DetectorSet,
+    pub fields: Arc<FieldRules>,
+    pub limits: Limits,
+}
+
+impl MaskPlan {
+    /// True when the role sees everything in the clear: maskers copy bytes through.
+    pub fn is_passthrough(&self) -> bool {
+        self.role.is_all_clear()
+    }
+}

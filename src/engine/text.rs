@@ -1,0 +1,264 @@
+//! Masking text: whole values ([`ValueMasker`]) and streaming plain text ([`TextMasker`]).
+//!
+//! [`ValueMasker`] is the one place where findings meet actions; every format masker
+//! (JSON strings, HTML text nodes, CSV cells, SSE data) calls it on decoded values.
+use super::action::Action;
+use super::detect::Finding;
+use super::kind::KindId;
+use super::plan::MaskPlan;
+use super::{MaskError, Masker};
+
+/// Counts of what was masked, for metrics and the audit log: per kind, values replaced and
+/// values served in the clear.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MatchCounts {
+    pub masked: Vec<u32>,
+    pub clear: Vec<u32>,
+}
+
+impl MatchCounts {
+    fn bump(&mut self, kind: KindId, clear: bool) {
+        let v = if clear {
+            &mut self.clear
+        } else {
+            &mut self.masked
+        };
+        let i = kind.0 as usize;
+        if v.len() <= i {
+            v.resize(i + 1, 0);
+        }
+        v[i] += 1;
+    }
+
+    pub fn total_masked(&self) -> u64 {
+        self.masked.iter().map(|&c| c as u64).sum()
+    }
+}
+
+/// Masks decoded values with a plan; keeps its scratch buffers between calls.
+#[derive(Debug)]
+pub struct ValueMasker {
+    pub plan: MaskPlan,
+    findings: Vec<Finding>,
+    pub counts: MatchCounts,
+}
+
+impl ValueMasker {
+    pub fn new(plan: MaskPlan) -> Self {
+        ValueMasker {
+            plan,
+            findings: Vec::new(),
+            counts: MatchCounts::default(),
+        }
+    }
+
+    /// Scans `text[scan_from..]` with the route's detectors; the findings are left in
+    /// [`Self::findings`]. Returns whether any finding needs a change.
+    pub fn scan(&mut self, text: &str, scan_from: usize) -> bool {
+        self.findings.clear();
+        self.plan
+            .detectors
+            .scan(text, scan_from, self.plan.scan, &mut self.findings);
+        let role = &self.plan.role;
+        self.findings
+            .iter()
+            .any(|f| *role.action(f.kind) != Action::Clear)
+    }
+
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// Writes `text[from..to]` to `out` with every finding inside that range replaced.
+    /// Findings must come from [`Self::scan`] of the same text.
+    pub fn write_replaced(&mut self, text: &str, from: usize, to: usize, out: &mut String) {
+        let mut at = from;
+        for f in self
+            .findings
+            .iter()
+            .filter(|f| f.start >= from && f.end <= to)
+        {
+            out.push_str(&text[at..f.start]);
+            let raw = &text[f.start..f.end];
+            let action = self.plan.role.action(f.kind);
+            self.counts.bump(f.kind, *action == Action::Clear);
+            action.apply(
+                self.plan.kinds.name(f.kind),
+                raw,
+                f.normalized.as_deref().unwrap_or(raw),
+                &self.plan.keys,
+                out,
+            );
+            at = f.end;
+        }
+        out.push_str(&text[at..to]);
+    }
+
+    /// Counts the findings that end before `to` as served in the clear (the role's action
+    /// for them is `clear`).
+    pub fn count_clear(&mut self, to: usize) {
+        for f in self.findings.iter().filter(|f| f.end <= to) {
+            self.counts.bump(f.kind, true);
+        }
+    }
+
+    /// Masks a whole free-text value. Returns `false` (and writes nothing) when the value
+    /// needs no change, so the caller can copy its raw bytes.
+    pub fn mask_text(&mut self, text: &str, out: &mut String) -> bool {
+        if !self.scan(text, 0) {
+            self.count_clear(text.len());
+            return false;
+        }
+        self.write_replaced(text, 0, text.len(), out);
+        true
+    }
+
+    /// Masks a value that a field rule says is PII of `kind`, whatever it looks like.
+    /// Returns `false` when the role sees this kind in the clear.
+    pub fn mask_field(&mut self, kind: KindId, value: &str, out: &mut String) -> bool {
+        let action = self.plan.role.action(kind);
+        if *action == Action::Clear {
+            self.counts.bump(kind, true);
+            return false;
+        }
+        if value.is_empty() {
+            return false;
+        }
+        self.counts.bump(kind, false);
+        let normalized = self.plan.detectors.normalize(kind, value);
+        action.apply(
+            self.plan.kinds.name(kind),
+            value,
+            normalized.as_deref().unwrap_or(value),
+            &self.plan.keys,
+            out,
+        );
+        true
+    }
+}
+
+/// Bytes of already-emitted text kept before the pending text, so that detectors see what
+/// precedes a value (is `2024-118` the tail of `K-2024-118`?).
+const CONTEXT: usize = 32;
+
+/// A streaming masker for plain text.
+///
+/// What it holds back: the last [`Detectors::max_match_len`](super::detect::Detectors::max_match_len)
+/// bytes (a value that may still be growing) plus up to one chunk, so a phone number split
+/// across two network chunks is still caught. Output lags input by that window; memory is
+/// bounded by it, not by the body.
+///
+/// Invalid UTF-8 is not rejected: the bytes that are not UTF-8 are emitted as they are
+/// (they cannot be part of a value), and detection goes on around them.
+#[derive(Debug)]
+pub struct TextMasker {
+    values: ValueMasker,
+    /// Pending bytes; the first `ctx` of them were already emitted.
+    buf: Vec<u8>,
+    ctx: usize,
+    window: usize,
+    scratch: String,
+    poisoned: bool,
+}
+
+impl TextMasker {
+    pub fn new(plan: MaskPlan) -> Self {
+        let window = plan.detectors.max_match_len() + 8;
+        TextMasker {
+            values: ValueMasker::new(plan),
+            buf: Vec::new(),
+            ctx: 0,
+            window,
+            scratch: String::new(),
+            poisoned: false,
+        }
+    }
+
+    pub fn counts(&self) -> &MatchCounts {
+        &self.values.counts
+    }
+
+    fn process(&mut self, last: bool, out: &mut Vec<u8>) {
+        loop {
+            // The valid UTF-8 prefix of the pending bytes.
+            let (valid_len, bad_len) = match std::str::from_utf8(&self.buf) {
+                Ok(_) => (self.buf.len(), 0),
+                Err(e) => (e.valid_up_to(), e.error_len().unwrap_or(0)),
+            };
+            let text = std::str::from_utf8(&self.buf[..valid_len]).expect("checked prefix");
+            let whole = last || bad_len > 0;
+            let mut cut = if whole {
+                valid_len
+            } else {
+                if valid_len < self.ctx + 2 * self.window {
+                    return;
+                }
+                floor_char_boundary(text, valid_len - self.window)
+            };
+            if cut <= self.ctx && !whole {
+                return;
+            }
+            let changed = self.values.scan(text, self.ctx);
+            if !whole {
+                if let Some(f) = self.values.findings().iter().find(|f| f.end > cut) {
+                    cut = cut.min(f.start);
+                }
+            }
+            if changed {
+                self.scratch.clear();
+                self.values
+                    .write_replaced(text, self.ctx, cut, &mut self.scratch);
+                out.extend_from_slice(self.scratch.as_bytes());
+            } else {
+                out.extend_from_slice(&self.buf[self.ctx..cut]);
+                self.values.count_clear(cut);
+            }
+            if bad_len > 0 && cut == valid_len {
+                // Pass the invalid bytes through and start afresh after them.
+                out.extend_from_slice(&self.buf[valid_len..valid_len + bad_len]);
+                self.buf.drain(..valid_len + bad_len);
+                self.ctx = 0;
+                continue;
+            }
+            if last && bad_len == 0 && valid_len < self.buf.len() {
+                // A truncated UTF-8 sequence at the very end: emit as is.
+                out.extend_from_slice(&self.buf[valid_len..]);
+                self.buf.clear();
+                self.ctx = 0;
+                return;
+            }
+            let keep_from = floor_char_boundary(text, cut.saturating_sub(CONTEXT));
+            self.buf.drain(..keep_from);
+            self.ctx = cut - keep_from;
+            return;
+        }
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl Masker for TextMasker {
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
+        if self.poisoned {
+            return Err(MaskError::Poisoned);
+        }
+        self.buf.extend_from_slice(chunk);
+        self.process(false, out);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        if self.poisoned {
+            return Err(MaskError::Poisoned);
+        }
+        self.process(true, out);
+        self.buf.clear();
+        self.ctx = 0;
+        Ok(())
+    }
+}

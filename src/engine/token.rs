@@ -1,0 +1,320 @@
+//! Keys, reversible tokens and irreversible hashes.
+//!
+//! * A **token** is deterministic authenticated encryption (AES-256-SIV) of the normalized
+//!   value, with the kind as associated data: the same contact in two formats gets the same
+//!   token, a token of one kind never decrypts as another, and a forged or altered token
+//!   fails to decrypt. Replicas share nothing but keys.
+//! * A **hash** is HMAC-SHA256 of the normalized value, truncated: stable, irreversible.
+//!
+//! Token format (ASCII, safe in JSON strings, HTML text and attributes, URLs and CSV cells,
+//! recognisable by one regex, [`TOKEN_PATTERN`]):
+//!
+//! ```text
+//! vt_<kind>_<key id>_<base32 lowercase, no padding: SIV tag ‖ ciphertext>
+//! vh_<kind>_<16 base32 characters of HMAC-SHA256>
+//! ```
+//!
+//! Key material never comes from rule files and never reaches a log: [`KeyRing`]'s `Debug`
+//! prints key ids only.
+use aes_siv::{siv::Aes256Siv, KeyInit};
+use data_encoding::{Encoding, BASE32_NOPAD, BASE64};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::fmt;
+use std::sync::OnceLock;
+
+/// One regex that finds every token in a text: groups are kind, key id, payload.
+pub const TOKEN_PATTERN: &str = r"vt_([a-z][a-z0-9]{0,15})_([a-z0-9]{1,8})_([a-z2-7]{26,})";
+
+const HASH_CHARS: usize = 16;
+
+fn base32_lower() -> &'static Encoding {
+    static ENC: OnceLock<Encoding> = OnceLock::new();
+    ENC.get_or_init(|| {
+        let mut spec = BASE32_NOPAD.specification();
+        spec.symbols = "abcdefghijklmnopqrstuvwxyz234567".to_owned();
+        spec.encoding().expect("valid base32 spec")
+    })
+}
+
+/// Why a key ring could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    #[error("line {line}: expected `<id> <base64 secret>`")]
+    Syntax { line: usize },
+    #[error("line {line}: key id {id:?} must be 1-8 characters of [a-z0-9]")]
+    BadId { line: usize, id: String },
+    #[error("line {line}: key {id:?}: the secret is not valid base64")]
+    BadBase64 { line: usize, id: String },
+    #[error("line {line}: key {id:?}: the secret must be at least 32 bytes, got {len}")]
+    TooShort { line: usize, id: String, len: usize },
+    #[error("line {line}: key id {id:?} is listed twice")]
+    Duplicate { line: usize, id: String },
+    #[error("no key found")]
+    Empty,
+    #[error("cannot read the system random source: {0}")]
+    Random(String),
+}
+
+struct Key {
+    id: String,
+    siv: [u8; 64],
+    hmac: [u8; 32],
+}
+
+impl Key {
+    fn derive(id: &str, secret: &[u8]) -> Key {
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"veil key derivation v1"), secret);
+        let mut siv = [0u8; 64];
+        let mut hmac = [0u8; 32];
+        hk.expand(b"veil token v1", &mut siv)
+            .expect("64 bytes is a valid HKDF length");
+        hk.expand(b"veil hash v1", &mut hmac)
+            .expect("32 bytes is a valid HKDF length");
+        Key {
+            id: id.to_owned(),
+            siv,
+            hmac,
+        }
+    }
+}
+
+/// The token keys: one active key that makes new tokens, older keys that still decrypt.
+pub struct KeyRing {
+    keys: Vec<Key>,
+    ephemeral: bool,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
+        f.debug_struct("KeyRing")
+            .field("ids", &ids)
+            .field("ephemeral", &self.ephemeral)
+            .finish()
+    }
+}
+
+impl KeyRing {
+    /// Parses a key file: one `<id> <base64 secret>` per line, `#` comments; the first key
+    /// is the active one. Commas may separate entries too, so the same text fits in an
+    /// environment variable.
+    pub fn parse(text: &str) -> Result<KeyRing, KeyError> {
+        let mut keys: Vec<Key> = Vec::new();
+        for (n, raw) in text.lines().enumerate() {
+            let line = n + 1;
+            for entry in raw.split(',') {
+                let entry = entry.split('#').next().unwrap_or("").trim();
+                if entry.is_empty() {
+                    continue;
+                }
+                let mut parts = entry.split_whitespace();
+                let (Some(id), Some(secret), None) = (parts.next(), parts.next(), parts.next())
+                else {
+                    return Err(KeyError::Syntax { line });
+                };
+                let id_ok = (1..=8).contains(&id.len())
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+                if !id_ok {
+                    return Err(KeyError::BadId {
+                        line,
+                        id: id.to_owned(),
+                    });
+                }
+                if keys.iter().any(|k| k.id == id) {
+                    return Err(KeyError::Duplicate {
+                        line,
+                        id: id.to_owned(),
+                    });
+                }
+                let secret = BASE64
+                    .decode(secret.as_bytes())
+                    .map_err(|_| KeyError::BadBase64 {
+                        line,
+                        id: id.to_owned(),
+                    })?;
+                if secret.len() < 32 {
+                    return Err(KeyError::TooShort {
+                        line,
+                        id: id.to_owned(),
+                        len: secret.len(),
+                    });
+                }
+                keys.push(Key::derive(id, &secret));
+            }
+        }
+        if keys.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        Ok(KeyRing {
+            keys,
+            ephemeral: false,
+        })
+    }
+
+    /// A ring with one random key, for demos and previews: its tokens die with the process.
+    pub fn ephemeral() -> Result<KeyRing, KeyError> {
+        let mut secret = [0u8; 32];
+        getrandom::getrandom(&mut secret).map_err(|e| KeyError::Random(e.to_string()))?;
+        Ok(KeyRing {
+            keys: vec![Key::derive("e0", &secret)],
+            ephemeral: true,
+        })
+    }
+
+    /// A fresh key line for a key file (`veil keygen`).
+    pub fn generate_line(id: &str) -> Result<String, KeyError> {
+        let mut secret = [0u8; 32];
+        getrandom::getrandom(&mut secret).map_err(|e| KeyError::Random(e.to_string()))?;
+        Ok(format!("{id} {}", BASE64.encode(&secret)))
+    }
+
+    pub fn is_ephemeral(&self) -> bool {
+        self.ephemeral
+    }
+
+    pub fn active_id(&self) -> &str {
+        &self.keys[0].id
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.id.as_str())
+    }
+
+    /// Appends the token of `normalized` (of kind `kind`) to `out`.
+    pub fn tokenize(&self, kind: &str, normalized: &str, out: &mut String) {
+        let key = &self.keys[0];
+        let mut cipher = Aes256Siv::new((&key.siv).into());
+        let sealed = cipher
+            .encrypt([kind.as_bytes()], normalized.as_bytes())
+            .expect("AES-SIV encryption of a bounded value cannot fail");
+        out.push_str("vt_");
+        out.push_str(kind);
+        out.push('_');
+        out.push_str(&key.id);
+        out.push('_');
+        base32_lower().encode_append(&sealed, out);
+    }
+
+    /// Decrypts a token (the whole string must be one token). `None` if it is not a token,
+    /// its key is unknown, or it fails authentication.
+    pub fn detokenize(&self, token: &str) -> Option<(String, String)> {
+        let rest = token.strip_prefix("vt_")?;
+        let (kind, rest) = rest.split_once('_')?;
+        let (id, payload) = rest.split_once('_')?;
+        let key = self.keys.iter().find(|k| k.id == id)?;
+        let sealed = base32_lower().decode(payload.as_bytes()).ok()?;
+        let mut cipher = Aes256Siv::new((&key.siv).into());
+        let plain = cipher.decrypt([kind.as_bytes()], &sealed).ok()?;
+        Some((kind.to_owned(), String::from_utf8(plain).ok()?))
+    }
+
+    /// Appends the keyed hash of `normalized` to `out`.
+    pub fn hash(&self, kind: &str, normalized: &str, out: &mut String) {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.keys[0].hmac)
+            .expect("HMAC takes any key length");
+        mac.update(kind.as_bytes());
+        mac.update(&[0]);
+        mac.update(normalized.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        out.push_str("vh_");
+        out.push_str(kind);
+        out.push('_');
+        let mut encoded = String::with_capacity(52);
+        base32_lower().encode_append(&digest, &mut encoded);
+        out.push_str(&encoded[..HASH_CHARS]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "k1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const K2: &str = "k2 HxwdHhscGRoXGBUWExQREg8QDQ4LDAkKBwgFBgMEAQI=";
+
+    #[test]
+    fn token_round_trip_and_shape() {
+        let ring = KeyRing::parse(K1).unwrap();
+        let mut t = String::new();
+        ring.tokenize("phone", "+5511987654321", &mut t);
+        assert!(t.starts_with("vt_phone_k1_"), "{t}");
+        assert!(!t.contains("5511987654321"));
+        let re = regex::Regex::new(&format!("^{TOKEN_PATTERN}$")).unwrap();
+        assert!(re.is_match(&t), "{t}");
+        assert_eq!(
+            ring.detokenize(&t),
+            Some(("phone".into(), "+5511987654321".into()))
+        );
+        // Deterministic.
+        let mut t2 = String::new();
+        ring.tokenize("phone", "+5511987654321", &mut t2);
+        assert_eq!(t, t2);
+    }
+
+    #[test]
+    fn kind_is_authenticated_and_tampering_fails() {
+        let ring = KeyRing::parse(K1).unwrap();
+        let mut t = String::new();
+        ring.tokenize("phone", "+5511987654321", &mut t);
+        let as_email = t.replacen("vt_phone_", "vt_email_", 1);
+        assert_eq!(ring.detokenize(&as_email), None);
+        let mut tampered = t.clone().into_bytes();
+        let last = tampered.len() - 3;
+        tampered[last] = if tampered[last] == b'a' { b'b' } else { b'a' };
+        assert_eq!(ring.detokenize(&String::from_utf8(tampered).unwrap()), None);
+    }
+
+    #[test]
+    fn rotation_keeps_old_tokens_readable() {
+        let old = KeyRing::parse(K1).unwrap();
+        let mut t = String::new();
+        old.tokenize("email", "maria@example.com", &mut t);
+        let rotated = KeyRing::parse(&format!("{K2}\n{K1}")).unwrap();
+        assert_eq!(rotated.active_id(), "k2");
+        assert_eq!(
+            rotated.detokenize(&t).map(|(_, v)| v).as_deref(),
+            Some("maria@example.com")
+        );
+        let mut fresh = String::new();
+        rotated.tokenize("email", "maria@example.com", &mut fresh);
+        assert!(fresh.starts_with("vt_email_k2_"));
+        // A ring without the old key cannot read it.
+        let only_new = KeyRing::parse(K2).unwrap();
+        assert_eq!(only_new.detokenize(&t), None);
+    }
+
+    #[test]
+    fn hash_is_stable_and_irreversible_looking() {
+        let ring = KeyRing::parse(K1).unwrap();
+        let (mut a, mut b, mut c) = (String::new(), String::new(), String::new());
+        ring.hash("phone", "+5511987654321", &mut a);
+        ring.hash("phone", "+5511987654321", &mut b);
+        ring.hash("phone", "+4915123456789", &mut c);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.len(), "vh_phone_".len() + HASH_CHARS);
+    }
+
+    #[test]
+    fn bad_key_files_are_rejected_with_the_line() {
+        assert!(matches!(
+            KeyRing::parse("k1 c2hvcnQ="),
+            Err(KeyError::TooShort { line: 1, .. })
+        ));
+        assert!(matches!(
+            KeyRing::parse("# c\nK1 AAAA"),
+            Err(KeyError::BadId { line: 2, .. })
+        ));
+        assert!(matches!(
+            KeyRing::parse(&format!("{K1}\n{K1}")),
+            Err(KeyError::Duplicate { line: 2, .. })
+        ));
+        assert!(matches!(KeyRing::parse("# nothing"), Err(KeyError::Empty)));
+        let dbg = format!("{:?}", KeyRing::parse(K1).unwrap());
+        assert!(!dbg.contains("AAECAw"), "{dbg}");
+    }
+}

@@ -1,0 +1,12 @@
+//! veil: a streaming PII-masking reverse proxy for customer inboxes.
+//!
+//! The crate is layered so that dependencies point down only:
+//!
+//! * [`engine`]: pure, synchronous maskers (push bytes in, get bytes out), the
+//!   detectors and the actions. No I/O, no async runtime.
+//! * [`rules`]: the rule language, parsed from YAML and compiled once into an
+//!   immutable [`rules::RuleSet`].
+//! * [`cli`]: the `veil` commands, thin edges around the two above.
+pub mod cli;
+pub mod engine;
+pub mod rules;

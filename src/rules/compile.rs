@@ -1,0 +1,747 @@
+//! From raw rule files to a [`RuleSet`]: merge, validate, compile. Reports every problem
+//! it finds (not only the first) with file, line, column and reason.
+use super::diagnostic::{Diagnostic, Diagnostics, Severity, Source};
+use super::raw::{ActionRaw, DetectorRaw, RoleRaw, RouteRaw, RuleFile};
+use super::ruleset::{OnUnknown, RoleId, Route, RuleSet};
+use crate::engine::action::Action;
+use crate::engine::detect::{Builtin, DetectorDef, DetectorSet, DetectorSpec, Detectors};
+use crate::engine::json::path::JsonFields;
+use crate::engine::kind::{KindId, Kinds};
+use crate::engine::plan::{FieldRules, FieldTarget, Limits};
+use crate::engine::policy::RolePolicy;
+use regex::Regex;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Files that hold rule test cases, not rules (`veil test` reads them).
+pub const TEST_SUFFIX: &str = ".tests.yaml";
+
+/// The rule files of a folder (recursively), sorted by path: `*.yaml` and `*.yml` except
+/// test suites.
+pub fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    collect(dir, &mut out, &|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        (name.ends_with(".yaml") || name.ends_with(".yml")) && !name.ends_with(TEST_SUFFIX)
+    })?;
+    out.sort();
+    Ok(out)
+}
+
+/// Test suite files of a folder, sorted.
+pub fn test_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    collect(dir, &mut out, &|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(TEST_SUFFIX))
+    })?;
+    out.sort();
+    Ok(out)
+}
+
+fn collect(
+    dir: &Path,
+    out: &mut Vec<PathBuf>,
+    keep: &dyn Fn(&Path) -> bool,
+) -> std::io::Result<()> {
+    if dir.is_file() {
+        out.push(dir.to_path_buf());
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out, keep)?;
+        } else if keep(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Loads and compiles every rule file of `dir` (or one file). On success the warnings come
+/// along; on failure, every error found.
+pub fn load_dir(dir: &Path) -> Result<(RuleSet, Vec<Diagnostic>), Diagnostics> {
+    let files = rule_files(dir).map_err(|e| {
+        Diagnostics(vec![Diagnostic {
+            severity: Severity::Error,
+            file: dir.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read the rules folder: {e}"),
+        }])
+    })?;
+    let mut sources = Vec::new();
+    let mut diags = Vec::new();
+    for path in &files {
+        match std::fs::read_to_string(path) {
+            Ok(text) => sources.push(Source {
+                path: path.clone(),
+                text,
+            }),
+            Err(e) => diags.push(Diagnostic {
+                severity: Severity::Error,
+                file: path.clone(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    if files.is_empty() {
+        diags.push(Diagnostic {
+            severity: Severity::Error,
+            file: dir.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: "no rule files (*.yaml) found".into(),
+        });
+    }
+    compile_sources(&sources, diags)
+}
+
+/// Compiles rule sources (already read). Exposed for tests and fuzzing.
+pub fn compile_sources(
+    sources: &[Source],
+    mut diags: Vec<Diagnostic>,
+) -> Result<(RuleSet, Vec<Diagnostic>), Diagnostics> {
+    let mut parsed: Vec<(&Source, RuleFile)> = Vec::new();
+    for src in sources {
+        if src.text.trim().is_empty() {
+            continue;
+        }
+        match serde_yaml_ng::from_str::<RuleFile>(&src.text) {
+            Ok(f) => parsed.push((src, f)),
+            Err(e) => {
+                let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+                diags.push(Diagnostic {
+                    severity: Severity::Error,
+                    file: src.path.clone(),
+                    line,
+                    column,
+                    message: strip_location(&e.to_string()),
+                });
+            }
+        }
+    }
+    let mut c = Compiler {
+        diags,
+        kinds: Kinds::default(),
+    };
+    let set = c.compile(&parsed);
+    if c.diags.iter().any(|d| d.severity == Severity::Error) {
+        return Err(Diagnostics(c.diags));
+    }
+    match set {
+        Some(mut set) => {
+            let mut h = Sha256::new();
+            for s in sources {
+                h.update(s.path.to_string_lossy().as_bytes());
+                h.update(s.text.as_bytes());
+            }
+            set.version = data_encoding::HEXLOWER.encode(&h.finalize()[..6]);
+            set.files = sources.iter().map(|s| s.path.clone()).collect();
+            Ok((set, c.diags))
+        }
+        None => Err(Diagnostics(c.diags)),
+    }
+}
+
+/// serde_yaml_ng appends "at line X column Y"; the diagnostic says it already.
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(p) => msg[..p].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+const BUILTIN_KINDS: [&str; 7] = ["phone", "email", "cpf", "cnpj", "card", "iban", "wamid"];
+
+struct Compiler {
+    diags: Vec<Diagnostic>,
+    kinds: Kinds,
+}
+
+impl Compiler {
+    fn error(&mut self, src: &Source, needle: &str, after: Option<&str>, msg: String) {
+        self.diags
+            .push(src.diag(Severity::Error, needle, after, msg));
+    }
+
+    fn warn(&mut self, src: &Source, needle: &str, after: Option<&str>, msg: String) {
+        self.diags
+            .push(src.diag(Severity::Warning, needle, after, msg));
+    }
+
+    fn compile(&mut self, files: &[(&Source, RuleFile)]) -> Option<RuleSet> {
+        // Detectors, merged by name.
+        let mut det_defs: Vec<DetectorDef> = Vec::new();
+        let mut det_src: Vec<&Source> = Vec::new();
+        for (src, f) in files {
+            for (name, d) in &f.detectors {
+                if let Some(i) = det_defs.iter().position(|x| &x.name == name) {
+                    let other = det_src[i].path.display().to_string();
+                    self.error(
+                        src,
+                        &format!("{name}:"),
+                        Some("detectors:"),
+                        format!("detector {name:?} is also defined in {other}"),
+                    );
+                    continue;
+                }
+                if let Some(def) = self.detector(src, name, d) {
+                    det_defs.push(def);
+                    det_src.push(src);
+                }
+            }
+        }
+        // Make sure every builtin kind exists so that roles can name them.
+        for k in BUILTIN_KINDS {
+            self.kinds.intern(k);
+        }
+        // Routes, in file order.
+        let mut raw_routes: Vec<(&Source, &RouteRaw)> = Vec::new();
+        for (src, f) in files {
+            for r in &f.routes {
+                if raw_routes.iter().any(|(_, x)| x.name == r.name) {
+                    self.error(
+                        src,
+                        &r.name,
+                        Some("routes:"),
+                        format!("route {:?} is defined twice", r.name),
+                    );
+                    continue;
+                }
+                raw_routes.push((src, r));
+            }
+        }
+        // Kinds named by field rules.
+        for (src, r) in &raw_routes {
+            for kind in r.json.values().chain(r.csv.values()).chain(r.html.values()) {
+                if kind != "ignore" {
+                    if Kinds::valid_name(kind) {
+                        self.kinds.intern(kind);
+                    } else {
+                        self.error(
+                            src,
+                            kind,
+                            Some(&r.name),
+                            format!("kind {kind:?} must match [a-z][a-z0-9]{{0,15}}"),
+                        );
+                    }
+                }
+            }
+        }
+        let detectors = match Detectors::compile(&det_defs) {
+            Ok(d) => d,
+            Err(e) => {
+                let (src, needle) = match &e {
+                    crate::engine::detect::DetectorError::Invalid { detector, .. } => {
+                        let i = det_defs.iter().position(|d| &d.name == detector);
+                        (i.map(|i| det_src[i]), detector.clone())
+                    }
+                    _ => (None, "detectors:".into()),
+                };
+                match src.or_else(|| files.first().map(|(s, _)| *s)) {
+                    Some(src) => self.error(src, &needle, Some("detectors:"), e.to_string()),
+                    None => self.diags.push(Diagnostic {
+                        severity: Severity::Error,
+                        file: PathBuf::new(),
+                        line: 0,
+                        column: 0,
+                        message: e.to_string(),
+                    }),
+                }
+                return None;
+            }
+        };
+        let mut used = vec![false; det_defs.len()];
+        let mut routes = Vec::new();
+        for (src, r) in &raw_routes {
+            if let Some(route) = self.route(src, r, &detectors, &mut used) {
+                routes.push(route);
+            }
+        }
+        self.overlaps(&raw_routes, &routes);
+        // Detectors no route scans: only the fallback route uses them.
+        for (i, u) in used.iter().enumerate() {
+            if !u && !raw_routes.iter().all(|(_, r)| r.scan.is_some()) {
+                continue;
+            }
+            if !u {
+                self.warn(
+                    det_src[i],
+                    &det_defs[i].name,
+                    Some("detectors:"),
+                    format!(
+                        "detector {:?} is not scanned by any route (only by unmatched requests)",
+                        det_defs[i].name
+                    ),
+                );
+            }
+        }
+        // Roles, merged by name.
+        let mut raw_roles: BTreeMap<String, (&Source, &RoleRaw)> = BTreeMap::new();
+        let mut default_role: Option<(String, &Source)> = None;
+        let mut limits = Limits::default();
+        for (src, f) in files {
+            for (name, role) in &f.roles {
+                if raw_roles.contains_key(name) {
+                    self.error(
+                        src,
+                        &format!("{name}:"),
+                        Some("roles:"),
+                        format!("role {name:?} is defined twice"),
+                    );
+                    continue;
+                }
+                raw_roles.insert(name.clone(), (src, role));
+            }
+            if let Some(d) = &f.default_role {
+                if let Some((_, first)) = &default_role {
+                    let other = first.path.display().to_string();
+                    self.error(
+                        src,
+                        "default_role",
+                        None,
+                        format!("default_role is also set in {other}"),
+                    );
+                } else {
+                    default_role = Some((d.clone(), src));
+                }
+            }
+            if let Some(l) = &f.limits {
+                limits.max_value = l.max_value.unwrap_or(limits.max_value);
+                limits.max_depth = l.max_depth.unwrap_or(limits.max_depth);
+                limits.max_subtree = l.max_subtree.unwrap_or(limits.max_subtree);
+            }
+        }
+        let kinds = std::mem::take(&mut self.kinds);
+        let mut roles = Vec::new();
+        for (name, (src, raw)) in &raw_roles {
+            roles.push(Arc::new(self.role(src, name, raw, &kinds)));
+        }
+        let Some(first) = files.first().map(|(s, _)| *s) else {
+            self.diags.push(Diagnostic {
+                severity: Severity::Error,
+                file: PathBuf::new(),
+                line: 0,
+                column: 0,
+                message: "no rules".into(),
+            });
+            return None;
+        };
+        if roles.is_empty() {
+            self.error(first, "roles", None, "no roles are defined".into());
+            return None;
+        }
+        let default_role = match default_role {
+            None => {
+                self.error(
+                    first,
+                    "roles",
+                    None,
+                    "default_role is not set (it should be the most restricted role)".into(),
+                );
+                return None;
+            }
+            Some((name, src)) => match roles.iter().position(|r| r.name == name) {
+                Some(i) => {
+                    if roles[i].is_all_clear() {
+                        self.error(src, "default_role", None, format!("default_role {name:?} sees everything in the clear; the default must be the most restricted role"));
+                    }
+                    RoleId(i)
+                }
+                None => {
+                    self.error(
+                        src,
+                        "default_role",
+                        None,
+                        format!("default_role {name:?} is not a defined role"),
+                    );
+                    return None;
+                }
+            },
+        };
+        let fallback = Route {
+            name: "(fallback)".into(),
+            path_glob: "/**".into(),
+            path_re: Regex::new("").expect("empty regex"),
+            methods: Vec::new(),
+            websocket: None,
+            scan: DetectorSet::all(detectors.len()),
+            fields: Arc::new(FieldRules::default()),
+            on_unknown: OnUnknown::Scan,
+            passthrough: false,
+        };
+        Some(RuleSet {
+            kinds: Arc::new(kinds),
+            detectors: Arc::new(detectors),
+            roles,
+            default_role,
+            routes,
+            fallback,
+            limits,
+            version: String::new(),
+            files: Vec::new(),
+        })
+    }
+
+    fn detector(&mut self, src: &Source, name: &str, d: &DetectorRaw) -> Option<DetectorDef> {
+        let at = format!("{name}:");
+        let n = [
+            d.builtin.is_some(),
+            d.regex.is_some(),
+            d.words.is_some(),
+            d.words_file.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if n != 1 {
+            self.error(
+                src,
+                &at,
+                Some("detectors:"),
+                format!("detector {name:?} needs exactly one of builtin, regex, words, words_file"),
+            );
+            return None;
+        }
+        if d.regions.is_some() && d.builtin.as_deref() != Some("phone") {
+            self.error(
+                src,
+                "regions",
+                Some(&at),
+                format!("detector {name:?}: regions only apply to builtin: phone"),
+            );
+        }
+        let spec = if let Some(b) = &d.builtin {
+            match Builtin::from_name(b, d.regions.clone()) {
+                Some(b) => DetectorSpec::Builtin(b),
+                None => {
+                    self.error(
+                        src,
+                        b,
+                        Some(&at),
+                        format!(
+                            "detector {name:?}: unknown builtin {b:?} (one of {})",
+                            BUILTIN_KINDS.join(", ")
+                        ),
+                    );
+                    return None;
+                }
+            }
+        } else if let Some(re) = &d.regex {
+            DetectorSpec::Regex(re.clone())
+        } else if let Some(w) = &d.words {
+            DetectorSpec::Words(w.clone())
+        } else {
+            let file = d.words_file.as_deref().unwrap_or_default();
+            let path = src.path.parent().unwrap_or(Path::new(".")).join(file);
+            match std::fs::read_to_string(&path) {
+                Ok(t) => DetectorSpec::Words(
+                    t.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                        .map(str::to_owned)
+                        .collect(),
+                ),
+                Err(e) => {
+                    self.error(
+                        src,
+                        file,
+                        Some(&at),
+                        format!("detector {name:?}: cannot read {}: {e}", path.display()),
+                    );
+                    return None;
+                }
+            }
+        };
+        let kind = d.kind.clone().unwrap_or_else(|| match &spec {
+            DetectorSpec::Builtin(b) => b.name().to_owned(),
+            _ => name.to_owned(),
+        });
+        if !Kinds::valid_name(&kind) {
+            self.error(
+                src,
+                &at,
+                Some("detectors:"),
+                format!("detector {name:?}: kind {kind:?} must match [a-z][a-z0-9]{{0,15}}"),
+            );
+            return None;
+        }
+        Some(DetectorDef {
+            name: name.to_owned(),
+            kind: self.kinds.intern(&kind),
+            spec,
+        })
+    }
+
+    fn route(
+        &mut self,
+        src: &Source,
+        r: &RouteRaw,
+        detectors: &Detectors,
+        used: &mut [bool],
+    ) -> Option<Route> {
+        let at = Some(r.name.as_str());
+        let glob = r.matcher.path.clone().unwrap_or_else(|| "/**".into());
+        if !glob.starts_with('/') {
+            self.error(
+                src,
+                &glob,
+                at,
+                format!("route {:?}: path {glob:?} must start with '/'", r.name),
+            );
+        }
+        let path_re = Regex::new(&glob_to_regex(&glob)).expect("a glob always makes a valid regex");
+        let methods: Vec<String> = r
+            .matcher
+            .methods
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect();
+        for m in &methods {
+            if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&m.as_str()) {
+                self.error(
+                    src,
+                    m,
+                    at,
+                    format!("route {:?}: unknown method {m:?}", r.name),
+                );
+            }
+        }
+        let mut scan = DetectorSet::empty();
+        match &r.scan {
+            None => {
+                scan = DetectorSet::all(detectors.len());
+                used.iter_mut().for_each(|u| *u = true);
+            }
+            Some(list) => {
+                for name in list {
+                    match detectors.id(name) {
+                        Some(id) => {
+                            scan.insert(id);
+                            used[id.0 as usize] = true;
+                        }
+                        None => self.error(
+                            src,
+                            name,
+                            at,
+                            format!("route {:?}: scan names unknown detector {name:?}", r.name),
+                        ),
+                    }
+                }
+            }
+        }
+        let target = |kinds: &Kinds, k: &str| -> Option<FieldTarget> {
+            if k == "ignore" {
+                Some(FieldTarget::Ignore)
+            } else {
+                kinds.get(k).map(FieldTarget::Kind)
+            }
+        };
+        let mut json = Vec::new();
+        for (expr, k) in &r.json {
+            match target(&self.kinds, k) {
+                Some(t) => json.push((expr.clone(), t)),
+                None => continue,
+            }
+        }
+        let json = match JsonFields::compile(&json) {
+            Ok(j) => j,
+            Err(e) => {
+                let needle = match &e {
+                    crate::engine::json::path::PathError::Parse { expr, .. }
+                    | crate::engine::json::path::PathError::Unsupported { expr, .. } => {
+                        expr.clone()
+                    }
+                };
+                self.error(src, &needle, at, format!("route {:?}: {e}", r.name));
+                JsonFields::default()
+            }
+        };
+        let csv_columns = r
+            .csv
+            .iter()
+            .filter_map(|(col, k)| target(&self.kinds, k).map(|t| (col.clone(), t)))
+            .collect();
+        let mut html = Vec::new();
+        for (sel, k) in &r.html {
+            let Some(t) = target(&self.kinds, k) else {
+                continue;
+            };
+            let (css, attr) = match sel.split_once(" @") {
+                Some((css, attr)) => (css.trim().to_owned(), Some(attr.trim().to_owned())),
+                None => (sel.trim().to_owned(), None),
+            };
+            if let Err(e) = css.parse::<lol_html::Selector>() {
+                self.error(
+                    src,
+                    sel,
+                    at,
+                    format!("route {:?}: invalid CSS selector {css:?}: {e}", r.name),
+                );
+                continue;
+            }
+            html.push((css, attr, t));
+        }
+        let on_unknown = match r.on_unknown.as_deref() {
+            None | Some("scan") => OnUnknown::Scan,
+            Some("block") => OnUnknown::Block,
+            Some(other) => {
+                self.error(
+                    src,
+                    other,
+                    at,
+                    format!(
+                        "route {:?}: on_unknown must be scan or block, not {other:?}",
+                        r.name
+                    ),
+                );
+                OnUnknown::Scan
+            }
+        };
+        if r.passthrough && (!r.json.is_empty() || !r.csv.is_empty() || !r.html.is_empty()) {
+            self.error(src, "passthrough", at, format!("route {:?}: a passthrough route masks nothing; its field rules would be ignored", r.name));
+        }
+        Some(Route {
+            name: r.name.clone(),
+            path_glob: glob,
+            path_re,
+            methods,
+            websocket: r.matcher.websocket,
+            scan,
+            fields: Arc::new(FieldRules {
+                json,
+                csv_columns,
+                html,
+            }),
+            on_unknown,
+            passthrough: r.passthrough,
+        })
+    }
+
+    /// Warns about a route that can never match because an earlier one takes all its
+    /// requests (same methods or a superset, a glob that covers it).
+    fn overlaps(&mut self, raw: &[(&Source, &RouteRaw)], routes: &[Route]) {
+        for (j, later) in routes.iter().enumerate() {
+            for earlier in &routes[..j] {
+                let methods_cover = earlier.methods.is_empty()
+                    || (!later.methods.is_empty()
+                        && later.methods.iter().all(|m| earlier.methods.contains(m)));
+                let ws_cover = earlier.websocket.is_none() || earlier.websocket == later.websocket;
+                let sample = later.path_glob.replace("**", "x/y").replace('*', "x");
+                if methods_cover
+                    && ws_cover
+                    && earlier.path_re.is_match(&sample)
+                    && earlier.path_glob != later.path_glob
+                    || (earlier.path_glob == later.path_glob && methods_cover && ws_cover)
+                {
+                    if let Some((src, r)) = raw.iter().find(|(_, r)| r.name == later.name) {
+                        self.warn(src, &r.name, None, format!("route {:?} is shadowed by the earlier route {:?} (first match wins)", later.name, earlier.name));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    fn role(&mut self, src: &Source, name: &str, raw: &RoleRaw, kinds: &Kinds) -> RolePolicy {
+        let at = format!("{name}:");
+        let mut actions: Vec<Option<Action>> = vec![None; kinds.len()];
+        let mut wildcard: Option<Action> = None;
+        for (kind, a) in &raw.actions {
+            let action = match a {
+                ActionRaw::Name(n) => match n.as_str() {
+                    "clear" => Action::Clear,
+                    "redact" => Action::redact_default(kind),
+                    "mask" => Action::Mask {
+                        keep_first: 0,
+                        keep_last: 4,
+                        ch: '•',
+                    },
+                    "hash" => Action::Hash,
+                    "token" => Action::Token,
+                    other => {
+                        self.error(src, other, Some(&at), format!("role {name:?}: unknown action {other:?} for {kind:?} (clear, redact, mask, hash, token)"));
+                        continue;
+                    }
+                },
+                ActionRaw::Mask { mask } => Action::Mask {
+                    keep_first: mask.keep_first.unwrap_or(0),
+                    keep_last: mask.keep_last.unwrap_or(4),
+                    ch: mask.ch.unwrap_or('•'),
+                },
+                ActionRaw::Redact { redact } => Action::Redact {
+                    text: redact.as_str().into(),
+                },
+            };
+            if kind == "*" {
+                wildcard = Some(action);
+            } else if let Some(id) = kinds.get(kind) {
+                actions[id.0 as usize] = Some(action);
+            } else {
+                self.error(
+                    src,
+                    &format!("{kind}:"),
+                    Some(&at),
+                    format!(
+                        "role {name:?}: unknown kind {kind:?} (no detector or field rule has it)"
+                    ),
+                );
+            }
+        }
+        let mut reveal = vec![false; kinds.len()];
+        for k in &raw.reveal {
+            match kinds.get(k) {
+                Some(id) => reveal[id.0 as usize] = true,
+                None => self.error(
+                    src,
+                    k,
+                    Some(&at),
+                    format!("role {name:?}: reveal names unknown kind {k:?}"),
+                ),
+            }
+        }
+        let mut missing = Vec::new();
+        let actions = actions
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| {
+                a.or_else(|| wildcard.clone()).unwrap_or_else(|| {
+                    let kind = kinds.name(KindId(i as u16));
+                    missing.push(kind.to_owned());
+                    Action::redact_default(kind)
+                })
+            })
+            .collect();
+        if !missing.is_empty() {
+            self.warn(src, &at, Some("roles:"), format!("role {name:?} has no action for {}: they get the most restrictive one (redact)", missing.join(", ")));
+        }
+        RolePolicy::new(name.to_owned(), actions, reveal)
+    }
+}
+
+/// `*` is one path segment, `**` any number of them (including none).
+pub fn glob_to_regex(glob: &str) -> String {
+    let mut re = String::from("^");
+    let mut chars = glob.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                re.push_str(".*");
+            }
+            '*' => re.push_str("[^/]*"),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    re
+}

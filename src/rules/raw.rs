@@ -1,0 +1,108 @@
+//! The rule files as written: plain serde types, `deny_unknown_fields`, no meaning yet.
+//! [`super::compile`] gives them meaning and reports what is wrong.
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// One rule file. Every part is optional: a pack may bring only detectors, or only roles.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    #[serde(default)]
+    pub detectors: BTreeMap<String, DetectorRaw>,
+    #[serde(default)]
+    pub routes: Vec<RouteRaw>,
+    #[serde(default)]
+    pub roles: BTreeMap<String, RoleRaw>,
+    #[serde(default)]
+    pub default_role: Option<String>,
+    #[serde(default)]
+    pub limits: Option<LimitsRaw>,
+}
+
+/// A detector: exactly one of `builtin`, `regex`, `words`, `words_file`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorRaw {
+    pub builtin: Option<String>,
+    pub regex: Option<String>,
+    pub words: Option<Vec<String>>,
+    /// A word list file, one word per line, relative to the rule file.
+    pub words_file: Option<String>,
+    /// The kind of what it finds; defaults to the builtin's name, or the detector's name.
+    pub kind: Option<String>,
+    /// Phone regions (ISO 3166 alpha-2), for `builtin: phone`.
+    pub regions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRaw {
+    pub name: String,
+    #[serde(rename = "match", default)]
+    pub matcher: MatchRaw,
+    /// Detectors to run over values no field rule names; default: all of them.
+    pub scan: Option<Vec<String>>,
+    /// JSONPath → kind (or `ignore`).
+    #[serde(default)]
+    pub json: BTreeMap<String, String>,
+    /// CSV column header → kind (or `ignore`).
+    #[serde(default)]
+    pub csv: BTreeMap<String, String>,
+    /// CSS selector, optionally `selector @attr`, → kind (or `ignore`).
+    #[serde(default)]
+    pub html: BTreeMap<String, String>,
+    /// What to do with a content type that has no masker: `scan` (as text) or `block`.
+    pub on_unknown: Option<String>,
+    /// Skip masking entirely (static assets). Must be spelled out.
+    #[serde(default)]
+    pub passthrough: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRaw {
+    /// Path glob: `*` one segment, `**` any number of segments. Default `/**`.
+    pub path: Option<String>,
+    /// HTTP methods; default any.
+    pub methods: Option<Vec<String>>,
+    /// Only WebSocket upgrades (`true`) or only plain requests (`false`); default either.
+    pub websocket: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRaw {
+    /// Kind → action; `"*"` for every kind not named.
+    #[serde(default)]
+    pub actions: BTreeMap<String, ActionRaw>,
+    /// Kinds whose tokens this role may reveal (`POST /_veil/reveal`).
+    #[serde(default)]
+    pub reveal: Vec<String>,
+}
+
+/// `clear | redact | mask | hash | token`, or a map with options:
+/// `{ mask: { keep_last: 4, keep_first: 0, char: "•" } }`, `{ redact: "[hidden]" }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ActionRaw {
+    Name(String),
+    Mask { mask: MaskRaw },
+    Redact { redact: String },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskRaw {
+    pub keep_first: Option<u8>,
+    pub keep_last: Option<u8>,
+    #[serde(rename = "char")]
+    pub ch: Option<char>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsRaw {
+    pub max_value: Option<usize>,
+    pub max_depth: Option<usize>,
+    pub max_subtree: Option<usize>,
+}

@@ -1,0 +1,98 @@
+//! The compiled, immutable rule set: what the proxy and the CLI consult per request.
+use crate::engine::detect::{DetectorSet, Detectors};
+use crate::engine::kind::Kinds;
+use crate::engine::plan::{FieldRules, Limits, MaskPlan};
+use crate::engine::policy::RolePolicy;
+use crate::engine::token::KeyRing;
+use regex::Regex;
+use std::sync::Arc;
+
+/// What a masked route does with a content type that has no masker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnUnknown {
+    /// Scan the body as text (the default): detectors still run.
+    Scan,
+    /// Refuse the response (502) for a masked role.
+    Block,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RouteId(pub usize);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RoleId(pub usize);
+
+/// One route: which requests it takes, and how their responses are masked.
+#[derive(Debug)]
+pub struct Route {
+    pub name: String,
+    pub path_glob: String,
+    pub(crate) path_re: Regex,
+    /// Upper-case methods; empty means any.
+    pub methods: Vec<String>,
+    pub websocket: Option<bool>,
+    pub scan: DetectorSet,
+    pub fields: Arc<FieldRules>,
+    pub on_unknown: OnUnknown,
+    /// Named loudly: responses of this route are not masked at all.
+    pub passthrough: bool,
+}
+
+impl Route {
+    pub fn matches(&self, method: &str, path: &str, websocket: bool) -> bool {
+        (self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
+            && self.websocket.is_none_or(|w| w == websocket)
+            && self.path_re.is_match(path)
+    }
+}
+
+/// A compiled rule set. Immutable: a reload builds a new one and swaps it in.
+#[derive(Debug)]
+pub struct RuleSet {
+    pub kinds: Arc<Kinds>,
+    pub detectors: Arc<Detectors>,
+    pub roles: Vec<Arc<RolePolicy>>,
+    pub default_role: RoleId,
+    pub routes: Vec<Route>,
+    /// Used when no route matches: every detector, no field rules, scan unknown types.
+    pub fallback: Route,
+    pub limits: Limits,
+    /// A short hash of the rule files' contents, for the info metric and logs.
+    pub version: String,
+    pub files: Vec<std::path::PathBuf>,
+}
+
+impl RuleSet {
+    pub fn role(&self, name: &str) -> Option<RoleId> {
+        self.roles.iter().position(|r| r.name == name).map(RoleId)
+    }
+
+    pub fn role_policy(&self, id: RoleId) -> &Arc<RolePolicy> {
+        &self.roles[id.0]
+    }
+
+    /// The first route that takes this request, or the fallback.
+    pub fn route_for(&self, method: &str, path: &str, websocket: bool) -> &Route {
+        self.routes
+            .iter()
+            .find(|r| r.matches(method, path, websocket))
+            .unwrap_or(&self.fallback)
+    }
+
+    pub fn route_by_name(&self, name: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.name == name)
+    }
+
+    /// The plan for masking one document of `route` for `role`.
+    pub fn plan(&self, route: &Route, role: RoleId, keys: &Arc<KeyRing>) -> MaskPlan {
+        MaskPlan {
+            kinds: self.kinds.clone(),
+            detectors: self.detectors.clone(),
+            keys: keys.clone(),
+            role: self.roles[role.0].clone(),
+            scan: route.scan,
+            fields: route.fields.clone(),
+            limits: self.limits,
+        }
+    }
+}
