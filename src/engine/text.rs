@@ -113,6 +113,11 @@ impl ValueMasker {
         true
     }
 
+    /// Whether this role sees `kind` in the clear.
+    pub fn is_clear(&self, kind: KindId) -> bool {
+        *self.plan.role.action(kind) == Action::Clear
+    }
+
     /// Masks a value that a field rule says is PII of `kind`, whatever it looks like.
     /// Returns `false` when the role sees this kind in the clear.
     pub fn mask_field(&mut self, kind: KindId, value: &str, out: &mut String) -> bool {

@@ -547,7 +547,17 @@ impl Compiler {
             }
         };
         let mut json = Vec::new();
-        for (expr, k) in &r.json {
+        for (i, (expr, _)) in r.json.0.iter().enumerate() {
+            if r.json.0[..i].iter().any(|(e, _)| e == expr) {
+                self.error(
+                    src,
+                    expr,
+                    at,
+                    format!("route {:?}: field rule {expr:?} is listed twice", r.name),
+                );
+            }
+        }
+        for (expr, k) in r.json.iter() {
             match target(&self.kinds, k) {
                 Some(t) => json.push((expr.clone(), t)),
                 None => continue,
@@ -572,7 +582,7 @@ impl Compiler {
             .filter_map(|(col, k)| target(&self.kinds, k).map(|t| (col.clone(), t)))
             .collect();
         let mut html = Vec::new();
-        for (sel, k) in &r.html {
+        for (sel, k) in r.html.iter() {
             let Some(t) = target(&self.kinds, k) else {
                 continue;
             };
@@ -639,9 +649,7 @@ impl Compiler {
                 let sample = later.path_glob.replace("**", "x/y").replace('*', "x");
                 if methods_cover
                     && ws_cover
-                    && earlier.path_re.is_match(&sample)
-                    && earlier.path_glob != later.path_glob
-                    || (earlier.path_glob == later.path_glob && methods_cover && ws_cover)
+                    && (earlier.path_glob == later.path_glob || earlier.path_re.is_match(&sample))
                 {
                     if let Some((src, r)) = raw.iter().find(|(_, r)| r.name == later.name) {
                         self.warn(src, &r.name, None, format!("route {:?} is shadowed by the earlier route {:?} (first match wins)", later.name, earlier.name));
@@ -656,6 +664,7 @@ impl Compiler {
         let at = format!("{name}:");
         let mut actions: Vec<Option<Action>> = vec![None; kinds.len()];
         let mut wildcard: Option<Action> = None;
+        let mut wildcard_redact_default = false;
         for (kind, a) in &raw.actions {
             let action = match a {
                 ActionRaw::Name(n) => match n.as_str() {
@@ -684,6 +693,7 @@ impl Compiler {
             };
             if kind == "*" {
                 wildcard = Some(action);
+                wildcard_redact_default = matches!(a, ActionRaw::Name(n) if n == "redact");
             } else if let Some(id) = kinds.get(kind) {
                 actions[id.0 as usize] = Some(action);
             } else {
@@ -714,8 +724,11 @@ impl Compiler {
             .into_iter()
             .enumerate()
             .map(|(i, a)| {
+                let kind = kinds.name(KindId(i as u16));
+                if a.is_none() && wildcard_redact_default {
+                    return Action::redact_default(kind);
+                }
                 a.or_else(|| wildcard.clone()).unwrap_or_else(|| {
-                    let kind = kinds.name(KindId(i as u16));
                     missing.push(kind.to_owned());
                     Action::redact_default(kind)
                 })
@@ -728,10 +741,11 @@ impl Compiler {
     }
 }
 
-/// `*` is one path segment, `**` any number of them (including none).
+/// `*` is one path segment, `**` any number of them (including none), `{a,b}` either.
 pub fn glob_to_regex(glob: &str) -> String {
     let mut re = String::from("^");
     let mut chars = glob.chars().peekable();
+    let mut in_braces = false;
     while let Some(c) = chars.next() {
         match c {
             '*' if chars.peek() == Some(&'*') => {
@@ -739,8 +753,20 @@ pub fn glob_to_regex(glob: &str) -> String {
                 re.push_str(".*");
             }
             '*' => re.push_str("[^/]*"),
+            '{' if !in_braces => {
+                in_braces = true;
+                re.push_str("(?:");
+            }
+            ',' if in_braces => re.push('|'),
+            '}' if in_braces => {
+                in_braces = false;
+                re.push(')');
+            }
             c => re.push_str(&regex::escape(&c.to_string())),
         }
+    }
+    if in_braces {
+        re.push(')');
     }
     re.push('$');
     re

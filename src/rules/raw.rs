@@ -42,15 +42,15 @@ pub struct RouteRaw {
     pub matcher: MatchRaw,
     /// Detectors to run over values no field rule names; default: all of them.
     pub scan: Option<Vec<String>>,
-    /// JSONPath → kind (or `ignore`).
+    /// JSONPath → kind (or `ignore`). Order matters: the first rule that matches wins.
     #[serde(default)]
-    pub json: BTreeMap<String, String>,
+    pub json: OrderedMap,
     /// CSV column header → kind (or `ignore`).
     #[serde(default)]
-    pub csv: BTreeMap<String, String>,
+    pub csv: OrderedMap,
     /// CSS selector, optionally `selector @attr`, → kind (or `ignore`).
     #[serde(default)]
-    pub html: BTreeMap<String, String>,
+    pub html: OrderedMap,
     /// What to do with a content type that has no masker: `scan` (as text) or `block`.
     pub on_unknown: Option<String>,
     /// Skip masking entirely (static assets). Must be spelled out.
@@ -105,4 +105,47 @@ pub struct LimitsRaw {
     pub max_value: Option<usize>,
     pub max_depth: Option<usize>,
     pub max_subtree: Option<usize>,
+}
+
+/// A YAML mapping of strings that keeps the order it was written in (field rules: the
+/// first that matches wins, so order is meaning). Duplicate keys are kept and reported by
+/// the compiler.
+#[derive(Debug, Default)]
+pub struct OrderedMap(pub Vec<(String, String)>);
+
+impl OrderedMap {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl<'de> Deserialize<'de> for OrderedMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = OrderedMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping of strings to kind names")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OrderedMap, A::Error> {
+                let mut v = Vec::new();
+                while let Some((k, val)) = map.next_entry::<String, String>()? {
+                    v.push((k, val));
+                }
+                Ok(OrderedMap(v))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }

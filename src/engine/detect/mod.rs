@@ -497,7 +497,9 @@ impl BuiltinScan {
                     }
                 }
                 3 => {
-                    if let Some((id, kind)) = on(self.ids.email) {
+                    // `…/messages/9102@host`: the tail of a path or Message-ID, not an address.
+                    let in_path = start > 0 && text.as_bytes()[start - 1] == b'/';
+                    if let Some((id, kind)) = on(self.ids.email).filter(|_| !in_path) {
                         let raw = &text[start..end];
                         let lower = raw.to_ascii_lowercase();
                         let norm = (lower != raw).then_some(lower);

@@ -79,8 +79,8 @@ struct Capture {
     escape: bool,
     /// The element is a scalar outside a string (number or literal).
     bare: bool,
-    /// Filters to evaluate, as (next bit, query).
-    filters: Vec<(usize, String)>,
+    /// Filters to evaluate, as (next bit, filter index).
+    filters: Vec<(usize, usize)>,
 }
 
 /// The streaming JSON masker. See the module docs.
@@ -200,12 +200,12 @@ impl JsonMasker {
             fields.step(parent, elem, &mut self.cur, None);
             return false;
         }
-        let mut pending: Vec<PendingFilter<'_>> = Vec::new();
+        let mut pending: Vec<PendingFilter> = Vec::new();
         fields.step(parent, elem, &mut self.cur, Some(&mut pending));
         self.capture.filters.clear();
         self.capture
             .filters
-            .extend(pending.iter().map(|p| (p.next_bit, p.query.to_owned())));
+            .extend(pending.iter().map(|p| (p.next_bit, p.filter)));
         !pending.is_empty()
     }
 
@@ -281,7 +281,7 @@ impl JsonMasker {
         let changed = match target {
             _ if self.passthrough => false,
             Some(FieldTarget::Ignore) => false,
-            Some(FieldTarget::Kind(kind)) => {
+            Some(FieldTarget::Kind(kind)) if !self.values.is_clear(kind) => {
                 let text: &str = if has_escape {
                     escape::decode(raw, &mut self.decoded, &mut self.map)
                         .map_err(|_| self.malformed(0, "invalid escape in a string"))?;
@@ -299,7 +299,9 @@ impl JsonMasker {
                     false
                 }
             }
-            None => self.mask_free_text(raw, has_escape, out)?,
+            // No rule, or a kind this role sees in the clear: other PII inside (a contact
+            // "name" that is a phone number) is still found by the detectors.
+            Some(FieldTarget::Kind(_)) | None => self.mask_free_text(raw, has_escape, out)?,
         };
         if !changed {
             out.push(b'"');
@@ -495,15 +497,10 @@ impl JsonMasker {
         let buf = std::mem::take(&mut self.capture.buf);
         let value: serde_json::Value =
             serde_json::from_slice(&buf).map_err(|_| self.malformed(0, "invalid JSON element"))?;
-        let wrapped = serde_json::Value::Array(vec![value]);
-        for (bit, query) in std::mem::take(&mut self.capture.filters) {
-            let hit = jsonpath_rust::query::js_path_vals(&query, &wrapped)
-                .map(|v| !v.is_empty())
-                .unwrap_or(false);
-            if hit {
-                let mut cur = std::mem::take(&mut self.cur);
-                self.values.plan.fields.json.pass_filter(&mut cur, bit);
-                self.cur = cur;
+        for (bit, filter) in std::mem::take(&mut self.capture.filters) {
+            if self.values.plan.fields.json.eval_filter(filter, &value) {
+                let fields = &self.values.plan.fields.json;
+                fields.pass_filter(&mut self.cur, bit);
             }
         }
         let inherit = self.inherited();

@@ -12,8 +12,9 @@
 //! the element a filter tests is buffered (bounded) and the filter evaluated on it by
 //! jsonpath-rust.
 use super::super::plan::FieldTarget;
-use jsonpath_rust::parser::model::{Segment, Selector};
+use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use jsonpath_rust::parser::parse_json_path;
+use jsonpath_rust::query::js_path_process;
 
 /// One selector of a step.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,8 +24,9 @@ pub enum Sel {
     Index(usize),
     /// `[start:end:step]` over non-negative indices (`end` open when `None`).
     Slice(usize, Option<usize>, usize),
-    /// A filter: the JSONPath text `$[?…]` that jsonpath-rust evaluates on `[element]`.
-    Filter(Box<str>),
+    /// A filter: an index into [`JsonFields`]' filter queries, each `$[?…]`, which
+    /// jsonpath-rust evaluates on `[element]`.
+    Filter(usize),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -61,31 +63,37 @@ struct Rule {
 }
 
 /// The compiled JSON field rules of one route.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct JsonFields {
     rules: Vec<Rule>,
     words: usize,
-    has_filters: bool,
+    filters: Vec<JpQuery>,
+}
+
+impl std::fmt::Debug for JsonFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.rules.iter().map(|r| &r.expr))
+            .finish()
+    }
 }
 
 /// A filter that must be evaluated before an element's state is known.
 #[derive(Debug)]
-pub struct PendingFilter<'a> {
+pub struct PendingFilter {
     /// Bit index of the position the filter leads to when it passes.
     pub next_bit: usize,
-    pub query: &'a str,
+    /// The filter, for [`JsonFields::eval_filter`].
+    pub filter: usize,
 }
 
 impl JsonFields {
     pub fn compile(exprs: &[(String, FieldTarget)]) -> Result<JsonFields, PathError> {
         let mut rules = Vec::new();
         let mut bits = 0;
-        let mut has_filters = false;
+        let mut filters = Vec::new();
         for (expr, target) in exprs {
-            let steps = parse(expr)?;
-            has_filters |= steps
-                .iter()
-                .any(|s| s.sels.iter().any(|x| matches!(x, Sel::Filter(_))));
+            let steps = parse(expr, &mut filters)?;
             let len = steps.len();
             rules.push(Rule {
                 expr: expr.clone(),
@@ -98,7 +106,7 @@ impl JsonFields {
         Ok(JsonFields {
             rules,
             words: bits.div_ceil(64).max(1),
-            has_filters,
+            filters,
         })
     }
 
@@ -107,7 +115,13 @@ impl JsonFields {
     }
 
     pub fn has_filters(&self) -> bool {
-        self.has_filters
+        !self.filters.is_empty()
+    }
+
+    /// Whether filter `filter` selects `element` (evaluated by jsonpath-rust).
+    pub fn eval_filter(&self, filter: usize, element: &serde_json::Value) -> bool {
+        let wrapped = serde_json::Value::Array(vec![element.clone()]);
+        js_path_process(&self.filters[filter], &wrapped).is_ok_and(|v| !v.is_empty())
     }
 
     pub fn exprs(&self) -> impl Iterator<Item = &str> {
@@ -129,12 +143,12 @@ impl JsonFields {
 
     /// The state of child `elem` of a container whose state is `parent`. Filters are not
     /// decided here: they are reported through `pending` for the caller to evaluate.
-    pub fn step<'s>(
-        &'s self,
+    pub fn step(
+        &self,
         parent: &[u64],
         elem: Elem<'_>,
         out: &mut [u64],
-        mut pending: Option<&mut Vec<PendingFilter<'s>>>,
+        mut pending: Option<&mut Vec<PendingFilter>>,
     ) {
         out.fill(0);
         if parent.iter().all(|w| *w == 0) {
@@ -150,11 +164,11 @@ impl JsonFields {
                 }
                 for sel in &step.sels {
                     match sel {
-                        Sel::Filter(q) => {
+                        Sel::Filter(f) => {
                             if let Some(pending) = pending.as_deref_mut() {
                                 pending.push(PendingFilter {
                                     next_bit: r.base + p + 1,
-                                    query: q,
+                                    filter: *f,
                                 });
                             }
                         }
@@ -208,7 +222,7 @@ fn sel_matches(sel: &Sel, elem: Elem<'_>) -> bool {
     }
 }
 
-fn parse(expr: &str) -> Result<Vec<Step>, PathError> {
+fn parse(expr: &str, filters: &mut Vec<JpQuery>) -> Result<Vec<Step>, PathError> {
     let q = parse_json_path(expr).map_err(|e| PathError::Parse {
         expr: expr.to_owned(),
         reason: e.to_string(),
@@ -250,7 +264,8 @@ fn parse(expr: &str) -> Result<Vec<Step>, PathError> {
                     Sel::Slice(start as usize, end.map(|e| e as usize), step as usize)
                 }
                 Selector::Filter(_) => {
-                    Sel::Filter(format!("${}", Segment::Selector(s.clone())).into())
+                    filters.push(JpQuery::new(vec![Segment::Selector(s.clone())]));
+                    Sel::Filter(filters.len() - 1)
                 }
             });
         }
