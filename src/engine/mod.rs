@@ -42,6 +42,10 @@ pub trait Masker {
     fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError>;
     /// Ends the document; appends the rest to `out`.
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError>;
+    /// What was masked and served clear so far, by kind (for metrics and the audit log).
+    fn counts(&self) -> Option<&text::MatchCounts> {
+        None
+    }
 }
 
 /// Runs a whole document through a masker in one call (CLI, tests, small bodies).

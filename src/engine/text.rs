@@ -248,6 +248,10 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 }
 
 impl Masker for TextMasker {
+    fn counts(&self) -> Option<&MatchCounts> {
+        Some(&self.values.counts)
+    }
+
     fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
         if self.poisoned {
             return Err(MaskError::Poisoned);

@@ -756,6 +756,10 @@ fn valid_number(n: &[u8]) -> bool {
 }
 
 impl Masker for JsonMasker {
+    fn counts(&self) -> Option<&MatchCounts> {
+        Some(&self.values.counts)
+    }
+
     fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
         if self.poisoned {
             return Err(MaskError::Poisoned);

@@ -1,0 +1,103 @@
+//! Every metric veil exports, in one place (names are documented in the README).
+//!
+//! One [`Metrics`] per process, registered in its own prometheus `Registry` so that tests
+//! can run several proxies side by side.
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// The metric handles.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    /// `veil_requests_total{route,role,status}`
+    pub requests: IntCounterVec,
+    /// `veil_request_duration_seconds{route}`: to the end of the response body.
+    pub request_duration: HistogramVec,
+    /// `veil_masking_duration_seconds{format}`: time spent inside maskers per response.
+    pub masking_duration: HistogramVec,
+    /// `veil_body_bytes_total{direction="in"|"out",format}`
+    pub body_bytes: IntCounterVec,
+    /// `veil_matches_total{kind,action}`: values found, by what the role did with them.
+    pub matches: IntCounterVec,
+    /// `veil_blocked_total{reason}`: responses refused or aborted to avoid a leak.
+    pub blocked: IntCounterVec,
+    /// `veil_upstream_errors_total{kind}`: connect, timeout, reset.
+    pub upstream_errors: IntCounterVec,
+    /// `veil_detokenized_total{result="ok"|"failed"}`: tokens in requests.
+    pub detokenized: IntCounterVec,
+    /// `veil_role_resolutions_total{resolver,result}`
+    pub role_resolutions: IntCounterVec,
+    /// `veil_rule_reloads_total{result="ok"|"error"}`
+    pub rule_reloads: IntCounterVec,
+    /// `veil_rules_info{version}`: 1 for the active rule set.
+    pub rules_info: IntGaugeVec,
+    /// `veil_websocket_messages_total{direction,result}`
+    pub websocket_messages: IntCounterVec,
+    /// `veil_reveals_total{kind,result}`
+    pub reveals: IntCounterVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    reg.register(Box::new(c.clone())).expect("unique metric");
+    c
+}
+
+fn histogram(reg: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric");
+    reg.register(Box::new(h.clone())).expect("unique metric");
+    h
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let latency = vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let rules_info = IntGaugeVec::new(Opts::new("veil_rules_info", "The active rule set (value 1)"), &["version"]).expect("valid metric");
+        r.register(Box::new(rules_info.clone())).expect("unique metric");
+        Metrics {
+            requests: counter(&r, "veil_requests_total", "Requests by route, role and status", &["route", "role", "status"]),
+            request_duration: histogram(&r, "veil_request_duration_seconds", "Request duration to the end of the response body", &["route"], latency.clone()),
+            masking_duration: histogram(&r, "veil_masking_duration_seconds", "Time spent in maskers per response", &["format"], latency),
+            body_bytes: counter(&r, "veil_body_bytes_total", "Response body bytes into and out of the maskers", &["direction", "format"]),
+            matches: counter(&r, "veil_matches_total", "PII values found, by kind and the action applied", &["kind", "action"]),
+            blocked: counter(&r, "veil_blocked_total", "Responses refused or aborted to avoid a leak, by reason", &["reason"]),
+            upstream_errors: counter(&r, "veil_upstream_errors_total", "Upstream failures", &["kind"]),
+            detokenized: counter(&r, "veil_detokenized_total", "Tokens in requests turned back into values", &["result"]),
+            role_resolutions: counter(&r, "veil_role_resolutions_total", "Role resolution results by resolver", &["resolver", "result"]),
+            rule_reloads: counter(&r, "veil_rule_reloads_total", "Rule reloads by result", &["result"]),
+            websocket_messages: counter(&r, "veil_websocket_messages_total", "WebSocket messages relayed", &["direction", "result"]),
+            reveals: counter(&r, "veil_reveals_total", "Token reveals by kind and result", &["kind", "result"]),
+            rules_info,
+            registry: r,
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding cannot fail");
+        String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+
+    /// Marks `version` as the active rule set.
+    pub fn set_rules_version(&self, version: &str) {
+        self.rules_info.reset();
+        self.rules_info.with_label_values(&[version]).set(1);
+    }
+}

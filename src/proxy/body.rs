@@ -1,0 +1,212 @@
+//! The response body adapter: the one place where a synchronous masker meets `Poll`.
+//!
+//! Per upstream chunk: decode (Content-Encoding) → mask → encode, and yield what came out.
+//! Nothing is buffered beyond what the codecs and the masker hold (both bounded). Any
+//! failure (the upstream resets, a codec or masker error) yields an error frame: hyper then
+//! aborts the response (HTTP/1: the connection closes without the terminating chunk;
+//! HTTP/2: RST_STREAM), so a client never takes a cut body for a whole one, and nothing
+//! unmasked was sent before.
+use super::codec::{CodecError, Decoder, Encoder};
+use crate::engine::text::MatchCounts;
+use crate::engine::{MaskError, Masker};
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+/// Why a streamed response was aborted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    #[error("upstream body: {0}")]
+    Upstream(#[from] hyper::Error),
+    #[error("masking: {0}")]
+    Mask(#[from] MaskError),
+    #[error("content coding: {0}")]
+    Codec(#[from] CodecError),
+}
+
+impl BodyError {
+    /// The `veil_blocked_total` reason label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            BodyError::Upstream(_) => "upstream_error",
+            BodyError::Mask(e) => e.reason(),
+            BodyError::Codec(_) => "bad_encoding",
+        }
+    }
+}
+
+/// What happened to one masked response, reported once when it ends (or is dropped).
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub masking: Duration,
+    pub counts: MatchCounts,
+    /// `None`: completed; otherwise the reason it was aborted.
+    pub aborted: Option<&'static str>,
+    pub completed: bool,
+}
+
+type OnEnd = Box<dyn FnOnce(Outcome) + Send>;
+
+/// A response body masked on the fly.
+pub struct MaskedBody {
+    inner: Incoming,
+    decoder: Decoder,
+    masker: Box<dyn Masker + Send>,
+    encoder: Option<Encoder>,
+    masked: Vec<u8>,
+    encoded: Vec<u8>,
+    done: bool,
+    outcome: Outcome,
+    on_end: Option<OnEnd>,
+}
+
+impl MaskedBody {
+    pub fn new(inner: Incoming, decoder: Decoder, masker: Box<dyn Masker + Send>, encoder: Encoder, on_end: OnEnd) -> Self {
+        MaskedBody {
+            inner,
+            decoder,
+            masker,
+            encoder: Some(encoder),
+            masked: Vec::new(),
+            encoded: Vec::new(),
+            done: false,
+            outcome: Outcome::default(),
+            on_end: Some(on_end),
+        }
+    }
+
+    fn process(&mut self, data: &[u8]) -> Result<(), BodyError> {
+        let start = Instant::now();
+        let masker = &mut self.masker;
+        let masked = &mut self.masked;
+        let mut mask_err = None;
+        self.decoder.push(data, &mut |plain| {
+            if let Err(e) = masker.push(plain, masked) {
+                mask_err = Some(e);
+            }
+            Ok(())
+        })?;
+        if let Some(e) = mask_err {
+            return Err(e.into());
+        }
+        self.outcome.masking += start.elapsed();
+        self.outcome.bytes_out += self.masked.len() as u64;
+        let enc = self.encoder.as_mut().expect("encoder lives until the end");
+        enc.write(&self.masked)?;
+        self.masked.clear();
+        enc.flush_into(&mut self.encoded)?;
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), BodyError> {
+        let start = Instant::now();
+        let masker = &mut self.masker;
+        let masked = &mut self.masked;
+        let mut mask_err = None;
+        self.decoder.finish(&mut |plain| {
+            if let Err(e) = masker.push(plain, masked) {
+                mask_err = Some(e);
+            }
+            Ok(())
+        })?;
+        if let Some(e) = mask_err {
+            return Err(e.into());
+        }
+        self.masker.finish(&mut self.masked)?;
+        self.outcome.masking += start.elapsed();
+        self.outcome.bytes_out += self.masked.len() as u64;
+        let mut enc = self.encoder.take().expect("finish runs once");
+        enc.write(&self.masked)?;
+        self.masked.clear();
+        enc.finish_into(&mut self.encoded)?;
+        Ok(())
+    }
+
+    fn report(&mut self) {
+        if let Some(on_end) = self.on_end.take() {
+            let mut outcome = std::mem::take(&mut self.outcome);
+            if let Some(c) = self.masker.counts() {
+                outcome.counts = c.clone();
+            }
+            on_end(outcome);
+        }
+    }
+
+    fn fail(&mut self, e: BodyError) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        self.done = true;
+        self.outcome.aborted = Some(e.reason());
+        self.report();
+        Poll::Ready(Some(Err(e)))
+    }
+
+    fn take_encoded(&mut self) -> Option<Frame<Bytes>> {
+        if self.encoded.is_empty() {
+            None
+        } else {
+            Some(Frame::data(Bytes::from(std::mem::take(&mut self.encoded))))
+        }
+    }
+}
+
+impl Drop for MaskedBody {
+    fn drop(&mut self) {
+        if self.on_end.is_some() && !self.outcome.completed && self.outcome.aborted.is_none() {
+            self.outcome.aborted = Some("client_gone");
+        }
+        self.report();
+    }
+}
+
+impl Body for MaskedBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    // Trailers are dropped: they could carry what the body may not.
+                    let Ok(data) = frame.into_data() else { continue };
+                    this.outcome.bytes_in += data.len() as u64;
+                    if let Err(e) = this.process(&data) {
+                        return this.fail(e);
+                    }
+                    if let Some(f) = this.take_encoded() {
+                        return Poll::Ready(Some(Ok(f)));
+                    }
+                }
+                Some(Err(e)) => return this.fail(BodyError::Upstream(e)),
+                None => {
+                    if let Err(e) = this.finish() {
+                        return this.fail(e);
+                    }
+                    this.done = true;
+                    this.outcome.completed = true;
+                    this.report();
+                    if let Some(f) = this.take_encoded() {
+                        return Poll::Ready(Some(Ok(f)));
+                    }
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}

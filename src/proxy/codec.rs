@@ -1,0 +1,306 @@
+//! Content-Encoding, both ways, as push-based codecs.
+//!
+//! The maskers are push-bytes / emit-bytes state machines; so are these codecs: the sync,
+//! streaming `Write` implementations of flate2, brotli and zstd, which decode or encode
+//! whatever is written into an in-memory buffer. No `AsyncRead` adapters are needed, and
+//! the body adapter stays one loop: decode → mask → encode, per upstream chunk.
+//!
+//! A decompression bomb cannot grow memory without bound: [`Decoder::push`] feeds the
+//! decoder at most [`DECODE_SLICE`] compressed bytes at a time and hands each piece of
+//! output to the caller before going on.
+use std::io::Write;
+
+/// Compressed bytes fed to a decoder at once (bounds the output of one step).
+pub const DECODE_SLICE: usize = 1024;
+
+/// A content coding veil can decode and encode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coding {
+    Identity,
+    Gzip,
+    Deflate,
+    Br,
+    Zstd,
+}
+
+impl Coding {
+    /// Parses a `Content-Encoding` value. `None`: unknown, or several codings stacked.
+    pub fn parse(value: &str) -> Option<Coding> {
+        let v = value.trim().to_ascii_lowercase();
+        Some(match v.as_str() {
+            "" | "identity" => Coding::Identity,
+            "gzip" | "x-gzip" => Coding::Gzip,
+            "deflate" => Coding::Deflate,
+            "br" => Coding::Br,
+            "zstd" => Coding::Zstd,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Coding::Identity => "identity",
+            Coding::Gzip => "gzip",
+            Coding::Deflate => "deflate",
+            Coding::Br => "br",
+            Coding::Zstd => "zstd",
+        }
+    }
+
+    /// Whether an `Accept-Encoding` value accepts this coding (q > 0).
+    pub fn accepted_by(self, accept_encoding: &str) -> bool {
+        if self == Coding::Identity {
+            return true;
+        }
+        accept_encoding.split(',').any(|part| {
+            let mut it = part.split(';');
+            let name = it.next().unwrap_or("").trim();
+            let q_zero = it.any(|p| {
+                let p = p.trim();
+                p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
+            });
+            (name.eq_ignore_ascii_case(self.name()) || name == "*") && !q_zero
+        })
+    }
+}
+
+/// Why a body could not be decoded or encoded.
+#[derive(Debug, thiserror::Error)]
+#[error("{coding} stream: {source}")]
+pub struct CodecError {
+    pub coding: &'static str,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// A streaming decoder.
+pub enum Decoder {
+    Identity,
+    Gzip(Box<flate2::write::MultiGzDecoder<Vec<u8>>>),
+    Deflate(Box<flate2::write::ZlibDecoder<Vec<u8>>>),
+    Br(Box<brotli::DecompressorWriter<Vec<u8>>>),
+    Zstd(Box<zstd::stream::write::Decoder<'static, Vec<u8>>>),
+}
+
+impl Decoder {
+    pub fn new(coding: Coding) -> Result<Decoder, CodecError> {
+        Ok(match coding {
+            Coding::Identity => Decoder::Identity,
+            Coding::Gzip => Decoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(Vec::new()))),
+            Coding::Deflate => Decoder::Deflate(Box::new(flate2::write::ZlibDecoder::new(Vec::new()))),
+            Coding::Br => Decoder::Br(Box::new(brotli::DecompressorWriter::new(Vec::new(), 4096))),
+            Coding::Zstd => Decoder::Zstd(Box::new(
+                zstd::stream::write::Decoder::new(Vec::new()).map_err(|source| CodecError { coding: "zstd", source })?,
+            )),
+        })
+    }
+
+    fn coding(&self) -> &'static str {
+        match self {
+            Decoder::Identity => "identity",
+            Decoder::Gzip(_) => "gzip",
+            Decoder::Deflate(_) => "deflate",
+            Decoder::Br(_) => "br",
+            Decoder::Zstd(_) => "zstd",
+        }
+    }
+
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        match self {
+            Decoder::Identity => unreachable!("identity has no buffer"),
+            Decoder::Gzip(d) => d.get_mut(),
+            Decoder::Deflate(d) => d.get_mut(),
+            Decoder::Br(d) => d.get_mut(),
+            Decoder::Zstd(d) => d.get_mut(),
+        }
+    }
+
+    fn write(&mut self, input: &[u8]) -> std::io::Result<()> {
+        match self {
+            Decoder::Identity => Ok(()),
+            Decoder::Gzip(d) => d.write_all(input),
+            Decoder::Deflate(d) => d.write_all(input),
+            Decoder::Br(d) => d.write_all(input),
+            Decoder::Zstd(d) => d.write_all(input),
+        }
+    }
+
+    /// Decodes `input`, handing the output to `sink` in bounded pieces.
+    pub fn push(&mut self, input: &[u8], sink: &mut dyn FnMut(&[u8]) -> Result<(), CodecError>) -> Result<(), CodecError> {
+        if let Decoder::Identity = self {
+            return sink(input);
+        }
+        let coding = self.coding();
+        for piece in input.chunks(DECODE_SLICE) {
+            self.write(piece).map_err(|source| CodecError { coding, source })?;
+            let out = std::mem::take(self.buffer());
+            if !out.is_empty() {
+                sink(&out)?;
+            }
+            let mut out = out;
+            out.clear();
+            *self.buffer() = out;
+        }
+        Ok(())
+    }
+
+    /// Ends the stream; a truncated stream is an error.
+    pub fn finish(&mut self, sink: &mut dyn FnMut(&[u8]) -> Result<(), CodecError>) -> Result<(), CodecError> {
+        let coding = self.coding();
+        let err = |source| CodecError { coding, source };
+        match self {
+            Decoder::Identity => return Ok(()),
+            Decoder::Gzip(d) => d.try_finish().map_err(err)?,
+            Decoder::Deflate(d) => d.try_finish().map_err(err)?,
+            Decoder::Br(d) => d.close().map_err(err)?,
+            Decoder::Zstd(d) => {
+                d.flush().map_err(err)?;
+            }
+        }
+        let out = std::mem::take(self.buffer());
+        if !out.is_empty() {
+            sink(&out)?;
+        }
+        Ok(())
+    }
+}
+
+/// A streaming encoder; [`Encoder::flush_into`] emits what is encoded so far, so a
+/// streamed response reaches the client progressively.
+pub enum Encoder {
+    Identity(Vec<u8>),
+    Gzip(Box<flate2::write::GzEncoder<Vec<u8>>>),
+    Deflate(Box<flate2::write::ZlibEncoder<Vec<u8>>>),
+    Br(Box<brotli::CompressorWriter<Vec<u8>>>),
+    Zstd(Box<zstd::stream::write::Encoder<'static, Vec<u8>>>),
+}
+
+impl Encoder {
+    pub fn new(coding: Coding) -> Result<Encoder, CodecError> {
+        let fast = flate2::Compression::fast();
+        Ok(match coding {
+            Coding::Identity => Encoder::Identity(Vec::new()),
+            Coding::Gzip => Encoder::Gzip(Box::new(flate2::write::GzEncoder::new(Vec::new(), fast))),
+            Coding::Deflate => Encoder::Deflate(Box::new(flate2::write::ZlibEncoder::new(Vec::new(), fast))),
+            Coding::Br => Encoder::Br(Box::new(brotli::CompressorWriter::new(Vec::new(), 4096, 4, 22))),
+            Coding::Zstd => Encoder::Zstd(Box::new(
+                zstd::stream::write::Encoder::new(Vec::new(), 3).map_err(|source| CodecError { coding: "zstd", source })?,
+            )),
+        })
+    }
+
+    pub fn write(&mut self, data: &[u8]) -> Result<(), CodecError> {
+        let r = match self {
+            Encoder::Identity(v) => {
+                v.extend_from_slice(data);
+                Ok(())
+            }
+            Encoder::Gzip(e) => e.write_all(data),
+            Encoder::Deflate(e) => e.write_all(data),
+            Encoder::Br(e) => e.write_all(data),
+            Encoder::Zstd(e) => e.write_all(data),
+        };
+        r.map_err(|source| CodecError { coding: "encoder", source })
+    }
+
+    /// Flushes and moves the encoded bytes so far into `out`.
+    pub fn flush_into(&mut self, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let err = |source| CodecError { coding: "encoder", source };
+        let buf = match self {
+            Encoder::Identity(v) => v,
+            Encoder::Gzip(e) => {
+                e.flush().map_err(err)?;
+                e.get_mut()
+            }
+            Encoder::Deflate(e) => {
+                e.flush().map_err(err)?;
+                e.get_mut()
+            }
+            Encoder::Br(e) => {
+                e.flush().map_err(err)?;
+                e.get_mut()
+            }
+            Encoder::Zstd(e) => {
+                e.flush().map_err(err)?;
+                e.get_mut()
+            }
+        };
+        out.append(buf);
+        Ok(())
+    }
+
+    /// Ends the stream and moves the rest into `out`.
+    pub fn finish_into(self, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let err = |source| CodecError { coding: "encoder", source };
+        let mut rest = match self {
+            Encoder::Identity(v) => v,
+            Encoder::Gzip(e) => e.finish().map_err(err)?,
+            Encoder::Deflate(e) => e.finish().map_err(err)?,
+            Encoder::Br(mut e) => {
+                e.flush().map_err(err)?;
+                e.into_inner()
+            }
+            Encoder::Zstd(e) => e.finish().map_err(err)?,
+        };
+        out.append(&mut rest);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(coding: Coding, data: &[u8]) -> Vec<u8> {
+        let mut enc = Encoder::new(coding).unwrap();
+        let mut compressed = Vec::new();
+        for c in data.chunks(1000) {
+            enc.write(c).unwrap();
+            enc.flush_into(&mut compressed).unwrap();
+        }
+        enc.finish_into(&mut compressed).unwrap();
+        let mut dec = Decoder::new(coding).unwrap();
+        let mut plain = Vec::new();
+        for c in compressed.chunks(7) {
+            dec.push(c, &mut |b| {
+                plain.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+        }
+        dec.finish(&mut |b| {
+            plain.extend_from_slice(b);
+            Ok(())
+        })
+        .unwrap();
+        plain
+    }
+
+    #[test]
+    fn every_coding_round_trips_in_small_pieces() {
+        let data: Vec<u8> = (0..50_000u32).flat_map(|i| format!("{i},").into_bytes()).collect();
+        for c in [Coding::Identity, Coding::Gzip, Coding::Deflate, Coding::Br, Coding::Zstd] {
+            assert_eq!(roundtrip(c, &data), data, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_error() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&[b'x'; 10_000]).unwrap();
+        let full = enc.finish().unwrap();
+        let mut dec = Decoder::new(Coding::Gzip).unwrap();
+        dec.push(&full[..full.len() - 6], &mut |_| Ok(())).unwrap();
+        assert!(dec.finish(&mut |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn accept_encoding_parsing() {
+        assert!(Coding::Gzip.accepted_by("gzip, deflate, br"));
+        assert!(!Coding::Gzip.accepted_by("br;q=1, gzip;q=0"));
+        assert!(Coding::Zstd.accepted_by("*"));
+        assert!(!Coding::Br.accepted_by("gzip"));
+        assert_eq!(Coding::parse("gzip, br"), None);
+        assert_eq!(Coding::parse("x-compress"), None);
+    }
+}

@@ -1,0 +1,278 @@
+//! The request lifecycle, named after its phases:
+//!
+//! ```text
+//! downstream request ─► resolve role ─► route ─► rewrite request (detokenize, headers)
+//!   ─► upstream ─► classify response (status, Content-Encoding, Content-Type)
+//!   ─► headers ─► body: decode → mask → encode (body.rs) ─► downstream
+//! ```
+//!
+//! What cannot be masked for a masked role is refused, never passed: an unknown content
+//! coding, a content type with no masker on a `block` route, a partial (206) response, an
+//! upgrade other than WebSocket. Upstream failures become 502, slow upstreams 504, with a
+//! short JSON body.
+pub mod body;
+pub mod codec;
+pub mod detokenize;
+pub mod headers;
+pub mod upstream;
+pub mod websocket;
+
+use crate::engine::format::Format;
+use crate::engine::text::ValueMasker;
+use crate::engine::token::KeyRing;
+use crate::metrics::Metrics;
+use crate::roles::{Resolution, RoleResolver};
+use crate::rules::{OnUnknown, RuleSet};
+use arc_swap::ArcSwap;
+use body::{MaskedBody, Outcome};
+use bytes::Bytes;
+use codec::{Coding, Decoder, Encoder};
+use detokenize::{detokenize, Detokenized, Escape};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
+use hyper::body::Incoming;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Every body veil sends downstream.
+pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Settings of the request path that do not change on reload.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    pub preserve_host: bool,
+    pub response_timeout: Duration,
+    pub max_request_body: usize,
+    pub websocket_max_message: usize,
+}
+
+/// The shared state of a running proxy.
+pub struct Proxy {
+    pub rules: ArcSwap<RuleSet>,
+    pub keys: ArcSwap<KeyRing>,
+    pub upstream: upstream::Upstream,
+    pub settings: ProxySettings,
+    pub resolver: RoleResolver,
+    pub metrics: Metrics,
+    /// The upstream has answered at least once (`/readyz`).
+    pub upstream_seen: AtomicBool,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy").field("upstream", &self.upstream).finish()
+    }
+}
+
+/// A short JSON error response.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
+    let body = serde_json::json!({ "error": code, "message": message }).to_string();
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(full(body))
+        .expect("a valid response")
+}
+
+pub fn full(b: impl Into<Bytes>) -> ProxyBody {
+    Full::new(b.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+/// Where a request came from.
+#[derive(Debug, Clone, Copy)]
+pub struct Downstream {
+    pub peer: SocketAddr,
+    pub https: bool,
+}
+
+impl Proxy {
+    /// Handles one downstream request.
+    pub async fn handle(self: Arc<Self>, mut req: Request<Incoming>, from: Downstream) -> Response<ProxyBody> {
+        let started = Instant::now();
+        let rules = self.rules.load_full();
+        let keys = self.keys.load_full();
+        let Resolution { role, by, spoofed } = self.resolver.resolve(&rules, from.peer.ip(), req.headers_mut(), &self.metrics);
+        if spoofed {
+            tracing::warn!(peer = %from.peer.ip(), "role header from an untrusted peer removed");
+        }
+        let websocket = websocket::is_upgrade(&req);
+        let path = req.uri().path().to_owned();
+        let route = rules.route_for(req.method().as_str(), &path, websocket);
+        let policy = rules.role_policy(role).clone();
+        let masked = !route.passthrough && !policy.is_all_clear();
+        let route_name = route.name.clone();
+        let role_name = policy.name.clone();
+        let _ = by;
+
+        let response = if websocket {
+            websocket::proxy(self.clone(), req, from, rules.clone(), keys.clone(), role).await
+        } else if req.headers().contains_key(header::UPGRADE) && masked {
+            self.metrics.blocked.with_label_values(&["unsupported_upgrade"]).inc();
+            error_response(StatusCode::NOT_IMPLEMENTED, "unsupported_upgrade", "veil: only WebSocket upgrades can be masked")
+        } else {
+            self.forward(req, from, &rules, &keys, role, masked, started).await
+        };
+        let status = response.status();
+        self.metrics
+            .requests
+            .with_label_values(&[&route_name, &role_name, status.as_str()])
+            .inc();
+        tracing::info!(route = %route_name, role = %role_name, status = status.as_u16(), method = %"", "request");
+        response
+    }
+
+    /// Detokenizes the URI, rewrites headers, sends upstream, masks the response.
+    #[allow(clippy::too_many_arguments)]
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        from: Downstream,
+        rules: &Arc<RuleSet>,
+        keys: &Arc<KeyRing>,
+        role: crate::rules::RoleId,
+        masked: bool,
+        started: Instant,
+    ) -> Response<ProxyBody> {
+        let (mut parts, body) = req.into_parts();
+        let route = rules.route_for(parts.method.as_str(), parts.uri.path(), false);
+        let mut counts = Detokenized::default();
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let pq = detokenize(&pq, keys, Escape::Url, &mut counts).into_owned();
+        let host = parts.headers.get(header::HOST).cloned();
+        let client_accepts = parts
+            .headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        headers::add_forwarded(&mut parts.headers, from.peer.ip(), from.https, host.as_ref());
+        if masked {
+            headers::prepare_masked_request(&mut parts.headers);
+        }
+        let body = match upstream::request_body(body, &mut parts.headers, keys, self.settings.max_request_body, &mut counts).await {
+            Ok(b) => b,
+            Err(resp) => return resp,
+        };
+        self.count_detokenized(counts);
+        let uri: Uri = match self.upstream.uri(&pq) {
+            Ok(u) => u,
+            Err(_) => return error_response(StatusCode::BAD_REQUEST, "bad_request", "veil: invalid request target"),
+        };
+        parts.uri = uri;
+        if !self.settings.preserve_host {
+            if let Ok(v) = HeaderValue::from_str(&self.upstream.authority) {
+                parts.headers.insert(header::HOST, v);
+            }
+        }
+        let head_only = parts.method == Method::HEAD;
+        let upstream_req = Request::from_parts(parts, body);
+        let resp = match self.upstream.send(upstream_req, self.settings.response_timeout, &self.metrics).await {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        };
+        self.upstream_seen.store(true, Ordering::Relaxed);
+        let (mut parts, body) = resp.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        let no_body = head_only
+            || parts.status == StatusCode::NO_CONTENT
+            || parts.status == StatusCode::NOT_MODIFIED
+            || parts.status.is_informational();
+        if !masked {
+            let duration = self.metrics.request_duration.with_label_values(&[&route.name]);
+            duration.observe(started.elapsed().as_secs_f64());
+            return Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
+        }
+        let plan = rules.plan(route, role, keys);
+        let mut values = ValueMasker::new(plan.clone());
+        headers::mask_response_headers(&mut parts.headers, &mut values);
+        if no_body {
+            parts.headers.remove(header::ETAG);
+            return Response::from_parts(parts, full(Bytes::new()));
+        }
+        if parts.status == StatusCode::PARTIAL_CONTENT {
+            return self.block("partial_content", "veil: a partial response cannot be masked");
+        }
+        let coding = match parts.headers.get(header::CONTENT_ENCODING) {
+            None => Some(Coding::Identity),
+            Some(v) => v.to_str().ok().and_then(Coding::parse),
+        };
+        let Some(coding) = coding else {
+            return self.block("unknown_encoding", "veil: the upstream used a content coding veil cannot decode");
+        };
+        let format = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Format::from_content_type);
+        let format = match (format, route.on_unknown) {
+            (Some(f), _) => f,
+            (None, OnUnknown::Scan) => Format::Text,
+            (None, OnUnknown::Block) => {
+                return self.block("unknown_content_type", "veil: this content type has no masker and the route blocks it");
+            }
+        };
+        // Re-encode as the upstream did when the client takes it; otherwise send identity.
+        let out_coding = if coding.accepted_by(&client_accepts) {
+            coding
+        } else {
+            Coding::Identity
+        };
+        let (decoder, encoder) = match (Decoder::new(coding), Encoder::new(out_coding)) {
+            (Ok(d), Ok(e)) => (d, e),
+            _ => return self.block("bad_encoding", "veil: cannot set up the content coding"),
+        };
+        headers::rewrite_masked_response(
+            &mut parts.headers,
+            (out_coding != Coding::Identity).then(|| out_coding.name()),
+        );
+        let masker = format.masker(plan.clone());
+        let metrics = self.metrics.clone();
+        let kinds = plan.kinds.clone();
+        let policy = plan.role.clone();
+        let route_name = route.name.clone();
+        let on_end = Box::new(move |o: Outcome| {
+            let f = format.name();
+            metrics.body_bytes.with_label_values(&["in", f]).inc_by(o.bytes_in);
+            metrics.body_bytes.with_label_values(&["out", f]).inc_by(o.bytes_out);
+            metrics.masking_duration.with_label_values(&[f]).observe(o.masking.as_secs_f64());
+            metrics.request_duration.with_label_values(&[&route_name]).observe(started.elapsed().as_secs_f64());
+            for (i, n) in o.counts.masked.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let kind = crate::engine::kind::KindId(i as u16);
+                metrics
+                    .matches
+                    .with_label_values(&[kinds.name(kind), policy.action(kind).label()])
+                    .inc_by(*n as u64);
+            }
+            for (i, n) in o.counts.clear.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let kind = crate::engine::kind::KindId(i as u16);
+                metrics.matches.with_label_values(&[kinds.name(kind), "clear"]).inc_by(*n as u64);
+            }
+            if let Some(reason) = o.aborted {
+                metrics.blocked.with_label_values(&[reason]).inc();
+                tracing::warn!(reason, "masked response aborted");
+            }
+        });
+        let body = MaskedBody::new(body, decoder, masker, encoder, on_end);
+        Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed_unsync())
+    }
+
+    fn block(&self, reason: &'static str, message: &str) -> Response<ProxyBody> {
+        self.metrics.blocked.with_label_values(&[reason]).inc();
+        tracing::warn!(reason, "response blocked");
+        error_response(StatusCode::BAD_GATEWAY, reason, message)
+    }
+
+    fn count_detokenized(&self, c: Detokenized) {
+        if c.ok > 0 {
+            self.metrics.detokenized.with_label_values(&["ok"]).inc_by(c.ok as u64);
+        }
+        if c.failed > 0 {
+            self.metrics.detokenized.with_label_values(&["failed"]).inc_by(c.failed as u64);
+        }
+    }
+}

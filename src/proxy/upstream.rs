@@ -1,0 +1,152 @@
+//! The upstream leg: a pooled HTTP/1.1 client (plain or rustls), request bodies
+//! (detokenized when they are JSON or forms), and upstream failures as 502 / 504.
+use super::detokenize::{detokenize, Detokenized, Escape};
+use super::{error_response, BoxError, ProxyBody};
+use crate::engine::token::KeyRing;
+use crate::metrics::Metrics;
+use crate::server::config::{Config, UpstreamTarget};
+use bytes::Bytes;
+use http::{header, HeaderMap, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+/// The upstream inbox server.
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    pub https: bool,
+    pub authority: String,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", if self.https { "https" } else { "http" }, self.authority)
+    }
+}
+
+/// Why the upstream client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("upstream: {0}")]
+    Target(String),
+    #[error("upstream CA {path}: {reason}")]
+    Ca { path: String, reason: String },
+}
+
+impl Upstream {
+    pub fn new(config: &Config) -> Result<Upstream, UpstreamError> {
+        let UpstreamTarget { https, authority, .. } = config.upstream_target().map_err(UpstreamError::Target)?;
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(config.upstream.connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let builder = HttpsConnectorBuilder::new();
+        let connector = match &config.upstream.ca {
+            Some(path) => {
+                let tls = client_tls(path).map_err(|reason| UpstreamError::Ca {
+                    path: path.display().to_string(),
+                    reason,
+                })?;
+                builder.with_tls_config(tls)
+            }
+            None => builder.with_native_roots().map_err(|e| UpstreamError::Ca {
+                path: "(system roots)".into(),
+                reason: e.to_string(),
+            })?,
+        }
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(Upstream { client, https, authority })
+    }
+
+    /// The upstream URI for a downstream path and query.
+    pub fn uri(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        Uri::builder()
+            .scheme(if self.https { "https" } else { "http" })
+            .authority(self.authority.as_str())
+            .path_and_query(path_and_query)
+            .build()
+    }
+
+    /// Sends a request; failures become the response to send downstream.
+    pub async fn send(&self, req: Request<ProxyBody>, timeout: Duration, metrics: &Metrics) -> Result<Response<Incoming>, Response<ProxyBody>> {
+        match tokio::time::timeout(timeout, self.client.request(req)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => {
+                let kind = if e.is_connect() { "connect" } else { "request" };
+                metrics.upstream_errors.with_label_values(&[kind]).inc();
+                tracing::warn!(error = %e, kind, "upstream error");
+                Err(error_response(StatusCode::BAD_GATEWAY, "upstream_unavailable", "veil: the upstream did not answer"))
+            }
+            Err(_) => {
+                metrics.upstream_errors.with_label_values(&["timeout"]).inc();
+                Err(error_response(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "veil: the upstream did not answer in time"))
+            }
+        }
+    }
+
+    /// Sends a request whose response is an upgrade (WebSocket).
+    pub async fn send_upgrade(&self, req: Request<ProxyBody>, timeout: Duration, metrics: &Metrics) -> Result<Response<Incoming>, Response<ProxyBody>> {
+        self.send(req, timeout, metrics).await
+    }
+}
+
+fn client_tls(ca: &std::path::Path) -> Result<rustls::ClientConfig, String> {
+    use rustls_pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
+        roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// The body to send upstream. JSON and form bodies are read (up to `max` bytes) and their
+/// tokens replaced by the real values; other bodies stream through untouched.
+pub async fn request_body(body: Incoming, headers: &mut HeaderMap, keys: &KeyRing, max: usize, counts: &mut Detokenized) -> Result<ProxyBody, Response<ProxyBody>> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let escape = if ct.contains("json") {
+        Escape::Json
+    } else if ct.starts_with("application/x-www-form-urlencoded") {
+        Escape::Url
+    } else if ct.starts_with("text/plain") {
+        Escape::None
+    } else {
+        return Ok(body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
+    };
+    let bytes = match Limited::new(body, max).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => {
+            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            return Err(if too_large {
+                error_response(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", "veil: the request body is over the limit")
+            } else {
+                error_response(StatusCode::BAD_REQUEST, "bad_request_body", "veil: the request body could not be read")
+            });
+        }
+    };
+    let out = match std::str::from_utf8(&bytes) {
+        Ok(text) => match detokenize(text, keys, escape, counts) {
+            std::borrow::Cow::Borrowed(_) => bytes,
+            std::borrow::Cow::Owned(s) => Bytes::from(s),
+        },
+        Err(_) => bytes,
+    };
+    headers.insert(header::CONTENT_LENGTH, out.len().into());
+    Ok(Full::new(out).map_err(|never| match never {}).boxed_unsync())
+}

@@ -1,0 +1,194 @@
+//! WebSocket relay. The role is resolved once, at the upgrade, and kept.
+//!
+//! Server → client text messages go through the route's masker (JSON, as ActionCable
+//! frames are; a message that is not JSON is scanned as text); client → server messages
+//! are detokenized. Fragmented messages are reassembled by tungstenite up to
+//! `websocket_max_message`; a bigger one closes the connection. `permessage-deflate` is
+//! removed from the handshake so that every frame is readable. Binary messages on a masked
+//! route follow the route's `on_unknown`: scanned as text, or the connection is closed.
+use super::detokenize::{detokenize, Detokenized, Escape};
+use super::{error_response, full, headers, Downstream, Proxy, ProxyBody};
+use crate::engine::format::Format;
+use crate::engine::json::JsonMasker;
+use crate::engine::text::TextMasker;
+use crate::engine::token::KeyRing;
+use crate::engine::{mask_all, Masker};
+use crate::rules::{OnUnknown, RoleId, RuleSet};
+use futures_util::{SinkExt, StreamExt};
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// Is this a WebSocket upgrade request?
+pub fn is_upgrade<B>(req: &Request<B>) -> bool {
+    let has = |name: header::HeaderName, token: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|v| v.trim().eq_ignore_ascii_case(token))
+    };
+    has(header::CONNECTION, "upgrade") && has(header::UPGRADE, "websocket")
+}
+
+pub async fn proxy(proxy: Arc<Proxy>, mut req: Request<Incoming>, from: Downstream, rules: Arc<RuleSet>, keys: Arc<KeyRing>, role: RoleId) -> Response<ProxyBody> {
+    let route = rules.route_for(req.method().as_str(), req.uri().path(), true);
+    let masked = !route.passthrough && !rules.role_policy(role).is_all_clear();
+    let downstream_upgrade = hyper::upgrade::on(&mut req);
+    let (mut parts, _body) = req.into_parts();
+    let mut counts = Detokenized::default();
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let pq = detokenize(&pq, &keys, Escape::Url, &mut counts).into_owned();
+    let host = parts.headers.get(header::HOST).cloned();
+    headers::add_forwarded(&mut parts.headers, from.peer.ip(), from.https, host.as_ref());
+    parts.headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
+    parts.uri = match proxy.upstream.uri(&pq) {
+        Ok(u) => u,
+        Err(_) => return error_response(StatusCode::BAD_REQUEST, "bad_request", "veil: invalid request target"),
+    };
+    if !proxy.settings.preserve_host {
+        if let Ok(v) = HeaderValue::from_str(&proxy.upstream.authority) {
+            parts.headers.insert(header::HOST, v);
+        }
+    }
+    let upstream_req = Request::from_parts(parts, full(bytes::Bytes::new()));
+    let mut resp = match proxy.upstream.send_upgrade(upstream_req, proxy.settings.response_timeout, &proxy.metrics).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    proxy.upstream_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let status = resp.status();
+        return error_response(status, "upgrade_refused", "veil: the upstream refused the WebSocket upgrade");
+    }
+    if resp.headers().contains_key(header::SEC_WEBSOCKET_EXTENSIONS) {
+        // The upstream negotiated an extension we did not offer: frames would be unreadable.
+        proxy.metrics.blocked.with_label_values(&["websocket_extension"]).inc();
+        return error_response(StatusCode::BAD_GATEWAY, "websocket_extension", "veil: the upstream negotiated a WebSocket extension veil cannot read");
+    }
+    let upstream_upgrade = hyper::upgrade::on(&mut resp);
+    let mut down_resp = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+    for (k, v) in resp.headers() {
+        down_resp = down_resp.header(k, v);
+    }
+    let max = proxy.settings.websocket_max_message;
+    let plan = masked.then(|| rules.plan(route, role, &keys));
+    let on_unknown = route.on_unknown;
+    let metrics = proxy.metrics.clone();
+    tokio::spawn(async move {
+        let (down, up) = match tokio::try_join!(downstream_upgrade, upstream_upgrade) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "websocket upgrade failed");
+                return;
+            }
+        };
+        let Some(plan) = plan else {
+            // Every kind clear for this role: relay the raw bytes.
+            let (mut d, mut u) = (TokioIo::new(down), TokioIo::new(up));
+            let _ = tokio::io::copy_bidirectional(&mut d, &mut u).await;
+            return;
+        };
+        let config = WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max));
+        let client = WebSocketStream::from_raw_socket(TokioIo::new(down), Role::Server, Some(config)).await;
+        let server = WebSocketStream::from_raw_socket(TokioIo::new(up), Role::Client, Some(config)).await;
+        let (mut client_tx, mut client_rx) = client.split();
+        let (mut server_tx, mut server_rx) = server.split();
+        let down_metrics = metrics.clone();
+        let to_client = async move {
+            while let Some(msg) = server_rx.next().await {
+                let msg = match msg {
+                    Ok(m) => m,
+                    Err(e) => {
+                        down_metrics.websocket_messages.with_label_values(&["down", "error"]).inc();
+                        tracing::warn!(error = %e, "upstream websocket error");
+                        break;
+                    }
+                };
+                let out = match msg {
+                    Message::Text(t) => match mask_message(&plan, t.as_bytes()) {
+                        Some(bytes) => Message::Text(String::from_utf8_lossy(&bytes).into_owned().into()),
+                        None => break,
+                    },
+                    Message::Binary(b) => match on_unknown {
+                        OnUnknown::Block => {
+                            down_metrics.blocked.with_label_values(&["websocket_binary"]).inc();
+                            break;
+                        }
+                        OnUnknown::Scan => match mask_all(&mut TextMasker::new(plan.clone()), &b) {
+                            Ok(bytes) => Message::Binary(bytes.into()),
+                            Err(_) => break,
+                        },
+                    },
+                    Message::Close(c) => {
+                        let _ = client_tx.send(Message::Close(c)).await;
+                        return;
+                    }
+                    other => other,
+                };
+                down_metrics.websocket_messages.with_label_values(&["down", "ok"]).inc();
+                if client_tx.send(out).await.is_err() {
+                    return;
+                }
+            }
+            let _ = client_tx
+                .send(Message::Close(Some(CloseFrame {
+                    code: CloseCode::Policy,
+                    reason: "veil: message could not be masked".into(),
+                })))
+                .await;
+        };
+        let up_metrics = metrics.clone();
+        let to_server = async move {
+            while let Some(Ok(msg)) = client_rx.next().await {
+                let out = match msg {
+                    Message::Text(t) => {
+                        let mut c = Detokenized::default();
+                        let escape = if t.trim_start().starts_with(['{', '[']) { Escape::Json } else { Escape::None };
+                        let replaced = detokenize(t.as_str(), &keys, escape, &mut c).into_owned();
+                        if c.ok > 0 {
+                            up_metrics.detokenized.with_label_values(&["ok"]).inc_by(c.ok as u64);
+                        }
+                        if c.failed > 0 {
+                            up_metrics.detokenized.with_label_values(&["failed"]).inc_by(c.failed as u64);
+                        }
+                        Message::Text(replaced.into())
+                    }
+                    other => other,
+                };
+                up_metrics.websocket_messages.with_label_values(&["up", "ok"]).inc();
+                let close = matches!(out, Message::Close(_));
+                if server_tx.send(out).await.is_err() || close {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = to_client => {},
+            _ = to_server => {},
+        }
+    });
+    let _ = Format::Json;
+    down_resp.body(full(bytes::Bytes::new())).expect("a valid response")
+}
+
+/// Masks one server message: as JSON, or, when it is not JSON, as text. `None` when it
+/// cannot be masked at all.
+fn mask_message(plan: &crate::engine::plan::MaskPlan, text: &[u8]) -> Option<Vec<u8>> {
+    let mut json = JsonMasker::new(plan.clone());
+    match mask_all(&mut json, text) {
+        Ok(out) => Some(out),
+        Err(_) => {
+            let mut t = TextMasker::new(plan.clone());
+            let mut out = Vec::new();
+            t.push(text, &mut out).ok()?;
+            t.finish(&mut out).ok()?;
+            Some(out)
+        }
+    }
+}

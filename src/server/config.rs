@@ -1,0 +1,419 @@
+//! `veil.yaml`: the proxy's configuration. Raw serde types first (unknown keys are errors,
+//! with their line), then [`Config::validate`] checks addresses, files and values and
+//! reports each problem with its line and reason.
+use crate::rules::diagnostic::{Diagnostic, Diagnostics, Severity, Source};
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the proxy listens. Default `127.0.0.1:8080`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Serve TLS downstream with these PEM files (reloaded with the rules).
+    pub tls: Option<TlsConfig>,
+    pub upstream: UpstreamConfig,
+    /// The rule folder. Default `rules`.
+    #[serde(default = "default_rules")]
+    pub rules: PathBuf,
+    /// The key file (`veil keygen`); without it, `VEIL_KEYS`; without that, a random key.
+    pub keys: Option<PathBuf>,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub roles: RolesConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// `http://host:port` or `https://host:port` (a path prefix is not supported).
+    pub url: String,
+    /// A PEM CA bundle to trust instead of the system roots (https upstreams).
+    pub ca: Option<PathBuf>,
+    /// Send the client's `Host` upstream instead of the upstream's own authority.
+    #[serde(default)]
+    pub preserve_host: bool,
+    #[serde(default = "default_connect_timeout", deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// Time to the response headers; past it the client gets 504.
+    #[serde(default = "default_response_timeout", deserialize_with = "duration")]
+    pub response_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// `/metrics`, `/healthz`, `/readyz`. Default `127.0.0.1:9090`; `off` to disable.
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: default_admin_listen(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request head (request line and headers). Default 64 KiB.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Concurrent downstream connections; more wait in the accept queue. Default 10000.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Largest request body veil buffers to detokenize. Default 10 MiB.
+    #[serde(default = "default_max_request_body")]
+    pub max_request_body: usize,
+    /// Largest WebSocket message (fragments reassembled). Default 1 MiB.
+    #[serde(default = "default_ws_message")]
+    pub websocket_max_message: usize,
+    #[serde(default = "default_header_timeout", deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// How long in-flight requests may finish after SIGTERM. Default 30 s.
+    #[serde(default = "default_grace", deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_header_bytes: default_max_header_bytes(),
+            max_connections: default_max_connections(),
+            max_request_body: default_max_request_body(),
+            websocket_max_message: default_ws_message(),
+            header_read_timeout: default_header_timeout(),
+            shutdown_grace: default_grace(),
+        }
+    }
+}
+
+/// How a request's role is decided: resolvers in order, first answer wins; nothing means
+/// the rule set's default (most restricted) role.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesConfig {
+    #[serde(default)]
+    pub resolvers: Vec<ResolverConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ResolverConfig {
+    /// A header set by an auth proxy in front, honoured only from trusted peers.
+    TrustedHeader {
+        header: String,
+        trusted_peers: Vec<String>,
+        /// Header value → role; without it the value is the role name.
+        #[serde(default)]
+        map: std::collections::BTreeMap<String, String>,
+    },
+    /// API tokens (bearer or `api_access_token` header) mapped to roles.
+    Static { tokens: std::collections::BTreeMap<String, String> },
+    /// Every request gets this role (one listener per audience, the demo).
+    Fixed { role: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` or `json`.
+    #[serde(default = "default_log_format")]
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `veil=debug`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: default_log_format(),
+            level: default_log_level(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// A file to append JSON lines to, or `-` for stdout. Default: off.
+    pub path: Option<String>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_rules() -> PathBuf {
+    "rules".into()
+}
+fn default_admin_listen() -> String {
+    "127.0.0.1:9090".into()
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_response_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_header_bytes() -> usize {
+    64 * 1024
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_max_request_body() -> usize {
+    10 << 20
+}
+fn default_ws_message() -> usize {
+    1 << 20
+}
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_grace() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_log_format() -> String {
+    "pretty".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+/// The upstream, parsed.
+#[derive(Debug, Clone)]
+pub struct UpstreamTarget {
+    pub https: bool,
+    /// `host:port`.
+    pub authority: String,
+    pub host: String,
+}
+
+impl Config {
+    /// A configuration for the quick start: `veil serve --upstream URL`.
+    pub fn quick(upstream: &str) -> Config {
+        Config {
+            listen: default_listen(),
+            tls: None,
+            upstream: UpstreamConfig {
+                url: upstream.to_owned(),
+                ca: None,
+                preserve_host: false,
+                connect_timeout: default_connect_timeout(),
+                response_timeout: default_response_timeout(),
+            },
+            rules: default_rules(),
+            keys: None,
+            admin: AdminConfig::default(),
+            limits: LimitsConfig::default(),
+            roles: RolesConfig::default(),
+            log: LogConfig::default(),
+            audit: AuditConfig::default(),
+        }
+    }
+
+    /// Reads and validates a config file. Relative paths are taken from the file's folder.
+    pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Diagnostics(vec![Diagnostic {
+                severity: Severity::Error,
+                file: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        let src = Source {
+            path: path.to_path_buf(),
+            text,
+        };
+        let mut cfg: Config = serde_yaml_ng::from_str(&src.text).map_err(|e| {
+            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            let msg = e.to_string();
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+            Diagnostics(vec![Diagnostic {
+                severity: Severity::Error,
+                file: path.to_path_buf(),
+                line,
+                column,
+                message: msg,
+            }])
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.rebase(base);
+        cfg.validate(Some(&src))?;
+        Ok(cfg)
+    }
+
+    fn rebase(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.rules);
+        if let Some(k) = &mut self.keys {
+            fix(k);
+        }
+        if let Some(t) = &mut self.tls {
+            fix(&mut t.cert);
+            fix(&mut t.key);
+        }
+        if let Some(ca) = &mut self.upstream.ca {
+            fix(ca);
+        }
+    }
+
+    /// Checks what serde cannot: addresses, URLs, files, values.
+    pub fn validate(&self, src: Option<&Source>) -> Result<(), Diagnostics> {
+        let mut diags = Vec::new();
+        let mut err = |needle: &str, msg: String| {
+            let (line, column) = src.map_or((0, 0), |s| s.locate(needle, None));
+            diags.push(Diagnostic {
+                severity: Severity::Error,
+                file: src.map(|s| s.path.clone()).unwrap_or_default(),
+                line,
+                column,
+                message: msg,
+            });
+        };
+        if self.listen.parse::<SocketAddr>().is_err() {
+            err(&self.listen, format!("listen: {:?} is not an address (host:port)", self.listen));
+        }
+        if self.admin.listen != "off" && self.admin.listen.parse::<SocketAddr>().is_err() {
+            err(&self.admin.listen, format!("admin.listen: {:?} is not an address (host:port) or off", self.admin.listen));
+        }
+        if let Err(e) = self.upstream_target() {
+            err(&self.upstream.url, format!("upstream.url: {e}"));
+        }
+        let mut must_exist = |p: &Path, what: &str, needle: &str| {
+            if !p.exists() {
+                err(needle, format!("{what}: {} does not exist", p.display()));
+            }
+        };
+        must_exist(&self.rules, "rules", "rules");
+        if let Some(k) = &self.keys {
+            must_exist(k, "keys", "keys");
+        }
+        if let Some(t) = &self.tls {
+            must_exist(&t.cert, "tls.cert", "cert");
+            must_exist(&t.key, "tls.key", "key");
+        }
+        if let Some(ca) = &self.upstream.ca {
+            must_exist(ca, "upstream.ca", "ca");
+        }
+        for r in &self.roles.resolvers {
+            if let ResolverConfig::TrustedHeader { trusted_peers, header, .. } = r {
+                if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                    err(header, format!("roles: {header:?} is not a header name"));
+                }
+                for p in trusted_peers {
+                    if parse_cidr(p).is_none() {
+                        err(p, format!("roles: trusted peer {p:?} is not an address or CIDR"));
+                    }
+                }
+            }
+        }
+        if !["pretty", "json"].contains(&self.log.format.as_str()) {
+            err(&self.log.format, format!("log.format: {:?} is not pretty or json", self.log.format));
+        }
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            Err(Diagnostics(diags))
+        }
+    }
+
+    pub fn upstream_target(&self) -> Result<UpstreamTarget, String> {
+        let url: http::Uri = self
+            .upstream
+            .url
+            .parse()
+            .map_err(|e| format!("{:?} is not a URL: {e}", self.upstream.url))?;
+        let https = match url.scheme_str() {
+            Some("http") => false,
+            Some("https") => true,
+            _ => return Err(format!("{:?}: the scheme must be http or https", self.upstream.url)),
+        };
+        let host = url.host().ok_or("no host")?.to_owned();
+        let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        if url.path() != "/" && !url.path().is_empty() {
+            return Err("a path prefix is not supported".into());
+        }
+        Ok(UpstreamTarget {
+            https,
+            authority: format!("{host}:{port}"),
+            host,
+        })
+    }
+}
+
+/// An address or a CIDR (`10.0.0.0/8`, `127.0.0.1`, `::1`).
+pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, Diagnostics> {
+        let dir = std::env::temp_dir().join(format!("veil-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rules")).unwrap();
+        let path = dir.join(format!("veil-{}.yaml", text.len()));
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path)
+    }
+
+    #[test]
+    fn errors_carry_line_and_reason() {
+        let e = load("upstream:\n  url: http://127.0.0.1:3000\nlistn: 1\n").unwrap_err();
+        assert_eq!(e.0[0].line, 3, "{e}");
+        assert!(e.0[0].message.contains("unknown field"), "{e}");
+        let e = load("listen: nowhere\nupstream:\n  url: ftp://x\n").unwrap_err();
+        assert_eq!(e.0.len(), 2, "{e}");
+        assert_eq!(e.0[0].line, 1);
+        assert!(e.0[1].message.contains("scheme"), "{e}");
+        assert_eq!(e.0[1].line, 3);
+        let e = load("upstream:\n  url: http://127.0.0.1:3000\nkeys: missing.txt\n").unwrap_err();
+        assert!(e.0[0].message.contains("does not exist"), "{e}");
+        assert_eq!(e.0[0].line, 3);
+    }
+
+    #[test]
+    fn a_good_config_loads_with_defaults() {
+        let c = load("upstream:\n  url: http://127.0.0.1:3000\n  response_timeout: 2s\n").unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.upstream.response_timeout, Duration::from_secs(2));
+        assert_eq!(c.upstream_target().unwrap().authority, "127.0.0.1:3000");
+    }
+}
