@@ -1,4 +1,5 @@
 //! Which masker a document needs, from its content type.
+use super::html::HtmlMasker;
 use super::json::JsonMasker;
 use super::plan::MaskPlan;
 use super::text::TextMasker;
@@ -64,11 +65,10 @@ impl Format {
     pub fn masker(self, plan: MaskPlan) -> Box<dyn Masker + Send> {
         match self {
             Format::Json => Box::new(JsonMasker::new(plan)),
-            // Until their own maskers land, HTML, CSV and SSE are scanned as text: every
-            // detector still runs over every byte (never passed through unseen).
-            Format::Html | Format::Csv | Format::Sse | Format::Text => {
-                Box::new(TextMasker::new(plan))
-            }
+            Format::Html => Box::new(HtmlMasker::new(plan)),
+            // Until their own maskers land, CSV and SSE are scanned as text: every detector
+            // still runs over every byte (never passed through unseen).
+            Format::Csv | Format::Sse | Format::Text => Box::new(TextMasker::new(plan)),
         }
     }
 }

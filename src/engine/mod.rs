@@ -17,10 +17,13 @@ pub mod action;
 pub mod detect;
 pub mod error;
 pub mod format;
+pub mod html;
 pub mod json;
 pub mod kind;
 pub mod plan;
 pub mod policy;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod text;
 pub mod token;
 
