@@ -1,4 +1,5 @@
 //! Which masker a document needs, from its content type.
+use super::csv::CsvMasker;
 use super::html::HtmlMasker;
 use super::json::JsonMasker;
 use super::plan::MaskPlan;
@@ -66,9 +67,12 @@ impl Format {
         match self {
             Format::Json => Box::new(JsonMasker::new(plan)),
             Format::Html => Box::new(HtmlMasker::new(plan)),
-            // Until their own maskers land, CSV and SSE are scanned as text: every detector
-            // still runs over every byte (never passed through unseen).
-            Format::Csv | Format::Sse | Format::Text => Box::new(TextMasker::new(plan)),
+            // `text/tab-separated-values` maps here too and is read with ',' (the format
+            // does not say which of the two it came from); every cell is still scanned.
+            Format::Csv => Box::new(CsvMasker::new(plan)),
+            // Until its own masker lands, SSE is scanned as text: every detector still runs
+            // over every byte (never passed through unseen).
+            Format::Sse | Format::Text => Box::new(TextMasker::new(plan)),
         }
     }
 }

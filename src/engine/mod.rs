@@ -14,6 +14,7 @@
 //!                               policy (role → action per kind) ─► action (token, mask, …)
 //! ```
 pub mod action;
+pub mod csv;
 pub mod detect;
 pub mod error;
 pub mod format;
