@@ -23,6 +23,7 @@ pub mod json;
 pub mod kind;
 pub mod plan;
 pub mod policy;
+pub mod sse;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod text;
