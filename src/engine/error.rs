@@ -18,6 +18,14 @@ pub enum MaskError {
     /// The document ended in the middle of a value.
     #[error("{format} document ended early")]
     Truncated { format: &'static str },
+    /// A parser under the masker refused the document (the HTML rewriter met markup it
+    /// cannot tokenize unambiguously, or went over its memory limit). Never recovered from
+    /// by passing the rest through.
+    #[error("{format} rewriter failed: {reason}")]
+    Rewriter {
+        format: &'static str,
+        reason: String,
+    },
     /// The masker was used after an earlier error.
     #[error("masker used after an error")]
     Poisoned,
@@ -30,6 +38,7 @@ impl MaskError {
             MaskError::Malformed { .. } => "malformed_body",
             MaskError::CapExceeded { .. } => "cap_exceeded",
             MaskError::Truncated { .. } => "truncated_body",
+            MaskError::Rewriter { .. } => "rewriter_error",
             MaskError::Poisoned => "poisoned",
         }
     }

@@ -1,6 +1,9 @@
 //! Which masker a document needs, from its content type.
+use super::csv::CsvMasker;
+use super::html::HtmlMasker;
 use super::json::JsonMasker;
 use super::plan::MaskPlan;
+use super::sse::SseMasker;
 use super::text::TextMasker;
 use super::Masker;
 
@@ -64,11 +67,47 @@ impl Format {
     pub fn masker(self, plan: MaskPlan) -> Box<dyn Masker + Send> {
         match self {
             Format::Json => Box::new(JsonMasker::new(plan)),
-            // Until their own maskers land, HTML, CSV and SSE are scanned as text: every
-            // detector still runs over every byte (never passed through unseen).
-            Format::Html | Format::Csv | Format::Sse | Format::Text => {
-                Box::new(TextMasker::new(plan))
-            }
+            Format::Html => Box::new(HtmlMasker::new(plan)),
+            // `text/tab-separated-values` maps here too and is read with ',' (the format
+            // does not say which of the two it came from); every cell is still scanned.
+            Format::Csv => Box::new(CsvMasker::new(plan)),
+            Format::Sse => Box::new(SseMasker::new(plan)),
+            Format::Text => Box::new(TextMasker::new(plan)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::mask_all;
+    use crate::engine::testutil::fallback_plan;
+
+    #[test]
+    fn format_masker_picks_the_format_masker() {
+        let p = fallback_plan("agent");
+        let cases: [(&str, &str, &str); 3] = [
+            (
+                "text/html; charset=utf-8",
+                "<p title=\"&#43;5511987654321\">x</p>",
+                "<p title=\"vt_phone_k1_",
+            ),
+            (
+                "text/csv",
+                "a,b\n\"x,y\",+5511987654321\n",
+                "a,b\n\"x,y\",vt_phone_k1_",
+            ),
+            (
+                "text/event-stream",
+                ": c\ndata: +5511987654321\n\n",
+                ": c\ndata: vt_phone_k1_",
+            ),
+        ];
+        for (ct, input, prefix) in cases {
+            let format = Format::from_content_type(ct).unwrap();
+            let out = mask_all(format.masker(p.clone()).as_mut(), input.as_bytes()).unwrap();
+            let out = String::from_utf8(out).unwrap();
+            assert!(out.starts_with(prefix), "{ct}: {out}");
         }
     }
 }

@@ -14,13 +14,18 @@
 //!                               policy (role → action per kind) ─► action (token, mask, …)
 //! ```
 pub mod action;
+pub mod csv;
 pub mod detect;
 pub mod error;
 pub mod format;
+pub mod html;
 pub mod json;
 pub mod kind;
 pub mod plan;
 pub mod policy;
+pub mod sse;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod text;
 pub mod token;
 

@@ -30,6 +30,21 @@ impl MatchCounts {
         v[i] += 1;
     }
 
+    /// Adds the counts of `other` (a sub-masker's) to these.
+    pub fn add(&mut self, other: &MatchCounts) {
+        for (mine, theirs) in [
+            (&mut self.masked, &other.masked),
+            (&mut self.clear, &other.clear),
+        ] {
+            if mine.len() < theirs.len() {
+                mine.resize(theirs.len(), 0);
+            }
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m += t;
+            }
+        }
+    }
+
     pub fn total_masked(&self) -> u64 {
         self.masked.iter().map(|&c| c as u64).sum()
     }
@@ -40,6 +55,7 @@ impl MatchCounts {
 pub struct ValueMasker {
     pub plan: MaskPlan,
     findings: Vec<Finding>,
+    splice_scratch: String,
     pub counts: MatchCounts,
 }
 
@@ -48,6 +64,7 @@ impl ValueMasker {
         ValueMasker {
             plan,
             findings: Vec::new(),
+            splice_scratch: String::new(),
             counts: MatchCounts::default(),
         }
     }
@@ -100,6 +117,42 @@ impl ValueMasker {
         for f in self.findings.iter().filter(|f| f.end <= to) {
             self.counts.bump(f.kind, true);
         }
+    }
+
+    /// Writes `raw` to `out` with every finding of the last [`Self::scan`] of `text` that the
+    /// role does not see in the clear replaced by its replacement, passed through `escape`.
+    /// `map` gives, for each byte offset of `text`, the offset in `raw` it was decoded from
+    /// (`map.len() == text.len() + 1`); `None` when `text` is `raw`. Bytes outside findings,
+    /// and findings served in the clear, are copied from `raw` unchanged.
+    pub fn splice(
+        &mut self,
+        raw: &str,
+        text: &str,
+        map: Option<&[u32]>,
+        escape: fn(&str, &mut String),
+        out: &mut String,
+    ) {
+        let raw_at = |i: usize| map.map_or(i, |m| m[i] as usize);
+        let mut at = 0;
+        let mut one = std::mem::take(&mut self.splice_scratch);
+        for i in 0..self.findings.len() {
+            let (start, end, kind) = {
+                let f = &self.findings[i];
+                (f.start, f.end, f.kind)
+            };
+            let (rs, re) = (raw_at(start), raw_at(end));
+            if rs < at || *self.plan.role.action(kind) == Action::Clear {
+                self.counts.bump(kind, true);
+                continue;
+            }
+            out.push_str(&raw[at..rs]);
+            one.clear();
+            self.write_replaced(text, start, end, &mut one);
+            escape(&one, out);
+            at = re;
+        }
+        out.push_str(&raw[at..]);
+        self.splice_scratch = one;
     }
 
     /// Masks a whole free-text value. Returns `false` (and writes nothing) when the value

@@ -1,0 +1,877 @@
+//! The streaming HTML masker, on [lol_html]'s rewriter.
+//!
+//! lol_html tokenizes the stream and calls back per start tag, text fragment and comment;
+//! everything no callback changes is copied from the input as it came (byte-identical, not
+//! re-serialized). On top of it:
+//!
+//! * **Text nodes** (`Data`, `<title>`/`<textarea>` RCDATA, `<style>`-like raw text) are
+//!   buffered until their last fragment ([`TextChunk::last_in_text_node`]), so a value split
+//!   across network chunks or lol_html fragments is seen whole. Character references are
+//!   decoded first ([`entity`]), and replacements are spliced into the raw text, escaped for
+//!   HTML. A node that arrived in one fragment and needs no change is left alone; a node that
+//!   arrived in several is re-emitted at its last fragment (the same bytes for UTF-8 input).
+//! * **Attributes**: `href` with a `tel:`, `mailto:`, `sms:`, `whatsapp:` or `wa.me/` target,
+//!   `value`, `title`, `alt`, `placeholder`, `content`, `aria-label`, `label` and every
+//!   `data-*` go through the detectors (references decoded first). A start tag is rewritten
+//!   only when one of its values changes.
+//! * **Scripts**: `<script type="application/json">` and `application/ld+json` go through a
+//!   [`JsonMasker`] (with the route's JSON field rules); if the body is not valid JSON it is
+//!   scanned as a script instead. Other inline scripts are scanned as text with JavaScript
+//!   escapes decoded ([`js`]: `\u00fc`, `\u002b`, `\/`), replacements escaped for a string
+//!   literal.
+//! * **Comments** are scanned (references decoded).
+//! * **Field rules** (`html:` in a route): `"selector"` masks each text node of the matched
+//!   elements as the rule's kind, whatever it looks like (surrounding whitespace kept);
+//!   `"selector @attr"` does the same for that attribute. `ignore` skips detection there.
+//!
+//! # What is buffered, when output lags
+//! One text node (cap: [`Limits::max_value`](super::plan::Limits), [`MaskError::CapExceeded`]
+//! past it); lol_html's own buffers (a start tag or comment split across chunks), capped by
+//! its memory limit at `max_value + 64 KiB`. Output lags input by at most the current text
+//! node or tag.
+//!
+//! # Failure modes
+//! Any rewriter error — a handler error, lol_html's memory limit, a parsing ambiguity in
+//! strict mode — is returned as a [`MaskError`] and poisons the masker; lol_html's graceful
+//! bail-outs (which would pass the rest of the document through unmasked) stay off. Output
+//! the sink received in the failing call is dropped.
+//!
+//! # Known limits
+//! The input is decoded as UTF-8 (`<meta charset>` is not followed). A text node that arrives
+//! in several fragments is re-emitted from lol_html's decoded text, so invalid UTF-8 inside it
+//! comes out as U+FFFD. URLs are not percent-decoded (`tel:%2B55…` is scanned as written).
+//! A finding in a script outside a string literal is replaced too, which can break that
+//! script (better than leaking the value).
+pub mod entity;
+pub mod js;
+
+use super::json::JsonMasker;
+use super::plan::{FieldTarget, MaskPlan};
+use super::text::{MatchCounts, ValueMasker};
+use super::{MaskError, Masker};
+use lol_html::errors::RewritingError;
+use lol_html::html_content::{Comment, ContentType, TextChunk, TextType};
+use lol_html::send::{Element, ElementContentHandlers, HtmlRewriter, Settings};
+use lol_html::{DocumentContentHandlers, MemorySettings, OutputSink, Selector};
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+const FORMAT: &str = "HTML";
+
+/// Slack over `max_value` for lol_html's internal buffers (a tag split across chunks).
+const PARSER_SLACK: usize = 64 << 10;
+
+/// Where the rewriter writes; drained into the caller's `out` after each call.
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl OutputSink for Sink {
+    fn handle_chunk(&mut self, chunk: &[u8]) {
+        lock(&self.0).extend_from_slice(chunk);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A handler that panicked has already unwound through the rewriter; the state is only
+    // read again by code that is about to fail.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Per-fragment context set by the selector-bound handlers, read by the text handler.
+#[derive(Clone, Copy, Debug, Default)]
+struct TextCtx {
+    target: Option<FieldTarget>,
+}
+
+/// State shared by the rewriter's handlers.
+struct State {
+    values: ValueMasker,
+    max_value: usize,
+    /// The raw text of the node being buffered (fragments removed so far).
+    text: String,
+    /// Context of the current fragment (set by selector-bound handlers, reset after use).
+    chunk_ctx: TextCtx,
+    /// Context of the node being buffered.
+    node_ctx: TextCtx,
+    /// The last `<script>` started is a JSON one.
+    script_json: bool,
+    /// Attribute field rules that matched the current element: (name, target).
+    attr_rules: Vec<(String, FieldTarget)>,
+    decoded: String,
+    map: Vec<u32>,
+    masked: String,
+    json_out: Vec<u8>,
+}
+
+type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+impl State {
+    /// The masked form of a whole text node, or `None` when it needs no change.
+    fn mask_node(
+        &mut self,
+        raw: &str,
+        ty: TextType,
+        ctx: TextCtx,
+    ) -> Result<Option<String>, MaskError> {
+        self.masked.clear();
+        let changed = match (ctx.target, ty) {
+            (Some(FieldTarget::Ignore), _) => false,
+            (Some(FieldTarget::Kind(kind)), TextType::ScriptData) => {
+                self.mask_field(kind, raw, None, js::escape)
+            }
+            (Some(FieldTarget::Kind(kind)), _) => {
+                let decoded = entity::decode(raw, &mut self.decoded, &mut self.map);
+                self.mask_field(kind, raw, decoded.then_some(()), entity::escape)
+            }
+            (None, TextType::ScriptData) if self.script_json => self.mask_json_script(raw)?,
+            (None, TextType::ScriptData) => self.mask_decoded(raw, js::decode, js::escape),
+            (None, TextType::Data | TextType::RCData) => {
+                self.mask_decoded(raw, entity::decode, entity::escape)
+            }
+            (None, _) => self.mask_decoded(raw, no_decode, escape_raw_text),
+        };
+        Ok(changed.then(|| std::mem::take(&mut self.masked)))
+    }
+
+    /// Scans `raw` (decoded by `decode`) and splices escaped replacements into `masked`.
+    fn mask_decoded(
+        &mut self,
+        raw: &str,
+        decode: fn(&str, &mut String, &mut Vec<u32>) -> bool,
+        escape: fn(&str, &mut String),
+    ) -> bool {
+        if self.values.plan.scan.is_empty() {
+            return false;
+        }
+        let mut decoded = std::mem::take(&mut self.decoded);
+        let mut map = std::mem::take(&mut self.map);
+        let has_decoded = decode(raw, &mut decoded, &mut map);
+        let text = if has_decoded { decoded.as_str() } else { raw };
+        let changed = self.values.scan(text, 0);
+        if changed {
+            let map = has_decoded.then_some(map.as_slice());
+            self.values.splice(raw, text, map, escape, &mut self.masked);
+        } else {
+            self.values.count_clear(text.len());
+        }
+        self.decoded = decoded;
+        self.map = map;
+        changed
+    }
+
+    /// Masks the whole of `raw` (trimmed of whitespace) as `kind`. `decoded` says that
+    /// `self.decoded`/`self.map` hold its decoded form.
+    fn mask_field(
+        &mut self,
+        kind: super::kind::KindId,
+        raw: &str,
+        decoded: Option<()>,
+        escape: fn(&str, &mut String),
+    ) -> bool {
+        let text = if decoded.is_some() {
+            self.decoded.as_str()
+        } else {
+            raw
+        };
+        let start = text.len() - text.trim_start().len();
+        let end = text.trim_end().len().max(start);
+        if start == end {
+            return false;
+        }
+        let raw_at = |i: usize| {
+            if decoded.is_some() {
+                self.map[i] as usize
+            } else {
+                i
+            }
+        };
+        let (rs, re) = (raw_at(start), raw_at(end));
+        let mut one = String::new();
+        if !self.values.mask_field(kind, &text[start..end], &mut one) {
+            return false;
+        }
+        self.masked.push_str(&raw[..rs]);
+        escape(&one, &mut self.masked);
+        self.masked.push_str(&raw[re..]);
+        true
+    }
+
+    /// A JSON script body through a [`JsonMasker`]; not JSON → scanned as a script.
+    fn mask_json_script(&mut self, raw: &str) -> Result<bool, MaskError> {
+        if raw.trim().is_empty() {
+            return Ok(false);
+        }
+        let mut m = JsonMasker::new(self.values.plan.clone());
+        self.json_out.clear();
+        let r = m
+            .push(raw.as_bytes(), &mut self.json_out)
+            .and_then(|()| m.finish(&mut self.json_out));
+        match r {
+            Ok(()) => {
+                self.values.counts.add(m.counts());
+                if self.json_out == raw.as_bytes() {
+                    return Ok(false);
+                }
+                let out =
+                    std::str::from_utf8(&self.json_out).map_err(|_| MaskError::Malformed {
+                        format: FORMAT,
+                        offset: 0,
+                        reason: "masked JSON script is not UTF-8",
+                    })?;
+                // A replacement must not close the script early.
+                if out.to_ascii_lowercase().contains("</script") {
+                    return Err(MaskError::Malformed {
+                        format: FORMAT,
+                        offset: 0,
+                        reason: "a replacement would close a JSON script",
+                    });
+                }
+                self.masked.push_str(out);
+                Ok(true)
+            }
+            Err(MaskError::CapExceeded { what, cap }) => Err(MaskError::CapExceeded { what, cap }),
+            Err(_) => Ok(self.mask_decoded(raw, js::decode, js::escape)),
+        }
+    }
+
+    fn take_node_ctx(&mut self) -> TextCtx {
+        let c = self.chunk_ctx;
+        self.chunk_ctx = TextCtx::default();
+        if c.target.is_some() {
+            self.node_ctx = c;
+        }
+        self.node_ctx
+    }
+
+    /// The text handler: buffers fragments, masks the node at its last one.
+    fn on_text(&mut self, chunk: &mut TextChunk<'_>) -> Result<(), MaskError> {
+        self.take_node_ctx();
+        let last = chunk.last_in_text_node();
+        let ty = chunk.text_type();
+        if self.text.is_empty() && last {
+            // The whole node in one fragment: touch it only if it changes.
+            let ctx = std::mem::take(&mut self.node_ctx);
+            if chunk.as_str().len() > self.max_value {
+                return Err(self.cap());
+            }
+            if let Some(m) = self.mask_node(chunk.as_str(), ty, ctx)? {
+                chunk.replace(&m, ContentType::Html);
+                self.masked = m;
+            }
+            return Ok(());
+        }
+        if self.text.len() + chunk.as_str().len() > self.max_value {
+            return Err(self.cap());
+        }
+        self.text.push_str(chunk.as_str());
+        chunk.remove();
+        if last {
+            let ctx = std::mem::take(&mut self.node_ctx);
+            let raw = std::mem::take(&mut self.text);
+            match self.mask_node(&raw, ty, ctx)? {
+                Some(m) => {
+                    chunk.replace(&m, ContentType::Html);
+                    self.masked = m;
+                }
+                None => chunk.replace(&raw, ContentType::Html),
+            }
+            self.text = raw;
+            self.text.clear();
+        }
+        Ok(())
+    }
+
+    fn on_comment(&mut self, c: &mut Comment<'_>) -> Result<(), MaskError> {
+        let raw = c.text();
+        if raw.len() > self.max_value {
+            return Err(self.cap());
+        }
+        self.masked.clear();
+        if self.mask_decoded(&raw, entity::decode, entity::escape) {
+            let m = std::mem::take(&mut self.masked);
+            c.set_text(&m).map_err(|_| MaskError::Malformed {
+                format: FORMAT,
+                offset: 0,
+                reason: "a replacement cannot be written in a comment",
+            })?;
+            self.masked = m;
+        }
+        Ok(())
+    }
+
+    fn on_element(&mut self, el: &mut Element<'_, '_>) -> Result<(), MaskError> {
+        let rules = std::mem::take(&mut self.attr_rules);
+        let tag = el.tag_name();
+        self.script_json = tag == "script"
+            && el.get_attribute("type").is_some_and(|t| {
+                let t = t
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
+                t == "application/json" || t == "application/ld+json"
+            });
+        let mut changes: Vec<(String, String)> = Vec::new();
+        for attr in el.attributes() {
+            let name = attr.name();
+            let rule = rules
+                .iter()
+                .rev()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| *t);
+            if rule.is_none() && !scanned_attribute(&name) {
+                continue;
+            }
+            let raw = attr.value();
+            if raw.is_empty() {
+                continue;
+            }
+            if raw.len() > self.max_value {
+                return Err(self.cap());
+            }
+            if rule.is_none() && name == "href" && !contact_link(&raw) {
+                continue;
+            }
+            self.masked.clear();
+            let changed = match rule {
+                Some(FieldTarget::Ignore) => false,
+                Some(FieldTarget::Kind(kind)) => {
+                    let decoded = entity::decode(&raw, &mut self.decoded, &mut self.map);
+                    self.mask_field(kind, &raw, decoded.then_some(()), entity::escape)
+                }
+                None => self.mask_decoded(&raw, entity::decode, entity::escape),
+            };
+            if changed {
+                changes.push((name, std::mem::take(&mut self.masked)));
+            }
+        }
+        for (name, value) in changes {
+            el.set_attribute(&name, &value)
+                .map_err(|e| MaskError::Rewriter {
+                    format: FORMAT,
+                    reason: e.to_string(),
+                })?;
+        }
+        self.attr_rules = rules;
+        self.attr_rules.clear();
+        Ok(())
+    }
+
+    fn cap(&self) -> MaskError {
+        MaskError::CapExceeded {
+            what: "HTML text node, attribute or comment",
+            cap: self.max_value,
+        }
+    }
+}
+
+fn no_decode(_: &str, _: &mut String, _: &mut Vec<u32>) -> bool {
+    false
+}
+
+/// Replacements inside `<style>`-like raw text: no references exist there, so only make sure
+/// a replacement cannot close the element.
+fn escape_raw_text(s: &str, out: &mut String) {
+    for c in s.chars() {
+        out.push(match c {
+            '<' => '\u{FF1C}',
+            '>' => '\u{FF1E}',
+            c => c,
+        });
+    }
+}
+
+/// Attributes the detectors always scan.
+fn scanned_attribute(name: &str) -> bool {
+    matches!(
+        name,
+        "href" | "value" | "title" | "alt" | "placeholder" | "content" | "aria-label" | "label"
+    ) || name.starts_with("data-")
+}
+
+/// An `href` whose target is a person: phone, mail, SMS or WhatsApp links.
+fn contact_link(raw: &str) -> bool {
+    let v = raw.trim_start().as_bytes();
+    let starts = |p: &[u8]| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p);
+    // A scheme written with references (`tel&#58;`) is scanned too.
+    starts(b"tel")
+        || starts(b"mailto")
+        || starts(b"sms")
+        || starts(b"whatsapp")
+        || memchr::memmem::find(v, b"wa.me/").is_some()
+        || memchr::memmem::find(v, b"whatsapp.com/").is_some()
+}
+
+fn into_handler_error(e: MaskError) -> HandlerError {
+    Box::new(e)
+}
+
+/// The streaming HTML masker. See the module docs.
+pub struct HtmlMasker {
+    rewriter: Option<HtmlRewriter<'static, Sink>>,
+    state: Option<Arc<Mutex<State>>>,
+    sink: Arc<Mutex<Vec<u8>>>,
+    passthrough: bool,
+    poisoned: bool,
+}
+
+impl std::fmt::Debug for HtmlMasker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HtmlMasker")
+            .field("passthrough", &self.passthrough)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HtmlMasker {
+    /// A masker for one document. The route's HTML field rules were validated when the rules
+    /// were compiled; a selector that still fails to parse here poisons the masker.
+    pub fn new(plan: MaskPlan) -> Self {
+        let sink = Arc::new(Mutex::new(Vec::new()));
+        if plan.is_passthrough() {
+            return HtmlMasker {
+                rewriter: None,
+                state: None,
+                sink,
+                passthrough: true,
+                poisoned: false,
+            };
+        }
+        let max_value = plan.limits.max_value;
+        let fields = plan.fields.clone();
+        let state = Arc::new(Mutex::new(State {
+            values: ValueMasker::new(plan),
+            max_value,
+            text: String::new(),
+            chunk_ctx: TextCtx::default(),
+            node_ctx: TextCtx::default(),
+            script_json: false,
+            attr_rules: Vec::new(),
+            decoded: String::new(),
+            map: Vec::new(),
+            masked: String::new(),
+            json_out: Vec::new(),
+        }));
+        let mut poisoned = false;
+        let mut settings = Settings::new_send()
+            .with_strict(true)
+            .with_memory_settings(
+                MemorySettings::new()
+                    .with_max_allowed_memory_usage(max_value.saturating_add(PARSER_SLACK))
+                    .with_graceful_bail_out_on_memory_limit_exceeded(false),
+            )
+            .with_graceful_bail_out_on_content_handler_error(false);
+        // Selector-bound handlers first: lol_html runs element-content handlers before the
+        // document-wide ones, and in registration order, so the catch-all handlers below see
+        // what the field rules marked.
+        for (css, attr, target) in &fields.html {
+            let Ok(selector) = css.parse::<Selector>() else {
+                poisoned = true;
+                continue;
+            };
+            let target = *target;
+            let st = state.clone();
+            let handlers = match attr {
+                None => ElementContentHandlers::default().text(move |_: &mut TextChunk<'_>| {
+                    lock(&st).chunk_ctx.target = Some(target);
+                    Ok(())
+                }),
+                Some(attr) => {
+                    let attr = attr.to_ascii_lowercase();
+                    ElementContentHandlers::default().element(move |_: &mut Element<'_, '_>| {
+                        lock(&st).attr_rules.push((attr.clone(), target));
+                        Ok(())
+                    })
+                }
+            };
+            settings = settings.append_element_content_handler((Cow::Owned(selector), handlers));
+        }
+        let any: Selector = "*".parse().expect("a valid selector");
+        let st = state.clone();
+        settings = settings.append_element_content_handler((
+            Cow::Owned(any),
+            ElementContentHandlers::default().element(move |el: &mut Element<'_, '_>| {
+                lock(&st).on_element(el).map_err(into_handler_error)
+            }),
+        ));
+        let (st_text, st_comment) = (state.clone(), state.clone());
+        settings = settings.append_document_content_handler(
+            DocumentContentHandlers::default()
+                .text(move |t: &mut TextChunk<'_>| {
+                    lock(&st_text).on_text(t).map_err(into_handler_error)
+                })
+                .comments(move |c: &mut Comment<'_>| {
+                    lock(&st_comment).on_comment(c).map_err(into_handler_error)
+                }),
+        );
+        let rewriter = HtmlRewriter::new(settings, Sink(sink.clone()));
+        HtmlMasker {
+            rewriter: Some(rewriter),
+            state: Some(state),
+            sink,
+            passthrough: false,
+            poisoned,
+        }
+    }
+
+    /// What was masked and what was served clear so far.
+    pub fn counts(&self) -> MatchCounts {
+        self.state
+            .as_ref()
+            .map(|s| lock(s).values.counts.clone())
+            .unwrap_or_default()
+    }
+
+    fn drain(&self, out: &mut Vec<u8>) {
+        out.append(&mut lock(&self.sink));
+    }
+
+    fn fail(&mut self, e: RewritingError) -> MaskError {
+        self.poisoned = true;
+        self.rewriter = None;
+        lock(&self.sink).clear();
+        to_mask_error(e)
+    }
+}
+
+fn to_mask_error(e: RewritingError) -> MaskError {
+    match e {
+        RewritingError::ContentHandlerError(inner) => match inner.downcast::<MaskError>() {
+            Ok(m) => *m,
+            Err(other) => MaskError::Rewriter {
+                format: FORMAT,
+                reason: other.to_string(),
+            },
+        },
+        other => MaskError::Rewriter {
+            format: FORMAT,
+            reason: other.to_string(),
+        },
+    }
+}
+
+impl Masker for HtmlMasker {
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
+        if self.poisoned {
+            return Err(MaskError::Poisoned);
+        }
+        if self.passthrough {
+            out.extend_from_slice(chunk);
+            return Ok(());
+        }
+        let Some(rw) = self.rewriter.as_mut() else {
+            return Err(MaskError::Poisoned);
+        };
+        match rw.write(chunk) {
+            Ok(()) => {
+                self.drain(out);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        if self.poisoned {
+            return Err(MaskError::Poisoned);
+        }
+        if self.passthrough {
+            return Ok(());
+        }
+        let Some(rw) = self.rewriter.take() else {
+            return Err(MaskError::Poisoned);
+        };
+        match rw.end() {
+            Ok(()) => {
+                self.drain(out);
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::mask_all;
+    use crate::engine::testutil::{assert_chunk_invariant, fallback_plan, plan};
+
+    const FIXTURE: &str = include_str!("../../../tests/data/html/contacts.html");
+
+    const ROUTES: &str = r#"
+routes:
+  - name: page
+    match: { path: "/contacts" }
+    html:
+      ".contact-name": name
+      ".contact-name @title": name
+      "[data-field=email]": email
+      "tr @data-phone": ignore
+"#;
+
+    fn masker(p: &MaskPlan) -> impl Fn() -> Box<dyn Masker + Send> + '_ {
+        move || Box::new(HtmlMasker::new(p.clone()))
+    }
+
+    fn mask(p: &MaskPlan, input: &str) -> String {
+        String::from_utf8(assert_chunk_invariant(&masker(p), input.as_bytes())).unwrap()
+    }
+
+    fn assert_absent(out: &str, values: &[&str]) {
+        for v in values {
+            assert!(!out.contains(v), "{v:?} left in:\n{out}");
+        }
+    }
+
+    fn assert_present(out: &str, values: &[&str]) {
+        for v in values {
+            assert!(out.contains(v), "{v:?} missing from:\n{out}");
+        }
+    }
+
+    const PHONES: &[&str] = &[
+        "99876-5432",
+        "5511987654321",
+        "1512 3456789",
+        "4915123456789",
+        "351912345678",
+        "&#43;351",
+        "912 345 678",
+        "300 123 4567",
+        "6281234567890",
+        "91234-5678",
+        "0812-9876-5432",
+    ];
+    const EMAILS: &[&str] = &[
+        "bia.santos",
+        "lucas.pereira",
+        "juergen.mueller",
+        "joao.goncalves",
+        "andres.ramirez",
+    ];
+    const KEEP: &[&str] = &[
+        "PED-58213",
+        "2025112014010042",
+        "2025.11.3-1763640000",
+        "20/11/2025 14:01",
+        "placeholder=\"nome@exemplo\"",
+        "Pedido 58213 &amp; atualizado",
+        "&middot;",
+        "<b>&lt;ok&gt;</b>",
+        r#"content:"\260E""#,
+        r#""https:\/\/chat.example.com\/app""#,
+        r#"data-contact-id="202""#,
+        "?subject=Pedido%2058213",
+        "amanh&atilde;</textarea>",
+        "<!doctype html>",
+    ];
+
+    #[test]
+    fn html_fixture_masks_detected_pii_and_keeps_the_rest() {
+        let p = fallback_plan("agent");
+        let out = mask(&p, FIXTURE);
+        assert_absent(&out, PHONES);
+        assert_absent(&out, EMAILS);
+        assert_present(&out, KEEP);
+        // Attributes: contact links, value, aria-label, data-*.
+        assert_present(
+            &out,
+            &[
+                "href=\"tel:vt_phone_k1_",
+                "href=\"mailto:[email]\"",
+                "value=\"[email]\"",
+            ],
+        );
+        assert_present(
+            &out,
+            &[
+                "aria-label=\"Telefone vt_phone_k1_",
+                "data-phone=\"vt_phone_",
+            ],
+        );
+        assert_present(&out, &["href=\"https://wa.me/vt_phone_k1_"]);
+        // Without field rules, names stay.
+        assert_present(&out, &["J&uuml;rgen M&uuml;ller"]);
+    }
+
+    #[test]
+    fn html_scripts_json_and_inline_state_are_masked() {
+        let p = fallback_plan("agent");
+        let out = mask(&p, FIXTURE);
+        // The JSON script is still JSON with the same shape.
+        let start = out.find("id=\"state\">").unwrap() + "id=\"state\">".len();
+        let end = start + out[start..].find("</script>").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out[start..end]).unwrap();
+        assert!(v["contacts"][0]["phone"]
+            .as_str()
+            .unwrap()
+            .starts_with("vt_phone_k1_"));
+        assert_eq!(v["contacts"][0]["email"], "[email]");
+        assert_eq!(v["contacts"][0]["order"], "PED-58213");
+        assert!(out.contains(r#""telephone":"vt_phone_k1_"#), "{out}");
+        // Inline state: the escaped values are replaced, other escapes kept.
+        assert!(out.contains(r#""wa_id":"vt_phone_k1_"#), "{out}");
+        assert!(out.contains(r#""mail":"[email]""#), "{out}");
+    }
+
+    #[test]
+    fn html_comments_title_and_textarea_are_masked() {
+        let p = fallback_plan("agent");
+        let out = mask(&p, FIXTURE);
+        assert!(
+            out.contains("<!-- nota interna: retorno no vt_phone_k1_"),
+            "{out}"
+        );
+        assert!(out.contains("<title>Contatos · vt_phone_k1_"), "{out}");
+        assert!(out.contains("Ligar para vt_phone_k1_"), "{out}");
+    }
+
+    #[test]
+    fn html_character_references_are_decoded_before_matching() {
+        let p = fallback_plan("agent");
+        let input = "<p>&#43;55 11 98765-4321 &amp; joao.goncalves&#64;example.net &commat; &#x2B;57 300 123 4567</p><p title='&#43;351 912 345 678'>x</p>";
+        let out = mask(&p, input);
+        assert_absent(
+            &out,
+            &[
+                "98765-4321",
+                "joao.goncalves",
+                "300 123 4567",
+                "912 345 678",
+            ],
+        );
+        assert!(out.starts_with("<p>vt_phone_k1_"), "{out}");
+        assert!(out.contains(" &amp; [email] &commat; vt_phone"), "{out}");
+    }
+
+    #[test]
+    fn html_replacements_are_escaped() {
+        let p = plan(
+            "routes:\n  - name: r\n    html:\n      \"b\": email\n",
+            "r",
+            "agent",
+        );
+        // The e-mail redaction is "[email]"; a kind the role redacts by default gives
+        // "[redacted:…]". Neither needs escaping, so check the escaping with a phone in a
+        // script string and a raw-text element instead.
+        let out = mask(&p, "<b>a&lt;b</b><style>/* +55 11 98765-4321 */</style>");
+        assert_eq!(
+            out,
+            "<b>[email]</b><style>/* vt_phone_k1_k3b2cu5rgrlxogfgspf23xmalq25fevhnlhtccijiriapal6 */</style>"
+                .replace("k3b2cu5rgrlxogfgspf23xmalq25fevhnlhtccijiriapal6", &token_tail(&out))
+        );
+    }
+
+    fn token_tail(out: &str) -> String {
+        let at = out.find("vt_phone_k1_").unwrap() + "vt_phone_k1_".len();
+        out[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect()
+    }
+
+    #[test]
+    fn html_field_rules_mask_by_selector() {
+        let p = plan(ROUTES, "page", "agent");
+        let out = mask(&p, FIXTURE);
+        assert_absent(
+            &out,
+            &[
+                "J&uuml;rgen",
+                "Gon&ccedil;alves",
+                "Jürgen Müller",
+                "dewi at example",
+            ],
+        );
+        // (`"*": redact` writes `[redacted:*]`: the wildcard's text names the wildcard.)
+        assert!(
+            out.contains("<td class=\"contact-name\" title=\"[redacted:*]\">[redacted:*]</td>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<span data-field=\"email\">[email]</span>"),
+            "{out}"
+        );
+        // `ignore` keeps the attribute as it is, even though it holds a phone.
+        assert!(out.contains("data-phone=\"+4915123456789\""), "{out}");
+        assert_absent(&out, &["tel:+4915123456789"]);
+    }
+
+    #[test]
+    fn html_all_clear_role_gets_the_input_back() {
+        let p = fallback_plan("admin");
+        assert!(p.is_passthrough());
+        assert_eq!(mask(&p, FIXTURE), FIXTURE);
+        let p = plan(ROUTES, "page", "admin");
+        assert_eq!(mask(&p, FIXTURE), FIXTURE);
+    }
+
+    #[test]
+    fn html_without_pii_is_byte_identical_for_a_masked_role() {
+        let p = fallback_plan("agent");
+        let input = "<!DOCTYPE html><html><head><meta name=csrf-token content='q3Yx0fake'>\n\
+            <script>window.cfg = { fbAppId: '1234567890123456', sha: \"79381a4c5ff3cd1a2470b927dc3429c1c87c88c5\", s: '\\u00fc' }</script></head>\n\
+            <body class=x><p title=\"a &amp; b\" data-id=987654321098765>Pedido 58213 &mdash; 20/11/2025 &#x41; &bogus; <br/>caf\u{e9}</p><!-- build 2025112014010042 --></body></html>";
+        assert_eq!(mask(&p, input), input);
+    }
+
+    #[test]
+    fn html_text_node_over_the_cap_fails_closed() {
+        let p = plan("limits: { max_value: 64 }\nroutes: []\n", "(none)", "agent");
+        let mut m = HtmlMasker::new(p.clone());
+        let long = format!("<p>{}</p>", "a".repeat(100));
+        let mut out = Vec::new();
+        let r = m
+            .push(long.as_bytes(), &mut out)
+            .and_then(|()| m.finish(&mut out));
+        assert!(matches!(r, Err(MaskError::CapExceeded { .. })), "{r:?}");
+        assert_eq!(m.push(b"<p>", &mut out), Err(MaskError::Poisoned));
+        // A node under the cap is fine.
+        let ok = mask_all(&mut HtmlMasker::new(p), b"<p>+55 11 98765-4321</p>").unwrap();
+        assert!(String::from_utf8(ok)
+            .unwrap()
+            .starts_with("<p>vt_phone_k1_"));
+    }
+
+    /// Runs the shared corpus HTML pages when `../shared/corpus` exists.
+    #[test]
+    fn html_corpus_pages() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+        if !dir.exists() {
+            println!("skipped: {} not found", dir.display());
+            return;
+        }
+        let p = fallback_plan("agent");
+        for name in ["chatwoot/dashboard", "generic/inbox-contacts-page"] {
+            let input = std::fs::read_to_string(dir.join(format!("{name}.html"))).unwrap();
+            let expect: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(dir.join(format!("{name}.expect.json"))).unwrap(),
+            )
+            .unwrap();
+            let out = mask(&p, &input);
+            let list = |k: &str| -> Vec<String> {
+                expect[k]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            for v in list("phones").iter().chain(&list("emails")) {
+                assert!(!out.contains(v.as_str()), "{name}: {v:?} left");
+            }
+            for v in list("keep").iter().chain(&list("secrets")) {
+                // Known detector limit: `nome@exemplo.com` (a placeholder) is a well-formed
+                // address, and the e-mail detector masks it.
+                if v == "nome@exemplo.com" {
+                    continue;
+                }
+                assert!(out.contains(v.as_str()), "{name}: {v:?} changed");
+            }
+        }
+    }
+}
