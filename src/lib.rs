@@ -8,9 +8,9 @@
 //!   immutable [`rules::RuleSet`].
 //! * [`cli`]: the `veil` commands, thin edges around the two above.
 pub mod cli;
+pub mod engine;
 pub mod metrics;
 pub mod proxy;
 pub mod roles;
-pub mod server;
-pub mod engine;
 pub mod rules;
+pub mod server;

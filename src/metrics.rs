@@ -50,8 +50,15 @@ fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounte
     c
 }
 
-fn histogram(reg: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
-    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric");
+fn histogram(
+    reg: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("valid metric");
     reg.register(Box::new(h.clone())).expect("unique metric");
     h
 }
@@ -65,22 +72,91 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let r = Registry::new();
-        let latency = vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
-        let rules_info = IntGaugeVec::new(Opts::new("veil_rules_info", "The active rule set (value 1)"), &["version"]).expect("valid metric");
-        r.register(Box::new(rules_info.clone())).expect("unique metric");
+        let latency = vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        let rules_info = IntGaugeVec::new(
+            Opts::new("veil_rules_info", "The active rule set (value 1)"),
+            &["version"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(rules_info.clone()))
+            .expect("unique metric");
         Metrics {
-            requests: counter(&r, "veil_requests_total", "Requests by route, role and status", &["route", "role", "status"]),
-            request_duration: histogram(&r, "veil_request_duration_seconds", "Request duration to the end of the response body", &["route"], latency.clone()),
-            masking_duration: histogram(&r, "veil_masking_duration_seconds", "Time spent in maskers per response", &["format"], latency),
-            body_bytes: counter(&r, "veil_body_bytes_total", "Response body bytes into and out of the maskers", &["direction", "format"]),
-            matches: counter(&r, "veil_matches_total", "PII values found, by kind and the action applied", &["kind", "action"]),
-            blocked: counter(&r, "veil_blocked_total", "Responses refused or aborted to avoid a leak, by reason", &["reason"]),
-            upstream_errors: counter(&r, "veil_upstream_errors_total", "Upstream failures", &["kind"]),
-            detokenized: counter(&r, "veil_detokenized_total", "Tokens in requests turned back into values", &["result"]),
-            role_resolutions: counter(&r, "veil_role_resolutions_total", "Role resolution results by resolver", &["resolver", "result"]),
-            rule_reloads: counter(&r, "veil_rule_reloads_total", "Rule reloads by result", &["result"]),
-            websocket_messages: counter(&r, "veil_websocket_messages_total", "WebSocket messages relayed", &["direction", "result"]),
-            reveals: counter(&r, "veil_reveals_total", "Token reveals by kind and result", &["kind", "result"]),
+            requests: counter(
+                &r,
+                "veil_requests_total",
+                "Requests by route, role and status",
+                &["route", "role", "status"],
+            ),
+            request_duration: histogram(
+                &r,
+                "veil_request_duration_seconds",
+                "Request duration to the end of the response body",
+                &["route"],
+                latency.clone(),
+            ),
+            masking_duration: histogram(
+                &r,
+                "veil_masking_duration_seconds",
+                "Time spent in maskers per response",
+                &["format"],
+                latency,
+            ),
+            body_bytes: counter(
+                &r,
+                "veil_body_bytes_total",
+                "Response body bytes into and out of the maskers",
+                &["direction", "format"],
+            ),
+            matches: counter(
+                &r,
+                "veil_matches_total",
+                "PII values found, by kind and the action applied",
+                &["kind", "action"],
+            ),
+            blocked: counter(
+                &r,
+                "veil_blocked_total",
+                "Responses refused or aborted to avoid a leak, by reason",
+                &["reason"],
+            ),
+            upstream_errors: counter(
+                &r,
+                "veil_upstream_errors_total",
+                "Upstream failures",
+                &["kind"],
+            ),
+            detokenized: counter(
+                &r,
+                "veil_detokenized_total",
+                "Tokens in requests turned back into values",
+                &["result"],
+            ),
+            role_resolutions: counter(
+                &r,
+                "veil_role_resolutions_total",
+                "Role resolution results by resolver",
+                &["resolver", "result"],
+            ),
+            rule_reloads: counter(
+                &r,
+                "veil_rule_reloads_total",
+                "Rule reloads by result",
+                &["result"],
+            ),
+            websocket_messages: counter(
+                &r,
+                "veil_websocket_messages_total",
+                "WebSocket messages relayed",
+                &["direction", "result"],
+            ),
+            reveals: counter(
+                &r,
+                "veil_reveals_total",
+                "Token reveals by kind and result",
+                &["kind", "result"],
+            ),
             rules_info,
             registry: r,
         }

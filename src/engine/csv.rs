@@ -402,7 +402,7 @@ routes:
         );
         assert!(out.contains("\"Ligar para vt_phone_k1_"), "{out}");
         assert!(
-            out.contains("\"{\"\"cpf\"\": \"\"[redacted:*]\"\"}\""),
+            out.contains("\"{\"\"cpf\"\": \"\"[redacted:cpf]\"\"}\""),
             "{out}"
         );
         assert!(
@@ -425,7 +425,7 @@ routes:
         let p = plan(ROUTES, "export", "agent");
         let out = mask(&p, FIXTURE);
         assert!(!out.contains("Maria Aparecida"), "{out}");
-        assert!(out.contains("101,[redacted:*],[email],"), "{out}");
+        assert!(out.contains("101,[redacted:name],[email],"), "{out}");
         // `ignore`: the identifier column keeps a value the phone detector would take.
         assert!(out.contains(",+5511987654321,\"{"), "{out}");
     }

@@ -67,7 +67,13 @@ pub struct MaskedBody {
 }
 
 impl MaskedBody {
-    pub fn new(inner: Incoming, decoder: Decoder, masker: Box<dyn Masker + Send>, encoder: Encoder, on_end: OnEnd) -> Self {
+    pub fn new(
+        inner: Incoming,
+        decoder: Decoder,
+        masker: Box<dyn Masker + Send>,
+        encoder: Encoder,
+        on_end: OnEnd,
+    ) -> Self {
         MaskedBody {
             inner,
             decoder,
@@ -167,7 +173,10 @@ impl Body for MaskedBody {
     type Data = Bytes;
     type Error = BodyError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
         loop {
             if this.done {
@@ -176,7 +185,9 @@ impl Body for MaskedBody {
             match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
                 Some(Ok(frame)) => {
                     // Trailers are dropped: they could carry what the body may not.
-                    let Ok(data) = frame.into_data() else { continue };
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
                     this.outcome.bytes_in += data.len() as u64;
                     if let Err(e) = this.process(&data) {
                         return this.fail(e);

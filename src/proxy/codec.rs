@@ -57,7 +57,8 @@ impl Coding {
             let name = it.next().unwrap_or("").trim();
             let q_zero = it.any(|p| {
                 let p = p.trim();
-                p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
             });
             (name.eq_ignore_ascii_case(self.name()) || name == "*") && !q_zero
         })
@@ -87,10 +88,15 @@ impl Decoder {
         Ok(match coding {
             Coding::Identity => Decoder::Identity,
             Coding::Gzip => Decoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(Vec::new()))),
-            Coding::Deflate => Decoder::Deflate(Box::new(flate2::write::ZlibDecoder::new(Vec::new()))),
+            Coding::Deflate => {
+                Decoder::Deflate(Box::new(flate2::write::ZlibDecoder::new(Vec::new())))
+            }
             Coding::Br => Decoder::Br(Box::new(brotli::DecompressorWriter::new(Vec::new(), 4096))),
             Coding::Zstd => Decoder::Zstd(Box::new(
-                zstd::stream::write::Decoder::new(Vec::new()).map_err(|source| CodecError { coding: "zstd", source })?,
+                zstd::stream::write::Decoder::new(Vec::new()).map_err(|source| CodecError {
+                    coding: "zstd",
+                    source,
+                })?,
             )),
         })
     }
@@ -126,13 +132,18 @@ impl Decoder {
     }
 
     /// Decodes `input`, handing the output to `sink` in bounded pieces.
-    pub fn push(&mut self, input: &[u8], sink: &mut dyn FnMut(&[u8]) -> Result<(), CodecError>) -> Result<(), CodecError> {
+    pub fn push(
+        &mut self,
+        input: &[u8],
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), CodecError>,
+    ) -> Result<(), CodecError> {
         if let Decoder::Identity = self {
             return sink(input);
         }
         let coding = self.coding();
         for piece in input.chunks(DECODE_SLICE) {
-            self.write(piece).map_err(|source| CodecError { coding, source })?;
+            self.write(piece)
+                .map_err(|source| CodecError { coding, source })?;
             let out = std::mem::take(self.buffer());
             if !out.is_empty() {
                 sink(&out)?;
@@ -145,7 +156,10 @@ impl Decoder {
     }
 
     /// Ends the stream; a truncated stream is an error.
-    pub fn finish(&mut self, sink: &mut dyn FnMut(&[u8]) -> Result<(), CodecError>) -> Result<(), CodecError> {
+    pub fn finish(
+        &mut self,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), CodecError>,
+    ) -> Result<(), CodecError> {
         let coding = self.coding();
         let err = |source| CodecError { coding, source };
         match self {
@@ -180,11 +194,23 @@ impl Encoder {
         let fast = flate2::Compression::fast();
         Ok(match coding {
             Coding::Identity => Encoder::Identity(Vec::new()),
-            Coding::Gzip => Encoder::Gzip(Box::new(flate2::write::GzEncoder::new(Vec::new(), fast))),
-            Coding::Deflate => Encoder::Deflate(Box::new(flate2::write::ZlibEncoder::new(Vec::new(), fast))),
-            Coding::Br => Encoder::Br(Box::new(brotli::CompressorWriter::new(Vec::new(), 4096, 4, 22))),
+            Coding::Gzip => {
+                Encoder::Gzip(Box::new(flate2::write::GzEncoder::new(Vec::new(), fast)))
+            }
+            Coding::Deflate => {
+                Encoder::Deflate(Box::new(flate2::write::ZlibEncoder::new(Vec::new(), fast)))
+            }
+            Coding::Br => Encoder::Br(Box::new(brotli::CompressorWriter::new(
+                Vec::new(),
+                4096,
+                4,
+                22,
+            ))),
             Coding::Zstd => Encoder::Zstd(Box::new(
-                zstd::stream::write::Encoder::new(Vec::new(), 3).map_err(|source| CodecError { coding: "zstd", source })?,
+                zstd::stream::write::Encoder::new(Vec::new(), 3).map_err(|source| CodecError {
+                    coding: "zstd",
+                    source,
+                })?,
             )),
         })
     }
@@ -200,12 +226,18 @@ impl Encoder {
             Encoder::Br(e) => e.write_all(data),
             Encoder::Zstd(e) => e.write_all(data),
         };
-        r.map_err(|source| CodecError { coding: "encoder", source })
+        r.map_err(|source| CodecError {
+            coding: "encoder",
+            source,
+        })
     }
 
     /// Flushes and moves the encoded bytes so far into `out`.
     pub fn flush_into(&mut self, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let err = |source| CodecError { coding: "encoder", source };
+        let err = |source| CodecError {
+            coding: "encoder",
+            source,
+        };
         let buf = match self {
             Encoder::Identity(v) => v,
             Encoder::Gzip(e) => {
@@ -231,7 +263,10 @@ impl Encoder {
 
     /// Ends the stream and moves the rest into `out`.
     pub fn finish_into(self, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let err = |source| CodecError { coding: "encoder", source };
+        let err = |source| CodecError {
+            coding: "encoder",
+            source,
+        };
         let mut rest = match self {
             Encoder::Identity(v) => v,
             Encoder::Gzip(e) => e.finish().map_err(err)?,
@@ -278,8 +313,16 @@ mod tests {
 
     #[test]
     fn every_coding_round_trips_in_small_pieces() {
-        let data: Vec<u8> = (0..50_000u32).flat_map(|i| format!("{i},").into_bytes()).collect();
-        for c in [Coding::Identity, Coding::Gzip, Coding::Deflate, Coding::Br, Coding::Zstd] {
+        let data: Vec<u8> = (0..50_000u32)
+            .flat_map(|i| format!("{i},").into_bytes())
+            .collect();
+        for c in [
+            Coding::Identity,
+            Coding::Gzip,
+            Coding::Deflate,
+            Coding::Br,
+            Coding::Zstd,
+        ] {
             assert_eq!(roundtrip(c, &data), data, "{c:?}");
         }
     }

@@ -30,10 +30,19 @@ pub struct Detokenized {
     pub failed: u32,
 }
 
-const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const URL_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// Replaces every token in `text` that decrypts with its value.
-pub fn detokenize<'a>(text: &'a str, keys: &KeyRing, escape: Escape, counts: &mut Detokenized) -> Cow<'a, str> {
+pub fn detokenize<'a>(
+    text: &'a str,
+    keys: &KeyRing,
+    escape: Escape,
+    counts: &mut Detokenized,
+) -> Cow<'a, str> {
     if !text.contains("vt_") {
         return Cow::Borrowed(text);
     }
@@ -81,7 +90,10 @@ mod tests {
             "/api/v1/accounts/1/contacts/search?q=%2B5511987654321&page=1"
         );
         let j = format!("{{\"content\":\"call {t}\"}}");
-        assert_eq!(detokenize(&j, &keys, Escape::Json, &mut c), "{\"content\":\"call +5511987654321\"}");
+        assert_eq!(
+            detokenize(&j, &keys, Escape::Json, &mut c),
+            "{\"content\":\"call +5511987654321\"}"
+        );
         assert_eq!(c.ok, 2);
         let forged = "vt_phone_k1_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
         assert_eq!(detokenize(forged, &keys, Escape::None, &mut c), forged);

@@ -41,7 +41,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Adds `X-Forwarded-For`, `-Proto` and `-Host`.
-pub fn add_forwarded(headers: &mut HeaderMap, peer: IpAddr, https: bool, host: Option<&HeaderValue>) {
+pub fn add_forwarded(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    https: bool,
+    host: Option<&HeaderValue>,
+) {
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {peer}"),
         None => peer.to_string(),
@@ -131,15 +136,32 @@ pub fn rewrite_masked_response(headers: &mut HeaderMap, encoding: Option<&'stati
     }
 }
 
-const PATH_UNSAFE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'<').add(b'>').add(b'`').add(b'#').add(b'?').add(b'{').add(b'}');
+const PATH_UNSAFE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'#')
+    .add(b'?')
+    .add(b'{')
+    .add(b'}');
 
 /// Masks PII in the headers that can carry it (`Content-Disposition`, `Location`,
 /// `Content-Location`, `Link`, `Refresh`), percent-decoding first so that `%2B55…` cannot
 /// hide a number. Returns how many header values changed.
 pub fn mask_response_headers(headers: &mut HeaderMap, values: &mut ValueMasker) -> usize {
     let mut changed = 0;
-    for name in ["content-disposition", "location", "content-location", "link", "refresh"] {
-        let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) else { continue };
+    for name in [
+        "content-disposition",
+        "location",
+        "content-location",
+        "link",
+        "refresh",
+    ] {
+        let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
         let decoded = percent_decode_str(v).decode_utf8_lossy().into_owned();
         let mut out = String::new();
         if values.mask_text(&decoded, &mut out) {

@@ -63,7 +63,9 @@ pub struct Proxy {
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Proxy").field("upstream", &self.upstream).finish()
+        f.debug_struct("Proxy")
+            .field("upstream", &self.upstream)
+            .finish()
     }
 }
 
@@ -79,7 +81,9 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
 }
 
 pub fn full(b: impl Into<Bytes>) -> ProxyBody {
-    Full::new(b.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(b.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// Where a request came from.
@@ -91,11 +95,17 @@ pub struct Downstream {
 
 impl Proxy {
     /// Handles one downstream request.
-    pub async fn handle(self: Arc<Self>, mut req: Request<Incoming>, from: Downstream) -> Response<ProxyBody> {
+    pub async fn handle(
+        self: Arc<Self>,
+        mut req: Request<Incoming>,
+        from: Downstream,
+    ) -> Response<ProxyBody> {
         let started = Instant::now();
         let rules = self.rules.load_full();
         let keys = self.keys.load_full();
-        let Resolution { role, by, spoofed } = self.resolver.resolve(&rules, from.peer.ip(), req.headers_mut(), &self.metrics);
+        let Resolution { role, by, spoofed } =
+            self.resolver
+                .resolve(&rules, from.peer.ip(), req.headers_mut(), &self.metrics);
         if spoofed {
             tracing::warn!(peer = %from.peer.ip(), "role header from an untrusted peer removed");
         }
@@ -111,10 +121,18 @@ impl Proxy {
         let response = if websocket {
             websocket::proxy(self.clone(), req, from, rules.clone(), keys.clone(), role).await
         } else if req.headers().contains_key(header::UPGRADE) && masked {
-            self.metrics.blocked.with_label_values(&["unsupported_upgrade"]).inc();
-            error_response(StatusCode::NOT_IMPLEMENTED, "unsupported_upgrade", "veil: only WebSocket upgrades can be masked")
+            self.metrics
+                .blocked
+                .with_label_values(&["unsupported_upgrade"])
+                .inc();
+            error_response(
+                StatusCode::NOT_IMPLEMENTED,
+                "unsupported_upgrade",
+                "veil: only WebSocket upgrades can be masked",
+            )
         } else {
-            self.forward(req, from, &rules, &keys, role, masked, started).await
+            self.forward(req, from, &rules, &keys, role, masked, started)
+                .await
         };
         let status = response.status();
         self.metrics
@@ -140,7 +158,11 @@ impl Proxy {
         let (mut parts, body) = req.into_parts();
         let route = rules.route_for(parts.method.as_str(), parts.uri.path(), false);
         let mut counts = Detokenized::default();
-        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let pq = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
         let pq = detokenize(&pq, keys, Escape::Url, &mut counts).into_owned();
         let host = parts.headers.get(header::HOST).cloned();
         let client_accepts = parts
@@ -150,18 +172,37 @@ impl Proxy {
             .unwrap_or("")
             .to_owned();
         headers::strip_hop_by_hop(&mut parts.headers);
-        headers::add_forwarded(&mut parts.headers, from.peer.ip(), from.https, host.as_ref());
+        headers::add_forwarded(
+            &mut parts.headers,
+            from.peer.ip(),
+            from.https,
+            host.as_ref(),
+        );
         if masked {
             headers::prepare_masked_request(&mut parts.headers);
         }
-        let body = match upstream::request_body(body, &mut parts.headers, keys, self.settings.max_request_body, &mut counts).await {
+        let body = match upstream::request_body(
+            body,
+            &mut parts.headers,
+            keys,
+            self.settings.max_request_body,
+            &mut counts,
+        )
+        .await
+        {
             Ok(b) => b,
             Err(resp) => return resp,
         };
         self.count_detokenized(counts);
         let uri: Uri = match self.upstream.uri(&pq) {
             Ok(u) => u,
-            Err(_) => return error_response(StatusCode::BAD_REQUEST, "bad_request", "veil: invalid request target"),
+            Err(_) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "veil: invalid request target",
+                )
+            }
         };
         parts.uri = uri;
         if !self.settings.preserve_host {
@@ -171,7 +212,11 @@ impl Proxy {
         }
         let head_only = parts.method == Method::HEAD;
         let upstream_req = Request::from_parts(parts, body);
-        let resp = match self.upstream.send(upstream_req, self.settings.response_timeout, &self.metrics).await {
+        let resp = match self
+            .upstream
+            .send(upstream_req, self.settings.response_timeout, &self.metrics)
+            .await
+        {
             Ok(r) => r,
             Err(resp) => return resp,
         };
@@ -183,9 +228,15 @@ impl Proxy {
             || parts.status == StatusCode::NOT_MODIFIED
             || parts.status.is_informational();
         if !masked {
-            let duration = self.metrics.request_duration.with_label_values(&[&route.name]);
+            let duration = self
+                .metrics
+                .request_duration
+                .with_label_values(&[&route.name]);
             duration.observe(started.elapsed().as_secs_f64());
-            return Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
+            return Response::from_parts(
+                parts,
+                body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+            );
         }
         let plan = rules.plan(route, role, keys);
         let mut values = ValueMasker::new(plan.clone());
@@ -195,14 +246,20 @@ impl Proxy {
             return Response::from_parts(parts, full(Bytes::new()));
         }
         if parts.status == StatusCode::PARTIAL_CONTENT {
-            return self.block("partial_content", "veil: a partial response cannot be masked");
+            return self.block(
+                "partial_content",
+                "veil: a partial response cannot be masked",
+            );
         }
         let coding = match parts.headers.get(header::CONTENT_ENCODING) {
             None => Some(Coding::Identity),
             Some(v) => v.to_str().ok().and_then(Coding::parse),
         };
         let Some(coding) = coding else {
-            return self.block("unknown_encoding", "veil: the upstream used a content coding veil cannot decode");
+            return self.block(
+                "unknown_encoding",
+                "veil: the upstream used a content coding veil cannot decode",
+            );
         };
         let format = parts
             .headers
@@ -213,7 +270,10 @@ impl Proxy {
             (Some(f), _) => f,
             (None, OnUnknown::Scan) => Format::Text,
             (None, OnUnknown::Block) => {
-                return self.block("unknown_content_type", "veil: this content type has no masker and the route blocks it");
+                return self.block(
+                    "unknown_content_type",
+                    "veil: this content type has no masker and the route blocks it",
+                );
             }
         };
         // Re-encode as the upstream did when the client takes it; otherwise send identity.
@@ -237,10 +297,22 @@ impl Proxy {
         let route_name = route.name.clone();
         let on_end = Box::new(move |o: Outcome| {
             let f = format.name();
-            metrics.body_bytes.with_label_values(&["in", f]).inc_by(o.bytes_in);
-            metrics.body_bytes.with_label_values(&["out", f]).inc_by(o.bytes_out);
-            metrics.masking_duration.with_label_values(&[f]).observe(o.masking.as_secs_f64());
-            metrics.request_duration.with_label_values(&[&route_name]).observe(started.elapsed().as_secs_f64());
+            metrics
+                .body_bytes
+                .with_label_values(&["in", f])
+                .inc_by(o.bytes_in);
+            metrics
+                .body_bytes
+                .with_label_values(&["out", f])
+                .inc_by(o.bytes_out);
+            metrics
+                .masking_duration
+                .with_label_values(&[f])
+                .observe(o.masking.as_secs_f64());
+            metrics
+                .request_duration
+                .with_label_values(&[&route_name])
+                .observe(started.elapsed().as_secs_f64());
             for (i, n) in o.counts.masked.iter().enumerate().filter(|(_, n)| **n > 0) {
                 let kind = crate::engine::kind::KindId(i as u16);
                 metrics
@@ -250,7 +322,10 @@ impl Proxy {
             }
             for (i, n) in o.counts.clear.iter().enumerate().filter(|(_, n)| **n > 0) {
                 let kind = crate::engine::kind::KindId(i as u16);
-                metrics.matches.with_label_values(&[kinds.name(kind), "clear"]).inc_by(*n as u64);
+                metrics
+                    .matches
+                    .with_label_values(&[kinds.name(kind), "clear"])
+                    .inc_by(*n as u64);
             }
             if let Some(reason) = o.aborted {
                 metrics.blocked.with_label_values(&[reason]).inc();
@@ -258,7 +333,10 @@ impl Proxy {
             }
         });
         let body = MaskedBody::new(body, decoder, masker, encoder, on_end);
-        Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed_unsync())
+        Response::from_parts(
+            parts,
+            body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+        )
     }
 
     fn block(&self, reason: &'static str, message: &str) -> Response<ProxyBody> {
@@ -269,10 +347,16 @@ impl Proxy {
 
     fn count_detokenized(&self, c: Detokenized) {
         if c.ok > 0 {
-            self.metrics.detokenized.with_label_values(&["ok"]).inc_by(c.ok as u64);
+            self.metrics
+                .detokenized
+                .with_label_values(&["ok"])
+                .inc_by(c.ok as u64);
         }
         if c.failed > 0 {
-            self.metrics.detokenized.with_label_values(&["failed"]).inc_by(c.failed as u64);
+            self.metrics
+                .detokenized
+                .with_label_values(&["failed"])
+                .inc_by(c.failed as u64);
         }
     }
 }

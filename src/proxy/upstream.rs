@@ -24,7 +24,12 @@ pub struct Upstream {
 
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}", if self.https { "https" } else { "http" }, self.authority)
+        write!(
+            f,
+            "{}://{}",
+            if self.https { "https" } else { "http" },
+            self.authority
+        )
     }
 }
 
@@ -39,7 +44,9 @@ pub enum UpstreamError {
 
 impl Upstream {
     pub fn new(config: &Config) -> Result<Upstream, UpstreamError> {
-        let UpstreamTarget { https, authority, .. } = config.upstream_target().map_err(UpstreamError::Target)?;
+        let UpstreamTarget {
+            https, authority, ..
+        } = config.upstream_target().map_err(UpstreamError::Target)?;
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(config.upstream.connect_timeout));
         http.set_nodelay(true);
@@ -64,7 +71,11 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
-        Ok(Upstream { client, https, authority })
+        Ok(Upstream {
+            client,
+            https,
+            authority,
+        })
     }
 
     /// The upstream URI for a downstream path and query.
@@ -77,24 +88,45 @@ impl Upstream {
     }
 
     /// Sends a request; failures become the response to send downstream.
-    pub async fn send(&self, req: Request<ProxyBody>, timeout: Duration, metrics: &Metrics) -> Result<Response<Incoming>, Response<ProxyBody>> {
+    pub async fn send(
+        &self,
+        req: Request<ProxyBody>,
+        timeout: Duration,
+        metrics: &Metrics,
+    ) -> Result<Response<Incoming>, Response<ProxyBody>> {
         match tokio::time::timeout(timeout, self.client.request(req)).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => {
                 let kind = if e.is_connect() { "connect" } else { "request" };
                 metrics.upstream_errors.with_label_values(&[kind]).inc();
                 tracing::warn!(error = %e, kind, "upstream error");
-                Err(error_response(StatusCode::BAD_GATEWAY, "upstream_unavailable", "veil: the upstream did not answer"))
+                Err(error_response(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_unavailable",
+                    "veil: the upstream did not answer",
+                ))
             }
             Err(_) => {
-                metrics.upstream_errors.with_label_values(&["timeout"]).inc();
-                Err(error_response(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", "veil: the upstream did not answer in time"))
+                metrics
+                    .upstream_errors
+                    .with_label_values(&["timeout"])
+                    .inc();
+                Err(error_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream_timeout",
+                    "veil: the upstream did not answer in time",
+                ))
             }
         }
     }
 
     /// Sends a request whose response is an upgrade (WebSocket).
-    pub async fn send_upgrade(&self, req: Request<ProxyBody>, timeout: Duration, metrics: &Metrics) -> Result<Response<Incoming>, Response<ProxyBody>> {
+    pub async fn send_upgrade(
+        &self,
+        req: Request<ProxyBody>,
+        timeout: Duration,
+        metrics: &Metrics,
+    ) -> Result<Response<Incoming>, Response<ProxyBody>> {
         self.send(req, timeout, metrics).await
     }
 }
@@ -103,18 +135,30 @@ fn client_tls(ca: &std::path::Path) -> Result<rustls::ClientConfig, String> {
     use rustls_pki_types::{pem::PemObject, CertificateDer};
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).map_err(|e| e.to_string())? {
-        roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        roots
+            .add(cert.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
     }
-    Ok(rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+    Ok(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_no_client_auth(),
+    )
 }
 
 /// The body to send upstream. JSON and form bodies are read (up to `max` bytes) and their
 /// tokens replaced by the real values; other bodies stream through untouched.
-pub async fn request_body(body: Incoming, headers: &mut HeaderMap, keys: &KeyRing, max: usize, counts: &mut Detokenized) -> Result<ProxyBody, Response<ProxyBody>> {
+pub async fn request_body(
+    body: Incoming,
+    headers: &mut HeaderMap,
+    keys: &KeyRing,
+    max: usize,
+    counts: &mut Detokenized,
+) -> Result<ProxyBody, Response<ProxyBody>> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -132,11 +176,21 @@ pub async fn request_body(body: Incoming, headers: &mut HeaderMap, keys: &KeyRin
     let bytes = match Limited::new(body, max).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
-            let too_large = e.downcast_ref::<http_body_util::LengthLimitError>().is_some();
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
             return Err(if too_large {
-                error_response(StatusCode::PAYLOAD_TOO_LARGE, "request_too_large", "veil: the request body is over the limit")
+                error_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request_too_large",
+                    "veil: the request body is over the limit",
+                )
             } else {
-                error_response(StatusCode::BAD_REQUEST, "bad_request_body", "veil: the request body could not be read")
+                error_response(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request_body",
+                    "veil: the request body could not be read",
+                )
             });
         }
     };
@@ -148,5 +202,7 @@ pub async fn request_body(body: Incoming, headers: &mut HeaderMap, keys: &KeyRin
         Err(_) => bytes,
     };
     headers.insert(header::CONTENT_LENGTH, out.len().into());
-    Ok(Full::new(out).map_err(|never| match never {}).boxed_unsync())
+    Ok(Full::new(out)
+        .map_err(|never| match never {})
+        .boxed_unsync())
 }

@@ -19,7 +19,9 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
-use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{
+    frame::coding::CloseCode, CloseFrame, Role, WebSocketConfig,
+};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -36,20 +38,42 @@ pub fn is_upgrade<B>(req: &Request<B>) -> bool {
     has(header::CONNECTION, "upgrade") && has(header::UPGRADE, "websocket")
 }
 
-pub async fn proxy(proxy: Arc<Proxy>, mut req: Request<Incoming>, from: Downstream, rules: Arc<RuleSet>, keys: Arc<KeyRing>, role: RoleId) -> Response<ProxyBody> {
+pub async fn proxy(
+    proxy: Arc<Proxy>,
+    mut req: Request<Incoming>,
+    from: Downstream,
+    rules: Arc<RuleSet>,
+    keys: Arc<KeyRing>,
+    role: RoleId,
+) -> Response<ProxyBody> {
     let route = rules.route_for(req.method().as_str(), req.uri().path(), true);
     let masked = !route.passthrough && !rules.role_policy(role).is_all_clear();
     let downstream_upgrade = hyper::upgrade::on(&mut req);
     let (mut parts, _body) = req.into_parts();
     let mut counts = Detokenized::default();
-    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let pq = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
     let pq = detokenize(&pq, &keys, Escape::Url, &mut counts).into_owned();
     let host = parts.headers.get(header::HOST).cloned();
-    headers::add_forwarded(&mut parts.headers, from.peer.ip(), from.https, host.as_ref());
+    headers::add_forwarded(
+        &mut parts.headers,
+        from.peer.ip(),
+        from.https,
+        host.as_ref(),
+    );
     parts.headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
     parts.uri = match proxy.upstream.uri(&pq) {
         Ok(u) => u,
-        Err(_) => return error_response(StatusCode::BAD_REQUEST, "bad_request", "veil: invalid request target"),
+        Err(_) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "veil: invalid request target",
+            )
+        }
     };
     if !proxy.settings.preserve_host {
         if let Ok(v) = HeaderValue::from_str(&proxy.upstream.authority) {
@@ -57,19 +81,44 @@ pub async fn proxy(proxy: Arc<Proxy>, mut req: Request<Incoming>, from: Downstre
         }
     }
     let upstream_req = Request::from_parts(parts, full(bytes::Bytes::new()));
-    let mut resp = match proxy.upstream.send_upgrade(upstream_req, proxy.settings.response_timeout, &proxy.metrics).await {
+    let mut resp = match proxy
+        .upstream
+        .send_upgrade(
+            upstream_req,
+            proxy.settings.response_timeout,
+            &proxy.metrics,
+        )
+        .await
+    {
         Ok(r) => r,
         Err(r) => return r,
     };
-    proxy.upstream_seen.store(true, std::sync::atomic::Ordering::Relaxed);
+    proxy
+        .upstream_seen
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         let status = resp.status();
-        return error_response(status, "upgrade_refused", "veil: the upstream refused the WebSocket upgrade");
+        return error_response(
+            status,
+            "upgrade_refused",
+            "veil: the upstream refused the WebSocket upgrade",
+        );
     }
-    if resp.headers().contains_key(header::SEC_WEBSOCKET_EXTENSIONS) {
+    if resp
+        .headers()
+        .contains_key(header::SEC_WEBSOCKET_EXTENSIONS)
+    {
         // The upstream negotiated an extension we did not offer: frames would be unreadable.
-        proxy.metrics.blocked.with_label_values(&["websocket_extension"]).inc();
-        return error_response(StatusCode::BAD_GATEWAY, "websocket_extension", "veil: the upstream negotiated a WebSocket extension veil cannot read");
+        proxy
+            .metrics
+            .blocked
+            .with_label_values(&["websocket_extension"])
+            .inc();
+        return error_response(
+            StatusCode::BAD_GATEWAY,
+            "websocket_extension",
+            "veil: the upstream negotiated a WebSocket extension veil cannot read",
+        );
     }
     let upstream_upgrade = hyper::upgrade::on(&mut resp);
     let mut down_resp = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
@@ -94,9 +143,13 @@ pub async fn proxy(proxy: Arc<Proxy>, mut req: Request<Incoming>, from: Downstre
             let _ = tokio::io::copy_bidirectional(&mut d, &mut u).await;
             return;
         };
-        let config = WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max));
-        let client = WebSocketStream::from_raw_socket(TokioIo::new(down), Role::Server, Some(config)).await;
-        let server = WebSocketStream::from_raw_socket(TokioIo::new(up), Role::Client, Some(config)).await;
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        let client =
+            WebSocketStream::from_raw_socket(TokioIo::new(down), Role::Server, Some(config)).await;
+        let server =
+            WebSocketStream::from_raw_socket(TokioIo::new(up), Role::Client, Some(config)).await;
         let (mut client_tx, mut client_rx) = client.split();
         let (mut server_tx, mut server_rx) = server.split();
         let down_metrics = metrics.clone();
@@ -105,19 +158,27 @@ pub async fn proxy(proxy: Arc<Proxy>, mut req: Request<Incoming>, from: Downstre
                 let msg = match msg {
                     Ok(m) => m,
                     Err(e) => {
-                        down_metrics.websocket_messages.with_label_values(&["down", "error"]).inc();
+                        down_metrics
+                            .websocket_messages
+                            .with_label_values(&["down", "error"])
+                            .inc();
                         tracing::warn!(error = %e, "upstream websocket error");
                         break;
                     }
                 };
                 let out = match msg {
                     Message::Text(t) => match mask_message(&plan, t.as_bytes()) {
-                        Some(bytes) => Message::Text(String::from_utf8_lossy(&bytes).into_owned().into()),
+                        Some(bytes) => {
+                            Message::Text(String::from_utf8_lossy(&bytes).into_owned().into())
+                        }
                         None => break,
                     },
                     Message::Binary(b) => match on_unknown {
                         OnUnknown::Block => {
-                            down_metrics.blocked.with_label_values(&["websocket_binary"]).inc();
+                            down_metrics
+                                .blocked
+                                .with_label_values(&["websocket_binary"])
+                                .inc();
                             break;
                         }
                         OnUnknown::Scan => match mask_all(&mut TextMasker::new(plan.clone()), &b) {
@@ -131,7 +192,10 @@ pub async fn proxy(proxy: Arc<Proxy>, mut req: Request<Incoming>, from: Downstre
                     }
                     other => other,
                 };
-                down_metrics.websocket_messages.with_label_values(&["down", "ok"]).inc();
+                down_metrics
+                    .websocket_messages
+                    .with_label_values(&["down", "ok"])
+                    .inc();
                 if client_tx.send(out).await.is_err() {
                     return;
                 }
@@ -149,19 +213,32 @@ pub async fn proxy(proxy: Arc<Proxy>, mut req: Request<Incoming>, from: Downstre
                 let out = match msg {
                     Message::Text(t) => {
                         let mut c = Detokenized::default();
-                        let escape = if t.trim_start().starts_with(['{', '[']) { Escape::Json } else { Escape::None };
+                        let escape = if t.trim_start().starts_with(['{', '[']) {
+                            Escape::Json
+                        } else {
+                            Escape::None
+                        };
                         let replaced = detokenize(t.as_str(), &keys, escape, &mut c).into_owned();
                         if c.ok > 0 {
-                            up_metrics.detokenized.with_label_values(&["ok"]).inc_by(c.ok as u64);
+                            up_metrics
+                                .detokenized
+                                .with_label_values(&["ok"])
+                                .inc_by(c.ok as u64);
                         }
                         if c.failed > 0 {
-                            up_metrics.detokenized.with_label_values(&["failed"]).inc_by(c.failed as u64);
+                            up_metrics
+                                .detokenized
+                                .with_label_values(&["failed"])
+                                .inc_by(c.failed as u64);
                         }
                         Message::Text(replaced.into())
                     }
                     other => other,
                 };
-                up_metrics.websocket_messages.with_label_values(&["up", "ok"]).inc();
+                up_metrics
+                    .websocket_messages
+                    .with_label_values(&["up", "ok"])
+                    .inc();
                 let close = matches!(out, Message::Close(_));
                 if server_tx.send(out).await.is_err() || close {
                     return;
@@ -174,7 +251,9 @@ pub async fn proxy(proxy: Arc<Proxy>, mut req: Request<Incoming>, from: Downstre
         }
     });
     let _ = Format::Json;
-    down_resp.body(full(bytes::Bytes::new())).expect("a valid response")
+    down_resp
+        .body(full(bytes::Bytes::new()))
+        .expect("a valid response")
 }
 
 /// Masks one server message: as JSON, or, when it is not JSON, as text. `None` when it

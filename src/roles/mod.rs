@@ -58,12 +58,19 @@ impl RoleResolver {
         let resolvers = config
             .iter()
             .map(|c| match c {
-                ResolverConfig::TrustedHeader { header, trusted_peers, map } => Resolver::TrustedHeader {
-                    header: HeaderName::from_bytes(header.as_bytes()).expect("validated header name"),
+                ResolverConfig::TrustedHeader {
+                    header,
+                    trusted_peers,
+                    map,
+                } => Resolver::TrustedHeader {
+                    header: HeaderName::from_bytes(header.as_bytes())
+                        .expect("validated header name"),
                     peers: trusted_peers.iter().filter_map(|p| parse_cidr(p)).collect(),
                     map: map.clone(),
                 },
-                ResolverConfig::Static { tokens } => Resolver::Static { tokens: tokens.clone() },
+                ResolverConfig::Static { tokens } => Resolver::Static {
+                    tokens: tokens.clone(),
+                },
                 ResolverConfig::Fixed { role } => Resolver::Fixed { role: role.clone() },
             })
             .collect();
@@ -72,7 +79,9 @@ impl RoleResolver {
 
     pub fn fixed(role: &str) -> RoleResolver {
         RoleResolver {
-            resolvers: vec![Resolver::Fixed { role: role.to_owned() }],
+            resolvers: vec![Resolver::Fixed {
+                role: role.to_owned(),
+            }],
         }
     }
 
@@ -85,13 +94,24 @@ impl RoleResolver {
                 Resolver::Static { tokens } => tokens.values().collect(),
                 Resolver::Fixed { role } => vec![role],
             };
-            out.extend(names.into_iter().filter(|n| rules.role(n).is_none()).cloned());
+            out.extend(
+                names
+                    .into_iter()
+                    .filter(|n| rules.role(n).is_none())
+                    .cloned(),
+            );
         }
         out
     }
 
     /// Decides the role of a request. Removes role headers an untrusted peer sent.
-    pub fn resolve(&self, rules: &RuleSet, peer: IpAddr, headers: &mut HeaderMap, metrics: &Metrics) -> Resolution {
+    pub fn resolve(
+        &self,
+        rules: &RuleSet,
+        peer: IpAddr,
+        headers: &mut HeaderMap,
+        metrics: &Metrics,
+    ) -> Resolution {
         let mut spoofed = false;
         // Strip every untrusted role header first, whatever resolver answers.
         for r in &self.resolvers {
@@ -99,7 +119,10 @@ impl RoleResolver {
                 if headers.contains_key(header) && !peers.iter().any(|n| n.contains(&peer)) {
                     headers.remove(header);
                     spoofed = true;
-                    metrics.role_resolutions.with_label_values(&["trusted_header", "spoofed"]).inc();
+                    metrics
+                        .role_resolutions
+                        .with_label_values(&["trusted_header", "spoofed"])
+                        .inc();
                 }
             }
         }
@@ -119,16 +142,29 @@ impl RoleResolver {
             };
             match name.as_deref().map(|n| (n, rules.role(n))) {
                 Some((_, Some(role))) => {
-                    metrics.role_resolutions.with_label_values(&[r.name(), "ok"]).inc();
-                    return Resolution { role, by: r.name(), spoofed };
+                    metrics
+                        .role_resolutions
+                        .with_label_values(&[r.name(), "ok"])
+                        .inc();
+                    return Resolution {
+                        role,
+                        by: r.name(),
+                        spoofed,
+                    };
                 }
                 Some((_, None)) => {
-                    metrics.role_resolutions.with_label_values(&[r.name(), "unknown_role"]).inc();
+                    metrics
+                        .role_resolutions
+                        .with_label_values(&[r.name(), "unknown_role"])
+                        .inc();
                 }
                 None => {}
             }
         }
-        metrics.role_resolutions.with_label_values(&["default", "ok"]).inc();
+        metrics
+            .role_resolutions
+            .with_label_values(&["default", "ok"])
+            .inc();
         Resolution {
             role: rules.default_role,
             by: "default",
@@ -142,8 +178,15 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .or_else(|| headers.get("api_access_token").and_then(|v| v.to_str().ok()))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .or_else(|| {
+            headers
+                .get("api_access_token")
+                .and_then(|v| v.to_str().ok())
+        })
         .map(str::trim)
 }
 

@@ -265,6 +265,11 @@ impl Compiler {
                 routes.push(route);
             }
         }
+        // A catch-all route (`/**`, any method) is tried after every other route, wherever
+        // it is written, so that a generic pack never shadows a specific one.
+        routes.sort_by_key(|r: &Route| {
+            r.path_glob == "/**" && r.methods.is_empty() && r.websocket.is_none()
+        });
         self.overlaps(&raw_routes, &routes);
         // Detectors no route scans: only the fallback route uses them.
         for (i, u) in used.iter().enumerate() {

@@ -41,7 +41,11 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<ProxyBody> {
             .expect("a valid response")
     };
     match req.uri().path() {
-        "/metrics" => text(StatusCode::OK, proxy.metrics.render(), "text/plain; version=0.0.4"),
+        "/metrics" => text(
+            StatusCode::OK,
+            proxy.metrics.render(),
+            "text/plain; version=0.0.4",
+        ),
         "/healthz" => text(StatusCode::OK, "ok\n".into(), "text/plain"),
         "/readyz" => {
             if !proxy.upstream_seen.load(Ordering::Relaxed) {
@@ -58,9 +62,17 @@ async fn handle(proxy: &Proxy, req: Request<Incoming>) -> Response<ProxyBody> {
             }
             if proxy.upstream_seen.load(Ordering::Relaxed) {
                 let version = proxy.rules.load().version.clone();
-                text(StatusCode::OK, format!("ready: rules {version}\n"), "text/plain")
+                text(
+                    StatusCode::OK,
+                    format!("ready: rules {version}\n"),
+                    "text/plain",
+                )
             } else {
-                text(StatusCode::SERVICE_UNAVAILABLE, "not ready: the upstream has not answered yet\n".into(), "text/plain")
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: the upstream has not answered yet\n".into(),
+                    "text/plain",
+                )
             }
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n".into(), "text/plain"),

@@ -130,7 +130,9 @@ pub enum ResolverConfig {
         map: std::collections::BTreeMap<String, String>,
     },
     /// API tokens (bearer or `api_access_token` header) mapped to roles.
-    Static { tokens: std::collections::BTreeMap<String, String> },
+    Static {
+        tokens: std::collections::BTreeMap<String, String>,
+    },
     /// Every request gets this role (one listener per audience, the demo).
     Fixed { role: String },
 }
@@ -305,10 +307,19 @@ impl Config {
             });
         };
         if self.listen.parse::<SocketAddr>().is_err() {
-            err(&self.listen, format!("listen: {:?} is not an address (host:port)", self.listen));
+            err(
+                &self.listen,
+                format!("listen: {:?} is not an address (host:port)", self.listen),
+            );
         }
         if self.admin.listen != "off" && self.admin.listen.parse::<SocketAddr>().is_err() {
-            err(&self.admin.listen, format!("admin.listen: {:?} is not an address (host:port) or off", self.admin.listen));
+            err(
+                &self.admin.listen,
+                format!(
+                    "admin.listen: {:?} is not an address (host:port) or off",
+                    self.admin.listen
+                ),
+            );
         }
         if let Err(e) = self.upstream_target() {
             err(&self.upstream.url, format!("upstream.url: {e}"));
@@ -330,19 +341,30 @@ impl Config {
             must_exist(ca, "upstream.ca", "ca");
         }
         for r in &self.roles.resolvers {
-            if let ResolverConfig::TrustedHeader { trusted_peers, header, .. } = r {
+            if let ResolverConfig::TrustedHeader {
+                trusted_peers,
+                header,
+                ..
+            } = r
+            {
                 if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
                     err(header, format!("roles: {header:?} is not a header name"));
                 }
                 for p in trusted_peers {
                     if parse_cidr(p).is_none() {
-                        err(p, format!("roles: trusted peer {p:?} is not an address or CIDR"));
+                        err(
+                            p,
+                            format!("roles: trusted peer {p:?} is not an address or CIDR"),
+                        );
                     }
                 }
             }
         }
         if !["pretty", "json"].contains(&self.log.format.as_str()) {
-            err(&self.log.format, format!("log.format: {:?} is not pretty or json", self.log.format));
+            err(
+                &self.log.format,
+                format!("log.format: {:?} is not pretty or json", self.log.format),
+            );
         }
         if diags.is_empty() {
             Ok(())
@@ -360,7 +382,12 @@ impl Config {
         let https = match url.scheme_str() {
             Some("http") => false,
             Some("https") => true,
-            _ => return Err(format!("{:?}: the scheme must be http or https", self.upstream.url)),
+            _ => {
+                return Err(format!(
+                    "{:?}: the scheme must be http or https",
+                    self.upstream.url
+                ))
+            }
         };
         let host = url.host().ok_or("no host")?.to_owned();
         let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });

@@ -39,7 +39,8 @@ pub struct Running {
 /// Loads the key ring the config names (file, then `VEIL_KEYS`, then a random key).
 pub fn load_keys(config: &Config) -> anyhow::Result<KeyRing> {
     if let Some(path) = &config.keys {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read key file {}", path.display()))?;
         return KeyRing::parse(&text).with_context(|| format!("key file {}", path.display()));
     }
     if let Ok(text) = std::env::var("VEIL_KEYS") {
@@ -64,7 +65,10 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
     let resolver = resolver.unwrap_or_else(|| RoleResolver::new(&config.roles.resolvers));
     let unknown = resolver.unknown_roles(&rules);
     if !unknown.is_empty() {
-        anyhow::bail!("roles config names roles the rules do not define: {}", unknown.join(", "));
+        anyhow::bail!(
+            "roles config names roles the rules do not define: {}",
+            unknown.join(", ")
+        );
     }
     let metrics = Metrics::new();
     metrics.set_rules_version(&rules.version);
@@ -93,18 +97,33 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let proxy_addr = listener.local_addr()?;
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(accept_loop(listener, proxy.clone(), tls.clone(), config.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(accept_loop(
+        listener,
+        proxy.clone(),
+        tls.clone(),
+        config.clone(),
+        shutdown_rx.clone(),
+    )));
     let admin_addr = if config.admin.listen != "off" {
         let l = TcpListener::bind(&config.admin.listen)
             .await
             .with_context(|| format!("cannot listen on {} (admin)", config.admin.listen))?;
         let addr = l.local_addr()?;
-        tasks.push(tokio::spawn(admin::serve(l, proxy.clone(), shutdown_rx.clone())));
+        tasks.push(tokio::spawn(admin::serve(
+            l,
+            proxy.clone(),
+            shutdown_rx.clone(),
+        )));
         Some(addr)
     } else {
         None
     };
-    tasks.push(tokio::spawn(reload::watch(proxy.clone(), config.clone(), tls, shutdown_rx)));
+    tasks.push(tokio::spawn(reload::watch(
+        proxy.clone(),
+        config.clone(),
+        tls,
+        shutdown_rx,
+    )));
     tracing::info!(%proxy_addr, admin = ?admin_addr, upstream = ?proxy.upstream, rules = %proxy.rules.load().version, "veil is serving");
     Ok(Running {
         proxy_addr,
@@ -136,7 +155,13 @@ impl Running {
     }
 }
 
-async fn accept_loop(listener: TcpListener, proxy: Arc<Proxy>, tls: Option<tls::Acceptor>, config: Config, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    proxy: Arc<Proxy>,
+    tls: Option<tls::Acceptor>,
+    config: Config,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let limit = Arc::new(Semaphore::new(config.limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -169,11 +194,17 @@ async fn accept_loop(listener: TcpListener, proxy: Arc<Proxy>, tls: Option<tls::
         let https = tls.is_some();
         let svc = service_fn(move |req| {
             let proxy = proxy.clone();
-            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, Downstream { peer, https }).await) }
+            async move {
+                Ok::<_, std::convert::Infallible>(
+                    proxy.handle(req, Downstream { peer, https }).await,
+                )
+            }
         });
         match &tls {
             None => {
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+                let conn = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                    .into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
@@ -185,11 +216,18 @@ async fn accept_loop(listener: TcpListener, proxy: Arc<Proxy>, tls: Option<tls::
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await {
+                    let stream = match tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        acceptor.accept(stream),
+                    )
+                    .await
+                    {
                         Ok(Ok(s)) => s,
                         _ => return,
                     };
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+                    let conn = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                        .into_owned();
                     let _ = watcher.watch(conn).await;
                     drop(permit);
                 });
@@ -205,8 +243,11 @@ async fn accept_loop(listener: TcpListener, proxy: Arc<Proxy>, tls: Option<tls::
 
 /// Sets up logging as the config says.
 pub fn init_logging(format: &str, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if format == "json" {
         builder.json().try_init()
     } else {

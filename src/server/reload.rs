@@ -14,7 +14,12 @@ use tokio::sync::{mpsc, watch};
 /// How long file events are collected before one reload.
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
-pub async fn watch(proxy: Arc<Proxy>, config: Config, tls: Option<Acceptor>, mut shutdown: watch::Receiver<bool>) {
+pub async fn watch(
+    proxy: Arc<Proxy>,
+    config: Config,
+    tls: Option<Acceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
@@ -43,10 +48,7 @@ pub async fn watch(proxy: Arc<Proxy>, config: Config, tls: Option<Acceptor>, mut
             None
         }
     };
-    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(_) => None,
-    };
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
         tokio::select! {
             _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => {
@@ -79,26 +81,40 @@ pub async fn reload(proxy: &Proxy, config: &Config, tls: Option<&Acceptor>, trig
                 proxy.metrics.rule_reloads.with_label_values(&["ok"]).inc();
                 tracing::info!(trigger, %version, "rules reloaded");
             } else {
-                proxy.metrics.rule_reloads.with_label_values(&["error"]).inc();
+                proxy
+                    .metrics
+                    .rule_reloads
+                    .with_label_values(&["error"])
+                    .inc();
                 tracing::error!(trigger, roles = ?unknown, "reload refused: the new rules lack roles the resolvers use; keeping the running rules");
             }
         }
         Ok(Err(diags)) => {
-            proxy.metrics.rule_reloads.with_label_values(&["error"]).inc();
+            proxy
+                .metrics
+                .rule_reloads
+                .with_label_values(&["error"])
+                .inc();
             for d in diags.errors() {
                 tracing::error!(trigger, "{d}");
             }
             tracing::error!(trigger, "reload failed; keeping the running rules");
         }
         Err(e) => {
-            proxy.metrics.rule_reloads.with_label_values(&["error"]).inc();
+            proxy
+                .metrics
+                .rule_reloads
+                .with_label_values(&["error"])
+                .inc();
             tracing::error!(trigger, error = %e, "reload panicked; keeping the running rules");
         }
     }
     if config.keys.is_some() {
         match super::load_keys(config) {
             Ok(k) => proxy.keys.store(Arc::new(k)),
-            Err(e) => tracing::error!(trigger, error = %format!("{e:#}"), "key reload failed; keeping the running keys"),
+            Err(e) => {
+                tracing::error!(trigger, error = %format!("{e:#}"), "key reload failed; keeping the running keys")
+            }
         }
     }
     if let (Some(acceptor), Some(t)) = (tls, &config.tls) {

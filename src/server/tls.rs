@@ -37,12 +37,15 @@ fn server_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig
         .with_context(|| format!("cannot read certificate {}", cert.display()))?
         .collect::<Result<_, _>>()
         .with_context(|| format!("bad certificate PEM {}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key).with_context(|| format!("cannot read key {}", key.display()))?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("certificate and key do not match")?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read key {}", key.display()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .context("certificate and key do not match")?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(cfg)
 }

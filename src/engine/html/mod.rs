@@ -785,9 +785,11 @@ routes:
                 "dewi at example",
             ],
         );
-        // (`"*": redact` writes `[redacted:*]`: the wildcard's text names the wildcard.)
+        // (`"*": redact` writes the kind in its text.)
         assert!(
-            out.contains("<td class=\"contact-name\" title=\"[redacted:*]\">[redacted:*]</td>"),
+            out.contains(
+                "<td class=\"contact-name\" title=\"[redacted:name]\">[redacted:name]</td>"
+            ),
             "{out}"
         );
         assert!(
