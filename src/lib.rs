@@ -8,6 +8,7 @@
 //!   immutable [`rules::RuleSet`].
 //! * [`cli`]: the `veil` commands, thin edges around the two above.
 pub mod cli;
+pub mod demo;
 pub mod engine;
 pub mod metrics;
 pub mod proxy;

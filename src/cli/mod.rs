@@ -1,6 +1,7 @@
 //! The `veil` commands. Each one is a thin edge around the rule compiler and the engine.
 pub mod check;
 pub mod mask;
+pub mod serve;
 pub mod test;
 
 use crate::engine::token::KeyRing;
@@ -30,6 +31,10 @@ pub enum Command {
     Mask(mask::MaskArgs),
     /// Run the rule test cases (`*.tests.yaml`) that live beside the rules.
     Test(test::TestArgs),
+    /// Run the proxy in front of an inbox.
+    Serve(serve::ServeArgs),
+    /// Start a demo inbox and veil in front of it (agent and admin views).
+    Demo(crate::demo::DemoArgs),
     /// Print a new random key line for a key file.
     Keygen {
         /// The key id (1-8 characters of [a-z0-9]).
@@ -43,6 +48,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(a) => check::run(&a),
         Command::Mask(a) => mask::run(&a),
         Command::Test(a) => test::run(&a),
+        Command::Serve(a) => serve::run(&a),
+        Command::Demo(a) => crate::demo::run(&a),
         Command::Keygen { id } => {
             println!("{}", KeyRing::generate_line(&id)?);
             Ok(ExitCode::SUCCESS)

@@ -86,6 +86,10 @@ pub fn full(b: impl Into<Bytes>) -> ProxyBody {
         .boxed_unsync()
 }
 
+/// Marks a response whose body is masked as it streams (it logs when it ends).
+#[derive(Debug, Clone, Copy)]
+struct MaskedStream;
+
 /// Where a request came from.
 #[derive(Debug, Clone, Copy)]
 pub struct Downstream {
@@ -116,7 +120,7 @@ impl Proxy {
         let masked = !route.passthrough && !policy.is_all_clear();
         let route_name = route.name.clone();
         let role_name = policy.name.clone();
-        let _ = by;
+        let method = req.method().clone();
 
         let response = if websocket {
             websocket::proxy(self.clone(), req, from, rules.clone(), keys.clone(), role).await
@@ -139,7 +143,10 @@ impl Proxy {
             .requests
             .with_label_values(&[&route_name, &role_name, status.as_str()])
             .inc();
-        tracing::info!(route = %route_name, role = %role_name, status = status.as_u16(), method = %"", "request");
+        // A masked stream logs its line when its body ends (bytes, matches, duration).
+        if response.extensions().get::<MaskedStream>().is_none() {
+            tracing::info!(route = %route_name, role = %role_name, %method, status = status.as_u16(), resolver = by, ms = started.elapsed().as_millis() as u64, "request");
+        }
         response
     }
 
@@ -295,6 +302,8 @@ impl Proxy {
         let kinds = plan.kinds.clone();
         let policy = plan.role.clone();
         let route_name = route.name.clone();
+        let role_name = policy.name.clone();
+        let status = parts.status.as_u16();
         let on_end = Box::new(move |o: Outcome| {
             let f = format.name();
             metrics
@@ -329,7 +338,9 @@ impl Proxy {
             }
             if let Some(reason) = o.aborted {
                 metrics.blocked.with_label_values(&[reason]).inc();
-                tracing::warn!(reason, "masked response aborted");
+                tracing::warn!(route = %route_name, role = %role_name, status, reason, bytes_in = o.bytes_in, bytes_out = o.bytes_out, "masked response aborted");
+            } else {
+                tracing::info!(route = %route_name, role = %role_name, status, format = f, bytes_in = o.bytes_in, bytes_out = o.bytes_out, matches = o.counts.total_masked(), ms = started.elapsed().as_millis() as u64, "request");
             }
         });
         let body = MaskedBody::new(body, decoder, masker, encoder, on_end);

@@ -65,6 +65,9 @@ fn collect(
 /// Loads and compiles every rule file of `dir` (or one file). On success the warnings come
 /// along; on failure, every error found.
 pub fn load_dir(dir: &Path) -> Result<(RuleSet, Vec<Diagnostic>), Diagnostics> {
+    if dir.as_os_str() == super::embedded::EMBEDDED {
+        return compile_sources(&super::embedded::sources(), Vec::new());
+    }
     let files = rule_files(dir).map_err(|e| {
         Diagnostics(vec![Diagnostic {
             severity: Severity::Error,

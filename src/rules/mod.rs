@@ -7,6 +7,7 @@
 //! file, line, column and reason; nothing is checked at request time.
 pub mod compile;
 pub mod diagnostic;
+pub mod embedded;
 pub mod raw;
 pub mod ruleset;
 

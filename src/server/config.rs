@@ -276,7 +276,7 @@ impl Config {
 
     fn rebase(&mut self, base: &Path) {
         let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
+            if p.is_relative() && p.as_os_str() != crate::rules::embedded::EMBEDDED {
                 *p = base.join(&*p);
             }
         };
@@ -329,7 +329,9 @@ impl Config {
                 err(needle, format!("{what}: {} does not exist", p.display()));
             }
         };
-        must_exist(&self.rules, "rules", "rules");
+        if self.rules.as_os_str() != crate::rules::embedded::EMBEDDED {
+            must_exist(&self.rules, "rules", "rules");
+        }
         if let Some(k) = &self.keys {
             must_exist(k, "keys", "keys");
         }

@@ -36,7 +36,10 @@ pub async fn watch(
                 paths.push(t.cert.clone());
                 paths.push(t.key.clone());
             }
-            for p in &paths {
+            for p in paths
+                .iter()
+                .filter(|p| p.as_os_str() != crate::rules::embedded::EMBEDDED)
+            {
                 if let Err(e) = w.watch(p, RecursiveMode::Recursive) {
                     tracing::warn!(path = %p.display(), error = %e, "cannot watch for changes; SIGHUP still reloads");
                 }
