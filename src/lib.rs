@@ -7,6 +7,7 @@
 //! * [`rules`]: the rule language, parsed from YAML and compiled once into an
 //!   immutable [`rules::RuleSet`].
 //! * [`cli`]: the `veil` commands, thin edges around the two above.
+pub mod audit;
 pub mod cli;
 pub mod demo;
 pub mod engine;

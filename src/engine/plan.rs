@@ -62,11 +62,15 @@ pub struct MaskPlan {
     pub scan: DetectorSet,
     pub fields: Arc<FieldRules>,
     pub limits: Limits,
+    /// Run the detectors even for a role that sees everything in the clear, to count what
+    /// it was served (the audit log). The bytes still pass unchanged.
+    pub audit_clear: bool,
 }
 
 impl MaskPlan {
-    /// True when the role sees everything in the clear: maskers copy bytes through.
+    /// True when the role sees everything in the clear and nothing needs counting:
+    /// maskers copy bytes through.
     pub fn is_passthrough(&self) -> bool {
-        self.role.is_all_clear()
+        self.role.is_all_clear() && !self.audit_clear
     }
 }

@@ -14,6 +14,7 @@ pub mod body;
 pub mod codec;
 pub mod detokenize;
 pub mod headers;
+pub mod reveal;
 pub mod upstream;
 pub mod websocket;
 
@@ -47,6 +48,8 @@ pub struct ProxySettings {
     pub response_timeout: Duration,
     pub max_request_body: usize,
     pub websocket_max_message: usize,
+    pub reveal_path: String,
+    pub reveal_per_minute: u32,
 }
 
 /// The shared state of a running proxy.
@@ -59,6 +62,8 @@ pub struct Proxy {
     pub metrics: Metrics,
     /// The upstream has answered at least once (`/readyz`).
     pub upstream_seen: AtomicBool,
+    pub audit: Arc<crate::audit::Audit>,
+    pub reveal_limiter: reveal::RateLimiter,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -107,17 +112,31 @@ impl Proxy {
         let started = Instant::now();
         let rules = self.rules.load_full();
         let keys = self.keys.load_full();
-        let Resolution { role, by, spoofed } =
-            self.resolver
-                .resolve(&rules, from.peer.ip(), req.headers_mut(), &self.metrics);
+        let Resolution { role, by, spoofed } = self
+            .resolver
+            .resolve(
+                &rules,
+                from.peer.ip(),
+                req.headers_mut(),
+                &self.metrics,
+                &self.upstream,
+                &self.audit,
+            )
+            .await;
         if spoofed {
             tracing::warn!(peer = %from.peer.ip(), "role header from an untrusted peer removed");
+        }
+        if req.method() == Method::POST && req.uri().path() == self.settings.reveal_path {
+            return reveal::handle(&self, req, from, role).await;
         }
         let websocket = websocket::is_upgrade(&req);
         let path = req.uri().path().to_owned();
         let route = rules.route_for(req.method().as_str(), &path, websocket);
         let policy = rules.role_policy(role).clone();
         let masked = !route.passthrough && !policy.is_all_clear();
+        // A role that sees everything in the clear is still scanned when auditing, so the
+        // audit log can say which protected kinds it was served.
+        let audit_clear = !masked && !route.passthrough && self.audit.enabled();
         let route_name = route.name.clone();
         let role_name = policy.name.clone();
         let method = req.method().clone();
@@ -135,7 +154,7 @@ impl Proxy {
                 "veil: only WebSocket upgrades can be masked",
             )
         } else {
-            self.forward(req, from, &rules, &keys, role, masked, started)
+            self.forward(req, from, &rules, &keys, role, masked, audit_clear, started)
                 .await
         };
         let status = response.status();
@@ -160,6 +179,7 @@ impl Proxy {
         keys: &Arc<KeyRing>,
         role: crate::rules::RoleId,
         masked: bool,
+        audit_clear: bool,
         started: Instant,
     ) -> Response<ProxyBody> {
         let (mut parts, body) = req.into_parts();
@@ -234,7 +254,7 @@ impl Proxy {
             || parts.status == StatusCode::NO_CONTENT
             || parts.status == StatusCode::NOT_MODIFIED
             || parts.status.is_informational();
-        if !masked {
+        if !masked && !audit_clear {
             let duration = self
                 .metrics
                 .request_duration
@@ -304,8 +324,24 @@ impl Proxy {
         let route_name = route.name.clone();
         let role_name = policy.name.clone();
         let status = parts.status.as_u16();
+        let audit = self.audit.clone();
         let on_end = Box::new(move |o: Outcome| {
             let f = format.name();
+            if audit.enabled() && o.counts.clear.iter().any(|n| *n > 0) {
+                let kinds = o
+                    .counts
+                    .clear
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| (kinds.name(crate::engine::kind::KindId(i as u16)), *n))
+                    .collect();
+                audit.log(&crate::audit::Event::ClearServed {
+                    role: &role_name,
+                    route: &route_name,
+                    kinds,
+                });
+            }
             metrics
                 .body_bytes
                 .with_label_values(&["in", f])

@@ -120,6 +120,18 @@ impl Upstream {
         }
     }
 
+    /// Sends a request veil makes on its own account (the role probe).
+    pub async fn send_raw(
+        &self,
+        req: Request<ProxyBody>,
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, ()> {
+        match tokio::time::timeout(timeout, self.client.request(req)).await {
+            Ok(Ok(r)) => Ok(r),
+            _ => Err(()),
+        }
+    }
+
     /// Sends a request whose response is an upgrade (WebSocket).
     pub async fn send_upgrade(
         &self,

@@ -4,12 +4,18 @@
 //! resolved means the rule set's default role, the most restricted one. A client never
 //! picks its own role: a role header is honoured only from trusted peers (an auth proxy in
 //! front) and removed, before anything reads it, when anyone else sends it.
+pub mod jwt;
+pub mod probe;
+
+use crate::audit::{Audit, Event};
 use crate::metrics::Metrics;
+use crate::proxy::upstream::Upstream;
 use crate::rules::{RoleId, RuleSet};
 use crate::server::config::{parse_cidr, ResolverConfig};
 use http::header::{HeaderMap, HeaderName, AUTHORIZATION};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// One configured resolver.
 #[derive(Debug, Clone)]
@@ -25,6 +31,8 @@ pub enum Resolver {
     Fixed {
         role: String,
     },
+    Jwt(Arc<jwt::JwtResolver>),
+    UpstreamProbe(Arc<probe::ProbeResolver>),
 }
 
 impl Resolver {
@@ -33,6 +41,8 @@ impl Resolver {
             Resolver::TrustedHeader { .. } => "trusted_header",
             Resolver::Static { .. } => "static",
             Resolver::Fixed { .. } => "fixed",
+            Resolver::Jwt(_) => "jwt",
+            Resolver::UpstreamProbe(_) => "upstream_probe",
         }
     }
 }
@@ -54,17 +64,16 @@ pub struct Resolution {
 }
 
 impl RoleResolver {
-    pub fn new(config: &[ResolverConfig]) -> RoleResolver {
-        let resolvers = config
-            .iter()
-            .map(|c| match c {
+    pub fn new(config: &[ResolverConfig]) -> anyhow::Result<RoleResolver> {
+        let mut resolvers = Vec::new();
+        for c in config {
+            resolvers.push(match c {
                 ResolverConfig::TrustedHeader {
                     header,
                     trusted_peers,
                     map,
                 } => Resolver::TrustedHeader {
-                    header: HeaderName::from_bytes(header.as_bytes())
-                        .expect("validated header name"),
+                    header: HeaderName::from_bytes(header.as_bytes())?,
                     peers: trusted_peers.iter().filter_map(|p| parse_cidr(p)).collect(),
                     map: map.clone(),
                 },
@@ -72,9 +81,13 @@ impl RoleResolver {
                     tokens: tokens.clone(),
                 },
                 ResolverConfig::Fixed { role } => Resolver::Fixed { role: role.clone() },
-            })
-            .collect();
-        RoleResolver { resolvers }
+                ResolverConfig::Jwt(j) => Resolver::Jwt(Arc::new(jwt::JwtResolver::new(j)?)),
+                ResolverConfig::UpstreamProbe(p) => {
+                    Resolver::UpstreamProbe(Arc::new(probe::ProbeResolver::new(p)?))
+                }
+            });
+        }
+        Ok(RoleResolver { resolvers })
     }
 
     pub fn fixed(role: &str) -> RoleResolver {
@@ -93,6 +106,8 @@ impl RoleResolver {
                 Resolver::TrustedHeader { map, .. } => map.values().collect(),
                 Resolver::Static { tokens } => tokens.values().collect(),
                 Resolver::Fixed { role } => vec![role],
+                Resolver::Jwt(j) => j.map.values().collect(),
+                Resolver::UpstreamProbe(p) => p.map.values().collect(),
             };
             out.extend(
                 names
@@ -105,12 +120,14 @@ impl RoleResolver {
     }
 
     /// Decides the role of a request. Removes role headers an untrusted peer sent.
-    pub fn resolve(
+    pub async fn resolve(
         &self,
         rules: &RuleSet,
         peer: IpAddr,
         headers: &mut HeaderMap,
         metrics: &Metrics,
+        upstream: &Upstream,
+        audit: &Audit,
     ) -> Resolution {
         let mut spoofed = false;
         // Strip every untrusted role header first, whatever resolver answers.
@@ -119,6 +136,9 @@ impl RoleResolver {
                 if headers.contains_key(header) && !peers.iter().any(|n| n.contains(&peer)) {
                     headers.remove(header);
                     spoofed = true;
+                    audit.log(&Event::SpoofedRoleHeader {
+                        peer: peer.to_string(),
+                    });
                     metrics
                         .role_resolutions
                         .with_label_values(&["trusted_header", "spoofed"])
@@ -139,6 +159,55 @@ impl RoleResolver {
                         .map(|(_, role)| role.clone())
                 }),
                 Resolver::Fixed { role } => Some(role.clone()),
+                Resolver::Jwt(j) => match j.role(headers).await {
+                    Ok(role) => Some(role),
+                    Err(jwt::JwtFailure::Missing) => None,
+                    Err(f) => {
+                        let label = if f == jwt::JwtFailure::Invalid {
+                            "invalid"
+                        } else {
+                            "no_claim"
+                        };
+                        metrics
+                            .role_resolutions
+                            .with_label_values(&["jwt", label])
+                            .inc();
+                        audit.log(&Event::RoleResolution {
+                            resolver: "jwt",
+                            result: label,
+                            peer: peer.to_string(),
+                        });
+                        None
+                    }
+                },
+                Resolver::UpstreamProbe(p) => match p.role(headers, upstream).await {
+                    Ok((role, cached)) => {
+                        let label = if cached { "cached" } else { "probed" };
+                        metrics
+                            .role_resolutions
+                            .with_label_values(&["upstream_probe", label])
+                            .inc();
+                        Some(role)
+                    }
+                    Err(probe::ProbeFailure::NoCredentials) => None,
+                    Err(f) => {
+                        let label = if f == probe::ProbeFailure::Failed {
+                            "failed"
+                        } else {
+                            "no_role"
+                        };
+                        metrics
+                            .role_resolutions
+                            .with_label_values(&["upstream_probe", label])
+                            .inc();
+                        audit.log(&Event::RoleResolution {
+                            resolver: "upstream_probe",
+                            result: label,
+                            peer: peer.to_string(),
+                        });
+                        None
+                    }
+                },
             };
             match name.as_deref().map(|n| (n, rules.role(n))) {
                 Some((_, Some(role))) => {

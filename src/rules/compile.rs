@@ -133,6 +133,7 @@ pub fn compile_sources(
     let mut c = Compiler {
         diags,
         kinds: Kinds::default(),
+        broken_detectors: Vec::new(),
     };
     let set = c.compile(&parsed);
     if c.diags.iter().any(|d| d.severity == Severity::Error) {
@@ -166,6 +167,8 @@ const BUILTIN_KINDS: [&str; 7] = ["phone", "email", "cpf", "cnpj", "card", "iban
 struct Compiler {
     diags: Vec<Diagnostic>,
     kinds: Kinds,
+    /// Detectors already reported as broken: routes naming them say nothing more.
+    broken_detectors: Vec<String>,
 }
 
 impl Compiler {
@@ -238,6 +241,26 @@ impl Compiler {
                 }
             }
         }
+        // Check each detector alone first, so that every broken one is reported; the rest
+        // compile together.
+        let mut broken = Vec::new();
+        let mut i = 0;
+        while i < det_defs.len() {
+            if let Err(e) = Detectors::compile(std::slice::from_ref(&det_defs[i])) {
+                let name = det_defs[i].name.clone();
+                self.error(
+                    det_src[i],
+                    &format!("{name}:"),
+                    Some("detectors:"),
+                    e.to_string(),
+                );
+                broken.push(name);
+                det_defs.remove(i);
+                det_src.remove(i);
+            } else {
+                i += 1;
+            }
+        }
         let detectors = match Detectors::compile(&det_defs) {
             Ok(d) => d,
             Err(e) => {
@@ -261,6 +284,7 @@ impl Compiler {
                 return None;
             }
         };
+        self.broken_detectors = broken;
         let mut used = vec![false; det_defs.len()];
         let mut routes = Vec::new();
         for (src, r) in &raw_routes {
@@ -537,12 +561,20 @@ impl Compiler {
                             scan.insert(id);
                             used[id.0 as usize] = true;
                         }
-                        None => self.error(
-                            src,
-                            name,
-                            at,
-                            format!("route {:?}: scan names unknown detector {name:?}", r.name),
-                        ),
+                        None if self.broken_detectors.contains(name) => {}
+                        None => {
+                            let (line, column) = src.locate_seq(&[&r.name, "scan:", name]);
+                            self.diags.push(Diagnostic {
+                                severity: Severity::Error,
+                                file: src.path.clone(),
+                                line,
+                                column,
+                                message: format!(
+                                    "route {:?}: scan names unknown detector {name:?}",
+                                    r.name
+                                ),
+                            });
+                        }
                     }
                 }
             }

@@ -86,6 +86,20 @@ impl Source {
         }
     }
 
+    /// The position of the last of `anchors`, each searched after the previous one.
+    pub fn locate_seq(&self, anchors: &[&str]) -> (usize, usize) {
+        let mut at = 0;
+        for a in anchors {
+            match self.text[at..].find(a) {
+                Some(p) => at += p,
+                None => break,
+            }
+        }
+        let line = self.text[..at].matches('\n').count() + 1;
+        let col = at - self.text[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
+        (line, col)
+    }
+
     pub fn diag(
         &self,
         severity: Severity,

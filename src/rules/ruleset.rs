@@ -93,6 +93,7 @@ impl RuleSet {
             scan: route.scan,
             fields: route.fields.clone(),
             limits: self.limits,
+            audit_clear: false,
         }
     }
 }

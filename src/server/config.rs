@@ -32,6 +32,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub reveal: RevealConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +137,102 @@ pub enum ResolverConfig {
     },
     /// Every request gets this role (one listener per audience, the demo).
     Fixed { role: String },
+    /// A JWT (bearer token or cookie) verified against a JWKS URL or a static key.
+    Jwt(JwtConfig),
+    /// Ask the inbox who the caller is, with the caller's own credentials.
+    UpstreamProbe(ProbeConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Where the signing keys are published (fetched, cached, refreshed on an unknown `kid`).
+    pub jwks_url: Option<String>,
+    /// A static key: a PEM public key file (RS*/ES*/EdDSA) or, for HS*, a file holding the secret.
+    pub key: Option<PathBuf>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    /// Accepted algorithms (e.g. [RS256]). `none` is never accepted.
+    pub algorithms: Vec<String>,
+    /// JSON pointer to the claim holding the role or group (e.g. `/role`, `/groups/0`).
+    #[serde(default = "default_claim")]
+    pub claim: String,
+    /// Claim value → role; without it the value is the role name.
+    #[serde(default)]
+    pub map: std::collections::BTreeMap<String, String>,
+    /// Read the token from this cookie when there is no `Authorization: Bearer`.
+    pub cookie: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    /// The inbox's "who am I" endpoint (Chatwoot: `/api/v1/profile`).
+    pub path: String,
+    /// JSONPath to the role in its JSON answer (Chatwoot: `$.role`).
+    pub role: String,
+    /// Inbox role → veil role (Chatwoot: administrator → admin, agent → agent).
+    #[serde(default)]
+    pub map: std::collections::BTreeMap<String, String>,
+    /// How long an answer is cached per credential.
+    #[serde(default = "default_probe_ttl", deserialize_with = "duration")]
+    pub ttl: Duration,
+    /// Request headers that carry the caller's credentials.
+    #[serde(default = "default_probe_headers")]
+    pub headers: Vec<String>,
+    /// Most cached answers.
+    #[serde(default = "default_probe_entries")]
+    pub max_entries: usize,
+}
+
+fn default_claim() -> String {
+    "/role".into()
+}
+fn default_probe_ttl() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_probe_headers() -> Vec<String> {
+    [
+        "cookie",
+        "authorization",
+        "api_access_token",
+        "access-token",
+        "client",
+        "uid",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+fn default_probe_entries() -> usize {
+    10_000
+}
+
+/// The reveal endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevealConfig {
+    /// `POST <path>` with `{"token": "vt_…"}`.
+    #[serde(default = "default_reveal_path")]
+    pub path: String,
+    /// Reveals per caller per minute.
+    #[serde(default = "default_reveal_rate")]
+    pub per_minute: u32,
+}
+
+impl Default for RevealConfig {
+    fn default() -> Self {
+        RevealConfig {
+            path: default_reveal_path(),
+            per_minute: default_reveal_rate(),
+        }
+    }
+}
+
+fn default_reveal_path() -> String {
+    "/_veil/reveal".into()
+}
+fn default_reveal_rate() -> u32 {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -238,6 +336,7 @@ impl Config {
             roles: RolesConfig::default(),
             log: LogConfig::default(),
             audit: AuditConfig::default(),
+            reveal: RevealConfig::default(),
         }
     }
 
@@ -290,6 +389,11 @@ impl Config {
         }
         if let Some(ca) = &mut self.upstream.ca {
             fix(ca);
+        }
+        for r in &mut self.roles.resolvers {
+            if let ResolverConfig::Jwt(JwtConfig { key: Some(k), .. }) = r {
+                fix(k);
+            }
         }
     }
 

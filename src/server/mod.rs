@@ -62,7 +62,10 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
         Err(diags) => anyhow::bail!("the rules do not compile:\n{diags}"),
     };
     let keys = load_keys(&config)?;
-    let resolver = resolver.unwrap_or_else(|| RoleResolver::new(&config.roles.resolvers));
+    let resolver = match resolver {
+        Some(r) => r,
+        None => RoleResolver::new(&config.roles.resolvers).context("roles")?,
+    };
     let unknown = resolver.unknown_roles(&rules);
     if !unknown.is_empty() {
         anyhow::bail!(
@@ -82,10 +85,18 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
             response_timeout: config.upstream.response_timeout,
             max_request_body: config.limits.max_request_body,
             websocket_max_message: config.limits.websocket_max_message,
+            reveal_path: config.reveal.path.clone(),
+            reveal_per_minute: config.reveal.per_minute,
         },
         resolver,
         metrics,
         upstream_seen: AtomicBool::new(false),
+        audit: Arc::new(match &config.audit.path {
+            Some(p) => crate::audit::Audit::open(p)
+                .with_context(|| format!("cannot open the audit log {p}"))?,
+            None => crate::audit::Audit::disabled(),
+        }),
+        reveal_limiter: Default::default(),
     });
     let tls = match &config.tls {
         Some(t) => Some(tls::Acceptor::load(&t.cert, &t.key)?),

@@ -17,6 +17,7 @@
 //!    * thousands grouping `^\d{1,3}(\.\d{3})+$` (`1.234.567`, `123.456.789`) – amounts/counts;
 //!    * a calendar date at the start (`yyyy-mm-dd`, `dd/mm/yyyy`, `dd.mm.yyyy`, `yyyy.mm.d-…`)
 //!      with plausible year (1900..=2099), month and day – dates and date-prefixed ids;
+//!    * a year-prefixed reference (`2025-000123`, `2024/118`);
 //!    * a valid ISBN-13 (`978`/`979` + checksum) and a hyphenated ISBN-10 with valid checksum.
 //! 3. **Formatted CNPJ / CPF** (`dd.ddd.ddd/dddd-dd`, `ddd.ddd.ddd-dd`): this layout is
 //!    unambiguous, so it decides alone – check digits valid → CNPJ/CPF, otherwise nothing (it is
@@ -386,10 +387,23 @@ fn is_hyphenated_isbn10(sh: &Shape) -> bool {
     matches!(sum % 11, 0)
 }
 
+/// A year-prefixed reference (`2025-000123`, `2024/118`): a 4-digit year, a dash or slash,
+/// then more digits. Phones in the supported regions never start that way (national
+/// numbers begin with a trunk `0`, a 2-3 digit area code, or a short group).
+fn is_year_prefixed_reference(sh: &Shape) -> bool {
+    !sh.plus
+        && !sh.paren
+        && sh.ngroups >= 2
+        && sh.group_len[0] == 4
+        && (1900..=2099).contains(&sh.group_value(0))
+        && matches!(sh.seps[0], Sep::Dash | Sep::Slash)
+}
+
 fn is_hard_negative(sh: &Shape) -> bool {
     all_same_digit(sh.digits())
         || is_thousands_grouping(sh)
         || starts_with_date(sh)
+        || is_year_prefixed_reference(sh)
         || (!sh.plus && is_isbn13(sh.digits()))
         || is_hyphenated_isbn10(sh)
 }
@@ -1135,6 +1149,8 @@ mod tests {
             "12.345.678",
             "1.000.000.000",
             "2024-118",
+            "2025-000123",
+            "2024/0042",
             "2025.11.3-1763640000",
             "1987-03-14",
             "978-3-16-148410-0",
