@@ -19,7 +19,9 @@ use std::sync::Arc;
 pub const TEST_SUFFIX: &str = ".tests.yaml";
 
 /// The rule files of a folder (recursively), sorted by path: `*.yaml` and `*.yml` except
-/// test suites.
+/// test suites. Hidden entries (a leading `.`) are skipped: a Kubernetes ConfigMap or
+/// Secret volume holds each file three times (`x`, `..data/x`, `..<timestamp>/x`), and
+/// editors leave `.#x.yaml` lock links and swap files beside the real ones.
 pub fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     collect(dir, &mut out, &|p| {
@@ -52,7 +54,11 @@ fn collect(
         return Ok(());
     }
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
+        let entry = entry?;
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
+        let path = entry.path();
         if path.is_dir() {
             collect(&path, out, keep)?;
         } else if keep(&path) {
