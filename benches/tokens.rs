@@ -7,7 +7,9 @@ const KEYS: &str = "k1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 fn tokens(c: &mut Criterion) {
     let ring = KeyRing::parse(KEYS).unwrap();
-    let phones: Vec<String> = (0..1000).map(|i| format!("+55119{:08}", 10_000_000 + i * 7919)).collect();
+    let phones: Vec<String> = (0..1000)
+        .map(|i| format!("+55119{:08}", 10_000_000 + i * 7919))
+        .collect();
     let mut tokens = Vec::new();
     for p in &phones {
         let mut t = String::new();

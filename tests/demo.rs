@@ -19,14 +19,29 @@ impl Drop for Demo {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start() -> Demo {
     let (a, b, m) = (free_port(), free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_veil"))
-        .args(["demo", "--agent-listen", &format!("127.0.0.1:{a}"), "--admin-listen", &format!("127.0.0.1:{b}")])
-        .args(["--metrics-listen", &format!("127.0.0.1:{m}"), "--push-every", "1"])
+        .args([
+            "demo",
+            "--agent-listen",
+            &format!("127.0.0.1:{a}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{b}"),
+        ])
+        .args([
+            "--metrics-listen",
+            &format!("127.0.0.1:{m}"),
+            "--push-every",
+            "1",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -36,24 +51,43 @@ fn start() -> Demo {
     for line in lines.by_ref().take(20) {
         let line = line.unwrap();
         if let Some(url) = line.split("agent view (masked):").nth(1) {
-            agent = url.trim().trim_start_matches("http://").trim_end_matches("/app/").to_owned();
+            agent = url
+                .trim()
+                .trim_start_matches("http://")
+                .trim_end_matches("/app/")
+                .to_owned();
         }
         if let Some(url) = line.split("admin view (clear):").nth(1) {
-            admin = url.trim().trim_start_matches("http://").trim_end_matches("/app/").to_owned();
+            admin = url
+                .trim()
+                .trim_start_matches("http://")
+                .trim_end_matches("/app/")
+                .to_owned();
         }
         if line.starts_with("Ctrl-C") {
             break;
         }
     }
-    assert!(!agent.is_empty() && !admin.is_empty(), "the demo printed no URLs");
-    Demo { child, agent, admin }
+    assert!(
+        !agent.is_empty() && !admin.is_empty(),
+        "the demo printed no URLs"
+    );
+    Demo {
+        child,
+        agent,
+        admin,
+    }
 }
 
 /// A plain HTTP/1.1 GET (no client library: this is what a browser sends).
 fn get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
@@ -78,7 +112,11 @@ fn demo_pii() -> Vec<String> {
 #[test]
 fn demo_serves_a_masked_agent_view_and_a_clear_admin_view() {
     let demo = start();
-    for path in ["/app/", "/api/v1/accounts/1/contacts", "/api/v1/accounts/1/conversations"] {
+    for path in [
+        "/app/",
+        "/api/v1/accounts/1/contacts",
+        "/api/v1/accounts/1/conversations",
+    ] {
         let agent = get(&demo.agent, path);
         assert!(agent.starts_with("HTTP/1.1 200"), "{path}: {agent}");
         for v in demo_pii() {
@@ -91,10 +129,25 @@ fn demo_serves_a_masked_agent_view_and_a_clear_admin_view() {
     let agent = get(&demo.agent, "/api/v1/accounts/1/contacts");
     assert!(agent.contains("vt_phone_demo_"), "{agent}");
     let admin = get(&demo.admin, "/api/v1/accounts/1/contacts");
-    assert!(admin.contains("+5521981234567") && admin.contains("beatriz.lima@example.com"), "{admin}");
+    assert!(
+        admin.contains("+5521981234567") && admin.contains("beatriz.lima@example.com"),
+        "{admin}"
+    );
     // A search by token, from the agent's view, finds the contact.
-    let token = agent.split("\"phone_number\":\"").nth(1).unwrap().split('"').next().unwrap();
-    let found = get(&demo.agent, &format!("/api/v1/accounts/1/contacts/search?q={token}"));
+    let token = agent
+        .split("\"phone_number\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let found = get(
+        &demo.agent,
+        &format!("/api/v1/accounts/1/contacts/search?q={token}"),
+    );
     assert!(found.contains("\"count\":1"), "{found}");
-    assert!(found.contains(token), "the result shows the same token: {found}");
+    assert!(
+        found.contains(token),
+        "the result shows the same token: {found}"
+    );
 }

@@ -644,3 +644,211 @@ fn resolve_overlaps(out: &mut Vec<Finding>, first: usize) {
     }
     out.truncate(keep);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::kind::Kinds;
+
+    fn detectors() -> (Detectors, Kinds) {
+        let mut kinds = Kinds::default();
+        let defs: Vec<DetectorDef> = ["phone", "email", "cpf", "cnpj", "card", "iban", "wamid"]
+            .iter()
+            .map(|n| DetectorDef {
+                name: n.to_string(),
+                kind: kinds.intern(n),
+                spec: DetectorSpec::Builtin(Builtin::from_name(n, None).unwrap()),
+            })
+            .collect();
+        (Detectors::compile(&defs).unwrap(), kinds)
+    }
+
+    /// (kind, matched text, normalized) of every finding.
+    fn scan(text: &str) -> Vec<(String, String, String)> {
+        let (d, kinds) = detectors();
+        let mut out = Vec::new();
+        d.scan(text, 0, DetectorSet::all(d.len()), &mut out);
+        out.iter()
+            .map(|f| {
+                let raw = text[f.start..f.end].to_string();
+                (
+                    kinds.name(f.kind).to_string(),
+                    raw.clone(),
+                    f.normalized.clone().unwrap_or(raw),
+                )
+            })
+            .collect()
+    }
+
+    fn one(text: &str, kind: &str, raw: &str, norm: &str) {
+        assert_eq!(
+            scan(text),
+            vec![(kind.into(), raw.into(), norm.into())],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn jids_and_whatsapp_forms() {
+        one(
+            "5521998765432@s.whatsapp.net",
+            "phone",
+            "5521998765432",
+            "+5521998765432",
+        );
+        one(
+            "from 5521998765432@c.us",
+            "phone",
+            "5521998765432",
+            "+5521998765432",
+        );
+        one(
+            "5521998765432:12@s.whatsapp.net",
+            "phone",
+            "5521998765432",
+            "+5521998765432",
+        );
+        one(
+            "grupo 5511987654321-1612345678@g.us",
+            "phone",
+            "5511987654321",
+            "+5511987654321",
+        );
+        one(
+            "https://wa.me/5511987654321?text=oi",
+            "phone",
+            "5511987654321",
+            "+5511987654321",
+        );
+        one(
+            "<a href=\"tel:+5511987654321\">",
+            "phone",
+            "+5511987654321",
+            "+5511987654321",
+        );
+        one(
+            "waid=351912345678:x",
+            "phone",
+            "351912345678",
+            "+351912345678",
+        );
+        // Legacy 12-digit Brazilian wa_id normalizes to the 13-digit number.
+        one("551187654321", "phone", "551187654321", "+5511987654321");
+        // Opaque ids stay.
+        assert_eq!(
+            scan("203984756120387@lid 120363025246125486@g.us 1234@broadcast"),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn emails_wamids_ibans() {
+        one(
+            "Mail: Ana.Souza@Example.com.",
+            "email",
+            "Ana.Souza@Example.com",
+            "ana.souza@example.com",
+        );
+        // The tail of a path or Message-ID is not an address.
+        assert_eq!(
+            scan("conversation/52299223/messages/9102@loja.example.com"),
+            vec![]
+        );
+        let w = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjU1NDdGRjA3QjE5RUE4RkEA";
+        one(&format!("id {w} ok"), "wamid", w, w);
+        one(
+            "IBAN DE89 3704 0044 0532 0130 00 ok",
+            "iban",
+            "DE89 3704 0044 0532 0130 00",
+            "DE89370400440532013000",
+        );
+        assert_eq!(
+            scan("DE89 3704 0044 0532 0130 01"),
+            vec![],
+            "bad check digits"
+        );
+    }
+
+    #[test]
+    fn numbers_in_context() {
+        one(
+            "CPF 123.456.789-09.",
+            "cpf",
+            "123.456.789-09",
+            "12345678909",
+        );
+        one(
+            "cartão 4111 1111 1111 1111",
+            "card",
+            "4111 1111 1111 1111",
+            "4111111111111111",
+        );
+        one(
+            "CNPJ 11.222.333/0001-81",
+            "cnpj",
+            "11.222.333/0001-81",
+            "11222333000181",
+        );
+        one(
+            "ligue (11) 97654-3210!",
+            "phone",
+            "(11) 97654-3210",
+            "+5511976543210",
+        );
+        // Glued to an identifier, a date, a price, an order number: not PII.
+        for neg in [
+            "K-2024-118",
+            "crm-DE-00042",
+            "ab12345678901",
+            "R$ 1.234,56",
+            "20/11/2025 14:01",
+            "pedido 58213",
+            "v2.5551234567",
+        ] {
+            assert_eq!(scan(neg), vec![], "{neg}");
+        }
+        // Two numbers in one run are split.
+        let two = scan("4915123456789 4917698765432");
+        assert_eq!(two.len(), 2, "{two:?}");
+    }
+
+    #[test]
+    fn the_prefilter_skips_text_without_candidates() {
+        let (d, _) = detectors();
+        let b = d.builtin.as_ref().unwrap();
+        assert!(!b.worth_scanning(b"Bom dia! Tudo bem? Pedido 58213 chegou."));
+        assert!(b.worth_scanning(b"x@y.z"));
+        assert!(b.worth_scanning(b"+55 11 98765"));
+        assert!(!b.worth_scanning(b"+55 11 9"));
+        assert!(b.worth_scanning(b"wamid.abc"));
+    }
+
+    #[test]
+    fn custom_regex_and_words() {
+        let mut kinds = Kinds::default();
+        let defs = vec![
+            DetectorDef {
+                name: "ticket".into(),
+                kind: kinds.intern("ticket"),
+                spec: DetectorSpec::Regex("TCK-[0-9]{8}".into()),
+            },
+            DetectorDef {
+                name: "vip".into(),
+                kind: kinds.intern("name"),
+                spec: DetectorSpec::Words(vec!["Maria Silva".into()]),
+            },
+        ];
+        let d = Detectors::compile(&defs).unwrap();
+        let mut out = Vec::new();
+        let text = "maria silva abriu TCK-00001234; Mariana Silva não";
+        d.scan(text, 0, DetectorSet::all(2), &mut out);
+        let got: Vec<&str> = out.iter().map(|f| &text[f.start..f.end]).collect();
+        assert_eq!(got, vec!["maria silva", "TCK-00001234"]);
+        assert!(Detectors::compile(&[DetectorDef {
+            name: "bad".into(),
+            kind: KindId(0),
+            spec: DetectorSpec::Regex("a+".into()),
+        }])
+        .is_err());
+    }
+}
