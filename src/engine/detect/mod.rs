@@ -509,14 +509,16 @@ impl BuiltinScan {
                 4 => {
                     if let Some((id, kind)) = on(self.ids.iban) {
                         if !glued_before(text, start) {
-                            if let Some(len) = checks::iban_prefix_len(&text[start..end]) {
+                            // The longest valid prefix that is not glued to a word: the
+                            // next word may extend a valid IBAN into a longer one that is
+                            // valid by chance (`DE58 … 19 Guten`: `…19 G` passes mod 97).
+                            let unglued = |len: usize| !glued_after(text, start + len);
+                            if let Some(len) = checks::iban_prefix_len(&text[start..end], unglued) {
                                 let e = start + len;
-                                if !glued_after(text, e) {
-                                    let compact: String =
-                                        text[start..e].chars().filter(|c| *c != ' ').collect();
-                                    out.push(finding(start, e, kind, id, Some(compact)));
-                                    at = e.max(start + 1);
-                                }
+                                let compact: String =
+                                    text[start..e].chars().filter(|c| *c != ' ').collect();
+                                out.push(finding(start, e, kind, id, Some(compact)));
+                                at = e.max(start + 1);
                                 continue;
                             }
                         }
@@ -723,6 +725,24 @@ mod tests {
         assert_eq!(found(&d, "ref A38 123.456.789-09"), ["123.456.789-09"]);
         assert_eq!(found(&d, "CPF 123.456.789-09 2x"), ["123.456.789-09"]);
         assert_eq!(found(&d, "no 5511987654321 24h"), ["5511987654321"]);
+    }
+
+    /// Regression: when the word after an IBAN extended it into a longer candidate that
+    /// passed mod 97 by chance, the longer one was glued to the word and the IBAN was
+    /// served in the clear.
+    #[test]
+    fn an_iban_extended_by_the_next_word_is_still_found() {
+        let defs = [DetectorDef {
+            name: "iban".into(),
+            kind: KindId(0),
+            spec: DetectorSpec::Builtin(Builtin::Iban),
+        }];
+        let d = Detectors::compile(&defs).unwrap();
+        assert!(checks::iban_valid("DE58 1066 4082 0320 6989 19 G"));
+        assert_eq!(
+            found(&d, "DE58 1066 4082 0320 6989 19 Guten Tag"),
+            ["DE58 1066 4082 0320 6989 19"]
+        );
     }
 
     /// Identifiers that merely contain digits stay as they are.
