@@ -4,7 +4,7 @@
 /// Length of the longest prefix of `candidate` (letters, digits and single spaces, as the
 /// IBAN candidate pattern yields) that ends at a group boundary and is a valid IBAN
 /// (ISO 13616: 15 to 34 characters, mod-97 == 1).
-pub fn iban_prefix_len(candidate: &str) -> Option<usize> {
+pub fn iban_prefix_len(candidate: &str, accept: impl Fn(usize) -> bool) -> Option<usize> {
     let b = candidate.as_bytes();
     let mut ends: Vec<usize> = (1..=b.len())
         .filter(|&e| e == b.len() || b[e] == b' ')
@@ -15,7 +15,7 @@ pub fn iban_prefix_len(candidate: &str) -> Option<usize> {
     }
     ends.into_iter()
         .rev()
-        .find(|&e| iban_valid(&candidate[..e]))
+        .find(|&e| iban_valid(&candidate[..e]) && accept(e))
 }
 
 /// Whether `s` (spaces allowed) is a valid IBAN.
@@ -59,9 +59,9 @@ mod tests {
         assert!(!iban_valid("DE89 3704 0044 0532 0130 01"));
         assert!(!iban_valid("DE89 3704"));
         assert_eq!(
-            iban_prefix_len("DE89 3704 0044 0532 0130 00 ABCD"),
+            iban_prefix_len("DE89 3704 0044 0532 0130 00 ABCD", |_| true),
             Some("DE89 3704 0044 0532 0130 00".len())
         );
-        assert_eq!(iban_prefix_len("AB12 CDEF GHIJ KLMN"), None);
+        assert_eq!(iban_prefix_len("AB12 CDEF GHIJ KLMN", |_| true), None);
     }
 }

@@ -509,14 +509,16 @@ impl BuiltinScan {
                 4 => {
                     if let Some((id, kind)) = on(self.ids.iban) {
                         if !glued_before(text, start) {
-                            if let Some(len) = checks::iban_prefix_len(&text[start..end]) {
+                            // The longest valid prefix that is not glued to a word: the
+                            // next word may extend a valid IBAN into a longer one that is
+                            // valid by chance (`DE58 … 19 Guten`: `…19 G` passes mod 97).
+                            let unglued = |len: usize| !glued_after(text, start + len);
+                            if let Some(len) = checks::iban_prefix_len(&text[start..end], unglued) {
                                 let e = start + len;
-                                if !glued_after(text, e) {
-                                    let compact: String =
-                                        text[start..e].chars().filter(|c| *c != ' ').collect();
-                                    out.push(finding(start, e, kind, id, Some(compact)));
-                                    at = e.max(start + 1);
-                                }
+                                let compact: String =
+                                    text[start..e].chars().filter(|c| *c != ' ').collect();
+                                out.push(finding(start, e, kind, id, Some(compact)));
+                                at = e.max(start + 1);
                                 continue;
                             }
                         }
@@ -525,9 +527,21 @@ impl BuiltinScan {
                     }
                 }
                 5 => {
-                    if glued_before(text, start) || glued_after(text, end) {
+                    // A candidate glued to a word at either end is not dropped whole: only
+                    // the glued word is. `A38 123.456.789-09` still holds a CPF, and
+                    // `(11) 98765-4321 3h` a phone.
+                    if glued_before(text, start) {
+                        at = skip_word(text, start);
                         continue;
                     }
+                    let end = if glued_after(text, end) {
+                        match unglued_end(text, start, end) {
+                            Some(e) => e,
+                            None => continue,
+                        }
+                    } else {
+                        end
+                    };
                     let kinds = NumericKinds {
                         phone: on(self.ids.phone).is_some() && self.numeric_kinds.phone,
                         cpf: on(self.ids.cpf).is_some(),
@@ -620,6 +634,34 @@ fn glued_before(text: &str, start: usize) -> bool {
         Some('-' | '.') => before.next().is_some_and(word),
         _ => false,
     }
+}
+
+/// Where to look for the next number candidate after one glued to the word before it:
+/// past its optional `+`/`(` and the rest of that word.
+fn skip_word(text: &str, start: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut i = start;
+    if matches!(bytes.get(i), Some(b'+' | b'(')) {
+        i += 1;
+    }
+    while bytes
+        .get(i)
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    {
+        i += 1;
+    }
+    i.max(start + 1)
+}
+
+/// A number candidate `text[start..end]` whose last digits are glued to a word
+/// (`… 4321 3h`): the end of what precedes that word, if it is still long enough to be a
+/// candidate (seven characters ending in a digit, after an optional `+`/`(`).
+fn unglued_end(text: &str, start: usize, end: usize) -> Option<usize> {
+    let cand = &text[start..end];
+    let head = cand.trim_end_matches(|c: char| c.is_ascii_digit());
+    let head = head.trim_end_matches(|c: char| !c.is_ascii_digit());
+    let body = head.strip_prefix(['+', '(']).unwrap_or(head);
+    (body.len() >= 7).then_some(start + head.len())
 }
 
 /// Does a word or identifier go on after `end`?
@@ -850,5 +892,74 @@ mod tests {
             spec: DetectorSpec::Regex("a+".into()),
         }])
         .is_err());
+    }
+
+    fn numeric_detectors() -> Detectors {
+        let defs: Vec<DetectorDef> = ["phone", "cpf", "card"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| DetectorDef {
+                name: (*name).into(),
+                kind: KindId(i as u16),
+                spec: DetectorSpec::Builtin(Builtin::from_name(name, None).unwrap()),
+            })
+            .collect();
+        Detectors::compile(&defs).unwrap()
+    }
+
+    fn found(d: &Detectors, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        d.scan(text, 0, DetectorSet::all(d.len()), &mut out);
+        out.iter()
+            .map(|f| text[f.start..f.end].to_owned())
+            .collect()
+    }
+
+    /// Regression: a number candidate glued to a word at one end (`… 4321 3h`, `A38 …`)
+    /// was dropped whole, and the value inside it was served in the clear.
+    #[test]
+    fn a_value_beside_a_word_with_digits_is_still_found() {
+        let d = numeric_detectors();
+        assert_eq!(
+            found(&d, "me liga no (11) 98765-4321 3h da tarde"),
+            ["(11) 98765-4321"]
+        );
+        assert_eq!(found(&d, "call +49 1512 3456789 2pm"), ["+49 1512 3456789"]);
+        assert_eq!(found(&d, "ref A38 123.456.789-09"), ["123.456.789-09"]);
+        assert_eq!(found(&d, "CPF 123.456.789-09 2x"), ["123.456.789-09"]);
+        assert_eq!(found(&d, "no 5511987654321 24h"), ["5511987654321"]);
+    }
+
+    /// Regression: when the word after an IBAN extended it into a longer candidate that
+    /// passed mod 97 by chance, the longer one was glued to the word and the IBAN was
+    /// served in the clear.
+    #[test]
+    fn an_iban_extended_by_the_next_word_is_still_found() {
+        let defs = [DetectorDef {
+            name: "iban".into(),
+            kind: KindId(0),
+            spec: DetectorSpec::Builtin(Builtin::Iban),
+        }];
+        let d = Detectors::compile(&defs).unwrap();
+        assert!(checks::iban_valid("DE58 1066 4082 0320 6989 19 G"));
+        assert_eq!(
+            found(&d, "DE58 1066 4082 0320 6989 19 Guten Tag"),
+            ["DE58 1066 4082 0320 6989 19"]
+        );
+    }
+
+    /// Identifiers that merely contain digits stay as they are.
+    #[test]
+    fn identifiers_stay_unmatched() {
+        let d = numeric_detectors();
+        for text in [
+            "K-2024-1187654",
+            "abc+5511987654321",
+            "5511987654321abc",
+            "ab12345678901",
+            "x(11) 98765-4321y",
+        ] {
+            assert!(found(&d, text).is_empty(), "{text}: {:?}", found(&d, text));
+        }
     }
 }

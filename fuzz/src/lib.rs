@@ -1,0 +1,225 @@
+//! The oracles of veil's fuzz targets, shared with `tests/fuzz_regressions.rs` (which
+//! includes this file) so that a minimized crasher committed under `fuzz/regressions/`
+//! goes through exactly the checks that found it.
+//!
+//! Inputs that drive a masker start with one control byte that picks the route, the role
+//! and how the rest is split into chunks (see [`Setup`]); the remaining bytes are the
+//! document.
+//!
+//! The shipped rules are compiled into the binary (`include_str!`), so the targets need no
+//! files at run time.
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use veil::cli::test::TEST_KEYS;
+use veil::engine::json::JsonMasker;
+use veil::engine::plan::MaskPlan;
+use veil::engine::text::TextMasker;
+use veil::engine::token::KeyRing;
+use veil::engine::{mask_all, MaskError, Masker};
+use veil::rules::diagnostic::Source;
+use veil::rules::RuleSet;
+
+/// The shipped rule files, as (path, text).
+pub const SHIPPED_RULES: &[(&str, &str)] = &[
+    ("rules/roles.yaml", include_str!("../../rules/roles.yaml")),
+    (
+        "rules/generic/detectors.yaml",
+        include_str!("../../rules/generic/detectors.yaml"),
+    ),
+    (
+        "rules/chatwoot/routes.yaml",
+        include_str!("../../rules/chatwoot/routes.yaml"),
+    ),
+    (
+        "rules/whatsapp/routes.yaml",
+        include_str!("../../rules/whatsapp/routes.yaml"),
+    ),
+];
+
+/// Routes the maskers are driven with: field rules with filters (Chatwoot API), field rules
+/// without (WhatsApp Cloud), and the fallback (detectors only).
+const PATHS: [&str; 3] = [
+    "/api/v1/accounts/1/conversations",
+    "/webhooks/whatsapp",
+    "/no/route/matches",
+];
+const ROLES: [&str; 2] = ["agent", "admin"];
+
+struct Shared {
+    set: RuleSet,
+    keys: Arc<KeyRing>,
+}
+
+fn shipped_sources() -> Vec<Source> {
+    SHIPPED_RULES
+        .iter()
+        .map(|(path, text)| Source {
+            path: PathBuf::from(path),
+            text: (*text).to_owned(),
+        })
+        .collect()
+}
+
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let (set, _) = veil::rules::compile::compile_sources(&shipped_sources(), Vec::new())
+            .expect("the shipped rules compile");
+        let keys = Arc::new(KeyRing::parse(TEST_KEYS).expect("the test key parses"));
+        Shared { set, keys }
+    })
+}
+
+/// What the control byte selects.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    pub path: &'static str,
+    pub role: &'static str,
+    seed: u8,
+}
+
+impl Setup {
+    pub fn from_byte(b: u8) -> Setup {
+        Setup {
+            path: PATHS[usize::from(b) % PATHS.len()],
+            role: ROLES[usize::from(b / 3) % ROLES.len()],
+            seed: b,
+        }
+    }
+
+    pub fn plan(&self) -> MaskPlan {
+        let s = shared();
+        let route = s.set.route_for("GET", self.path, false);
+        let role = s.set.role(self.role).expect("shipped role");
+        s.set.plan(route, role, &s.keys)
+    }
+
+    /// Chunk lengths for a document: 1-byte chunks for seeds below 6, otherwise lengths
+    /// from a small generator, between 1 and 64 bytes.
+    pub fn chunks<'a>(&self, doc: &'a [u8]) -> Vec<&'a [u8]> {
+        let mut out = Vec::new();
+        let mut state = u32::from(self.seed) | 1;
+        let mut rest = doc;
+        while !rest.is_empty() {
+            let len = if self.seed < 6 {
+                1
+            } else {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                1 + (state as usize % 64)
+            };
+            let (a, b) = rest.split_at(len.min(rest.len()));
+            out.push(a);
+            rest = b;
+        }
+        out
+    }
+}
+
+/// Feeds `chunks` to `masker` and finishes it.
+pub fn mask_chunked(masker: &mut dyn Masker, chunks: &[&[u8]]) -> Result<Vec<u8>, MaskError> {
+    let mut out = Vec::new();
+    for c in chunks {
+        masker.push(c, &mut out)?;
+    }
+    masker.finish(&mut out)?;
+    Ok(out)
+}
+
+/// JSON masker: never panics; the verdict and the output do not depend on chunking; valid
+/// JSON in means the masker accepts it and its output is valid JSON; a role that sees
+/// everything in the clear gets the input back byte for byte.
+pub fn check_json(data: &[u8]) {
+    let Some((&control, doc)) = data.split_first() else {
+        return;
+    };
+    let setup = Setup::from_byte(control);
+    let one = mask_all(&mut JsonMasker::new(setup.plan()), doc);
+    let chunked = mask_chunked(&mut JsonMasker::new(setup.plan()), &setup.chunks(doc));
+    match (&one, &chunked) {
+        (Ok(a), Ok(b)) => assert!(a == b, "chunking changed the output ({setup:?})"),
+        (Err(_), Err(_)) => {}
+        _ => panic!("chunking changed the verdict ({setup:?}): {one:?} vs {chunked:?}"),
+    }
+    if serde_json::from_slice::<serde_json::Value>(doc).is_ok() {
+        let out = one.unwrap_or_else(|e| panic!("valid JSON refused ({setup:?}): {e}"));
+        if let Err(e) = serde_json::from_slice::<serde_json::Value>(&out) {
+            panic!(
+                "valid JSON in, invalid JSON out ({setup:?}): {e}\n{}",
+                String::from_utf8_lossy(&out)
+            );
+        }
+        if setup.role == "admin" {
+            assert!(out == doc, "admin output differs from the input");
+        }
+    }
+}
+
+/// Text masker: never panics, output independent of chunking, admin gets the input back.
+pub fn check_text(data: &[u8]) {
+    let Some((&control, doc)) = data.split_first() else {
+        return;
+    };
+    let setup = Setup::from_byte(control);
+    let one = mask_all(&mut TextMasker::new(setup.plan()), doc).expect("text never fails");
+    let chunked = mask_chunked(&mut TextMasker::new(setup.plan()), &setup.chunks(doc))
+        .expect("text never fails");
+    assert!(
+        one == chunked,
+        "chunking changed the output ({setup:?}):\n{}\n{}",
+        String::from_utf8_lossy(&one),
+        String::from_utf8_lossy(&chunked)
+    );
+    if setup.role == "admin" {
+        assert!(one == doc, "admin output differs from the input");
+    }
+}
+
+/// Rule compiler: any text as a rule file, alone or beside the shipped files (first byte
+/// odd), compiles or is refused with diagnostics; it never panics.
+pub fn check_rules(data: &[u8]) {
+    let Some((&control, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest).into_owned();
+    let mut sources = if control & 1 == 1 {
+        shipped_sources()
+    } else {
+        Vec::new()
+    };
+    sources.push(Source {
+        path: PathBuf::from("fuzz.yaml"),
+        text,
+    });
+    if let Ok((set, _warnings)) = veil::rules::compile::compile_sources(&sources, Vec::new()) {
+        // A compiled set must be usable: plan every route for every role, and mask a little.
+        let keys = &shared().keys;
+        for route in set.routes.iter().chain(std::iter::once(&set.fallback)) {
+            for role in 0..set.roles.len() {
+                let plan = set.plan(route, veil::rules::RoleId(role), keys);
+                let _ = mask_all(
+                    &mut JsonMasker::new(plan.clone()),
+                    br#"{"a":"+55 11 98765-4321","b":[1,"x@example.com"]}"#,
+                );
+                let _ = mask_all(&mut TextMasker::new(plan), b"call +49 1512 3456789");
+            }
+        }
+    }
+}
+
+/// Keys: parsing any text as a key file and detokenizing any text never panic; a parsed
+/// ring detokenizes what it tokenizes.
+pub fn check_keys(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = shared().keys.detokenize(&text);
+    if let Ok(ring) = KeyRing::parse(&text) {
+        let _ = ring.detokenize(&text);
+        let mut token = String::new();
+        ring.tokenize("phone", "+5511987654321", &mut token);
+        assert_eq!(
+            ring.detokenize(&token),
+            Some(("phone".to_owned(), "+5511987654321".to_owned()))
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! Replays every input under `fuzz/regressions/<target>/` through the oracle of that fuzz
+//! target, so a minimized crasher, once committed there, stays fixed. The oracles live in
+//! `fuzz/src/lib.rs` and are included here as they are, so this test and the fuzzers check
+//! the same things.
+#[allow(dead_code)]
+#[path = "../fuzz/src/lib.rs"]
+mod oracles;
+
+use std::path::Path;
+
+fn replay(target: &str, check: fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions")
+        .join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n != ".gitkeep"))
+        .collect();
+    files.sort();
+    for f in &files {
+        let data = std::fs::read(f).unwrap();
+        if let Err(e) = std::panic::catch_unwind(|| check(&data)) {
+            std::panic::resume_unwind(Box::new(format!("{}: {e:?}", f.display())));
+        }
+    }
+    files.len()
+}
+
+#[test]
+fn json_regressions() {
+    replay("json", oracles::check_json);
+}
+
+#[test]
+fn text_regressions() {
+    replay("text", oracles::check_text);
+}
+
+#[test]
+fn rules_regressions() {
+    replay("rules", oracles::check_rules);
+}
+
+#[test]
+fn keys_regressions() {
+    replay("keys", oracles::check_keys);
+}
+
+/// The oracles themselves run: a few hand-made inputs, including every chunking mode.
+#[test]
+fn oracles_accept_known_good_inputs() {
+    let doc = br#"{"content":"ligue +55 11 98765-4321 3h","n":[1,2.5e3,true,null]}"#;
+    for control in 0..=255u8 {
+        let mut data = vec![control];
+        data.extend_from_slice(doc);
+        oracles::check_json(&data);
+        oracles::check_text(&data);
+    }
+    oracles::check_rules(b"\x01routes: []");
+    oracles::check_keys(b"test AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+}
