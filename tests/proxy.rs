@@ -1002,6 +1002,45 @@ async fn tls_both_legs_and_http2_downstream() {
             .unwrap()
             .starts_with("vt_phone_"));
         assert_eq!(log.last().headers["x-forwarded-proto"], "https");
+        assert_eq!(
+            log.last().headers["host"],
+            format!("localhost:{}", up.port())
+        );
+
+        // Request bodies over HTTP/2 reach the HTTP/1.1 upstream: JSON detokenized, other
+        // types as they are.
+        let token = got.json()["payload"][0]["phone_number"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let post = |ct: &'static str, body: String| {
+            h2.request(request(
+                "POST",
+                &url,
+                Some("agent"),
+                &[("content-type", ct)],
+                body,
+            ))
+        };
+        let resp = post(
+            "application/json",
+            format!("{{\"content\":\"ligar {token}\"}}"),
+        )
+        .await
+        .unwrap();
+        read(resp).await.complete();
+        let seen = log.last();
+        assert_eq!(seen.method, "POST");
+        assert_eq!(
+            String::from_utf8_lossy(&seen.body),
+            format!("{{\"content\":\"ligar {PHONE_E164}\"}}")
+        );
+        let blob = "binary-ish payload PED-2025-0042 ".repeat(100);
+        let resp = post("application/octet-stream", blob.clone())
+            .await
+            .unwrap();
+        read(resp).await.complete();
+        assert_eq!(log.last().body, blob.as_bytes());
 
         let resp = h2
             .request(request("GET", &url, Some("admin"), &[], Bytes::new()))
