@@ -232,6 +232,9 @@ impl Proxy {
             }
         };
         parts.uri = uri;
+        // The upstream leg is HTTP/1.1 whatever the client spoke (an HTTP/2 request would
+        // be refused by the HTTP/1-only upstream client).
+        parts.version = http::Version::HTTP_11;
         if !self.settings.preserve_host {
             if let Ok(v) = HeaderValue::from_str(&self.upstream.authority) {
                 parts.headers.insert(header::HOST, v);
