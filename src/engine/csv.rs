@@ -199,6 +199,12 @@ impl CsvMasker {
                 Some(FieldTarget::Kind(kind)) => {
                     self.values.mask_field(kind, &text, &mut self.cell)
                 }
+                Some(FieldTarget::Scan(set)) => {
+                    let route_scan = self.values.set_scan(set);
+                    let hit = !set.is_empty() && self.values.mask_text(&text, &mut self.cell);
+                    self.values.set_scan(route_scan);
+                    hit
+                }
                 None => {
                     !self.values.plan.scan.is_empty()
                         && self.values.mask_text(&text, &mut self.cell)

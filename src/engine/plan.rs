@@ -16,6 +16,9 @@ pub enum FieldTarget {
     /// The value is known not to be PII (a message id that looks like an e-mail address):
     /// detectors skip it.
     Ignore,
+    /// The value is free text for these detectors only (`ignore email`: a message
+    /// `source_id` is a `wamid.` id or an e-mail Message-ID, never an address).
+    Scan(DetectorSet),
 }
 
 /// The field rules of one route, per format.

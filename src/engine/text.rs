@@ -69,6 +69,12 @@ impl ValueMasker {
         }
     }
 
+    /// Sets the detectors that free-text values run through; returns the previous set.
+    /// (A field rule may narrow them for one value: [`FieldTarget::Scan`](super::plan::FieldTarget::Scan).)
+    pub fn set_scan(&mut self, scan: super::detect::DetectorSet) -> super::detect::DetectorSet {
+        std::mem::replace(&mut self.plan.scan, scan)
+    }
+
     /// Scans `text[scan_from..]` with the route's detectors; the findings are left in
     /// [`Self::findings`]. Returns whether any finding needs a change.
     pub fn scan(&mut self, text: &str, scan_from: usize) -> bool {
@@ -172,12 +178,14 @@ impl ValueMasker {
     }
 
     /// Masks a value that a field rule says is PII of `kind`, whatever it looks like.
-    /// Returns `false` when the role sees this kind in the clear.
+    /// When the role sees `kind` in the clear, the value is still free text for the
+    /// detectors (a contact "name" that is a phone number). Returns whether it wrote a
+    /// changed value.
     pub fn mask_field(&mut self, kind: KindId, value: &str, out: &mut String) -> bool {
         let action = self.plan.role.action(kind);
         if *action == Action::Clear {
             self.counts.bump(kind, true);
-            return false;
+            return self.mask_text(value, out);
         }
         if value.is_empty() {
             return false;

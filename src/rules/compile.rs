@@ -233,7 +233,7 @@ impl Compiler {
         // Kinds named by field rules.
         for (src, r) in &raw_routes {
             for kind in r.json.values().chain(r.csv.values()).chain(r.html.values()) {
-                if kind != "ignore" {
+                if kind != "ignore" && !kind.starts_with("ignore ") {
                     if Kinds::valid_name(kind) {
                         self.kinds.intern(kind);
                     } else {
@@ -585,12 +585,24 @@ impl Compiler {
                 }
             }
         }
-        let target = |kinds: &Kinds, k: &str| -> Option<FieldTarget> {
+        // `kind`, `ignore`, or `ignore <detector>[, <detector>…]` (free text for the other
+        // detectors of the route).
+        let mut bad_ignores = Vec::new();
+        let target = |kinds: &Kinds, k: &str, bad: &mut Vec<String>| -> Option<FieldTarget> {
             if k == "ignore" {
-                Some(FieldTarget::Ignore)
-            } else {
-                kinds.get(k).map(FieldTarget::Kind)
+                return Some(FieldTarget::Ignore);
             }
+            if let Some(list) = k.strip_prefix("ignore ") {
+                let mut set = scan;
+                for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    match detectors.id(name) {
+                        Some(id) => set.remove(id),
+                        None => bad.push(name.to_owned()),
+                    }
+                }
+                return Some(FieldTarget::Scan(set));
+            }
+            kinds.get(k).map(FieldTarget::Kind)
         };
         let mut json = Vec::new();
         for (i, (expr, _)) in r.json.0.iter().enumerate() {
@@ -604,7 +616,7 @@ impl Compiler {
             }
         }
         for (expr, k) in r.json.iter() {
-            match target(&self.kinds, k) {
+            match target(&self.kinds, k, &mut bad_ignores) {
                 Some(t) => json.push((expr.clone(), t)),
                 None => continue,
             }
@@ -625,11 +637,13 @@ impl Compiler {
         let csv_columns = r
             .csv
             .iter()
-            .filter_map(|(col, k)| target(&self.kinds, k).map(|t| (col.clone(), t)))
+            .filter_map(|(col, k)| {
+                target(&self.kinds, k, &mut bad_ignores).map(|t| (col.clone(), t))
+            })
             .collect();
         let mut html = Vec::new();
         for (sel, k) in r.html.iter() {
-            let Some(t) = target(&self.kinds, k) else {
+            let Some(t) = target(&self.kinds, k, &mut bad_ignores) else {
                 continue;
             };
             let (css, attr) = match sel.split_once(" @") {
@@ -646,6 +660,17 @@ impl Compiler {
                 continue;
             }
             html.push((css, attr, t));
+        }
+        for name in bad_ignores {
+            self.error(
+                src,
+                &name,
+                at,
+                format!(
+                    "route {:?}: `ignore` names unknown detector {name:?}",
+                    r.name
+                ),
+            );
         }
         let on_unknown = match r.on_unknown.as_deref() {
             None | Some("scan") => OnUnknown::Scan,

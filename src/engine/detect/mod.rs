@@ -41,6 +41,9 @@ impl DetectorSet {
     pub fn insert(&mut self, id: DetectorId) {
         self.0 |= 1 << id.0;
     }
+    pub fn remove(&mut self, id: DetectorId) {
+        self.0 &= !(1 << id.0);
+    }
     pub fn contains(self, id: DetectorId) -> bool {
         self.0 & (1 << id.0) != 0
     }

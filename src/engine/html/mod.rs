@@ -112,6 +112,12 @@ impl State {
         ty: TextType,
         ctx: TextCtx,
     ) -> Result<Option<String>, MaskError> {
+        if let Some(FieldTarget::Scan(set)) = ctx.target {
+            let route_scan = self.values.set_scan(set);
+            let r = self.mask_node(raw, ty, TextCtx { target: None });
+            self.values.set_scan(route_scan);
+            return r;
+        }
         self.masked.clear();
         let changed = match (ctx.target, ty) {
             (Some(FieldTarget::Ignore), _) => false,
@@ -122,12 +128,16 @@ impl State {
                 let decoded = entity::decode(raw, &mut self.decoded, &mut self.map);
                 self.mask_field(kind, raw, decoded.then_some(()), entity::escape)
             }
-            (None, TextType::ScriptData) if self.script_json => self.mask_json_script(raw)?,
+            (None | Some(FieldTarget::Scan(_)), TextType::ScriptData) if self.script_json => {
+                self.mask_json_script(raw)?
+            }
             (None, TextType::ScriptData) => self.mask_decoded(raw, js::decode, js::escape),
             (None, TextType::Data | TextType::RCData) => {
                 self.mask_decoded(raw, entity::decode, entity::escape)
             }
-            (None, _) => self.mask_decoded(raw, no_decode, escape_raw_text),
+            (None | Some(FieldTarget::Scan(_)), _) => {
+                self.mask_decoded(raw, no_decode, escape_raw_text)
+            }
         };
         Ok(changed.then(|| std::mem::take(&mut self.masked)))
     }
@@ -335,6 +345,12 @@ impl State {
             self.masked.clear();
             let changed = match rule {
                 Some(FieldTarget::Ignore) => false,
+                Some(FieldTarget::Scan(set)) => {
+                    let route_scan = self.values.set_scan(set);
+                    let c = self.mask_decoded(&raw, entity::decode, entity::escape);
+                    self.values.set_scan(route_scan);
+                    c
+                }
                 Some(FieldTarget::Kind(kind)) => {
                     let decoded = entity::decode(&raw, &mut self.decoded, &mut self.map);
                     self.mask_field(kind, &raw, decoded.then_some(()), entity::escape)

@@ -303,6 +303,12 @@ impl JsonMasker {
             }
             // No rule, or a kind this role sees in the clear: other PII inside (a contact
             // "name" that is a phone number) is still found by the detectors.
+            Some(FieldTarget::Scan(set)) => {
+                let route_scan = self.values.set_scan(set);
+                let r = self.mask_free_text(raw, has_escape, out);
+                self.values.set_scan(route_scan);
+                r?
+            }
             Some(FieldTarget::Kind(_)) | None => self.mask_free_text(raw, has_escape, out)?,
         };
         if !changed {
@@ -786,5 +792,152 @@ impl Masker for JsonMasker {
             self.poisoned = true;
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::testutil::{assert_chunk_invariant, plan};
+
+    const ROUTES: &str = r#"
+routes:
+  - name: api
+    json:
+      "$.attrs[?@.type=='phone'].value": phone
+      "$..message_id": ignore
+      "$.payload[*].source_id": ignore email
+      "$..customer_id": phone
+      "$..profile": name
+"#;
+
+    fn mask(route_plan: &MaskPlan, input: &str) -> String {
+        let p = route_plan.clone();
+        let out = assert_chunk_invariant(
+            &move || Box::new(JsonMasker::new(p.clone())),
+            input.as_bytes(),
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn filters_buffer_one_element_and_select_by_sibling() {
+        let p = plan(ROUTES, "api", "agent");
+        let input = r#"{"attrs":[{"type":"phone","value":"call me"},{"type":"note","value":"call me"}],"n":1}"#;
+        let out = mask(&p, input);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(
+            v["attrs"][0]["value"]
+                .as_str()
+                .unwrap()
+                .starts_with("vt_phone_k1_"),
+            "{out}"
+        );
+        assert_eq!(v["attrs"][1]["value"], "call me");
+        assert_eq!(v["n"], 1);
+    }
+
+    #[test]
+    fn ignore_and_ignore_some_detectors() {
+        let p = plan(ROUTES, "api", "agent");
+        let input = r#"{"message_id":"a.b@mail.example.com","payload":[{"source_id":"CAF3x@mail.example.com"},{"source_id":"+5511987654321"}],"x":"ana@example.com"}"#;
+        let out = mask(&p, input);
+        assert!(
+            out.contains("\"message_id\":\"a.b@mail.example.com\""),
+            "{out}"
+        );
+        assert!(
+            out.contains("\"source_id\":\"CAF3x@mail.example.com\""),
+            "{out}"
+        );
+        assert!(
+            !out.contains("+5511987654321"),
+            "other detectors still run: {out}"
+        );
+        assert!(!out.contains("ana@example.com"), "{out}");
+    }
+
+    #[test]
+    fn a_number_field_becomes_a_string_token_and_containers_mask_their_leaves() {
+        let p = plan(ROUTES, "api", "agent");
+        let out = mask(
+            &p,
+            r#"{"customer_id": 5511987654321, "profile": {"a": "Ana", "b": [1, "Bia"]}, "ok": 12.5e3}"#,
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(
+            v["customer_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("vt_phone_k1_"),
+            "{out}"
+        );
+        assert_eq!(v["profile"]["a"], "[redacted:name]");
+        assert_eq!(v["profile"]["b"][1], "[redacted:name]");
+        assert!(
+            out.contains("\"ok\": 12.5e3"),
+            "numbers keep their formatting: {out}"
+        );
+    }
+
+    #[test]
+    fn escapes_cannot_hide_a_value_and_other_bytes_stay() {
+        let p = plan(ROUTES, "api", "agent");
+        let input = r#"{"k":"M\u00fcller \u0026 S\u00f6hne: \u002b55 11 98765-4321 \/ ok"}"#;
+        let out = mask(&p, input);
+        assert!(!out.contains("98765-4321"), "{out}");
+        assert!(
+            out.starts_with(r#"{"k":"M\u00fcller \u0026 S\u00f6hne: vt_phone_k1_"#),
+            "{out}"
+        );
+        assert!(out.ends_with(r#" \/ ok"}"#), "{out}");
+    }
+
+    #[test]
+    fn admin_gets_the_bytes_back_and_whitespace_is_kept() {
+        let p = plan(ROUTES, "api", "admin");
+        let input =
+            "{ \"a\" : [ 1 , 2.0 , true , null ] ,\n \"b\" : \"+55 11 98765-4321\" }\n{\"next\":1}";
+        assert_eq!(mask(&p, input), input);
+    }
+
+    #[test]
+    fn malformed_input_and_caps_fail_closed() {
+        let p = plan(ROUTES, "api", "agent");
+        for bad in [
+            r#"{"a":}"#,
+            r#"{"a" 1}"#,
+            r#"[1,]x"#,
+            "{\"a\":\"\u{1}\"}",
+            r#"{"a":tru}"#,
+            r#"{"a":01}"#,
+            r#"{"a":"\x"}"#,
+        ] {
+            let mut m = JsonMasker::new(p.clone());
+            assert!(
+                crate::engine::mask_all(&mut m, bad.as_bytes()).is_err(),
+                "{bad}"
+            );
+        }
+        let mut m = JsonMasker::new(p.clone());
+        assert!(matches!(
+            crate::engine::mask_all(&mut m, br#"{"a":"unterminated"#),
+            Err(MaskError::Truncated { .. })
+        ));
+        let mut small = p.clone();
+        small.limits.max_depth = 3;
+        let mut m = JsonMasker::new(small.clone());
+        assert!(matches!(
+            crate::engine::mask_all(&mut m, b"[[[[1]]]]"),
+            Err(MaskError::CapExceeded { .. })
+        ));
+        small.limits.max_value = 8;
+        let mut m = JsonMasker::new(small);
+        let r = crate::engine::mask_all(&mut m, br#"["a long string value"]"#);
+        assert!(matches!(r, Err(MaskError::CapExceeded { .. })));
+        // After an error nothing more comes out.
+        let mut out = Vec::new();
+        assert_eq!(m.push(b"[1]", &mut out), Err(MaskError::Poisoned));
+        assert!(out.is_empty());
     }
 }
