@@ -55,6 +55,7 @@ impl MatchCounts {
 pub struct ValueMasker {
     pub plan: MaskPlan,
     findings: Vec<Finding>,
+    cache: super::detect::ScanCache,
     splice_scratch: String,
     pub counts: MatchCounts,
 }
@@ -64,6 +65,7 @@ impl ValueMasker {
         ValueMasker {
             plan,
             findings: Vec::new(),
+            cache: Default::default(),
             splice_scratch: String::new(),
             counts: MatchCounts::default(),
         }
@@ -79,9 +81,13 @@ impl ValueMasker {
     /// [`Self::findings`]. Returns whether any finding needs a change.
     pub fn scan(&mut self, text: &str, scan_from: usize) -> bool {
         self.findings.clear();
-        self.plan
-            .detectors
-            .scan(text, scan_from, self.plan.scan, &mut self.findings);
+        self.plan.detectors.scan_with(
+            text,
+            scan_from,
+            self.plan.scan,
+            &mut self.findings,
+            &mut self.cache,
+        );
         let role = &self.plan.role;
         self.findings
             .iter()

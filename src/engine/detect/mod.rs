@@ -366,13 +366,26 @@ impl Detectors {
     /// position and without overlaps. `scan_from` lets a streaming caller keep already
     /// emitted bytes before it as look-behind context.
     pub fn scan(&self, text: &str, scan_from: usize, enabled: DetectorSet, out: &mut Vec<Finding>) {
+        self.scan_with(text, scan_from, enabled, out, &mut ScanCache::default());
+    }
+
+    /// [`Self::scan`] with a cache of number classifications that the caller keeps across
+    /// values (one response repeats the same phone in many fields).
+    pub fn scan_with(
+        &self,
+        text: &str,
+        scan_from: usize,
+        enabled: DetectorSet,
+        out: &mut Vec<Finding>,
+        cache: &mut ScanCache,
+    ) {
         if enabled.is_empty() {
             return;
         }
         let first = out.len();
         if let Some(b) = &self.builtin {
             if b.worth_scanning(&text.as_bytes()[scan_from..]) {
-                b.scan(text, scan_from, enabled, out);
+                b.scan(text, scan_from, enabled, out, cache);
             }
         }
         for (re, id) in &self.regexes {
@@ -431,6 +444,13 @@ impl Detectors {
             if !v.is_empty() && v.bytes().all(|c| c.is_ascii_digit()) {
                 return b.numeric.whatsapp_digits(v);
             }
+            // Already E.164 (`+5511987654321`, as inboxes store them): no libphonenumber
+            // parse, only the legacy Brazilian form to fix.
+            if let Some(digits) = v.strip_prefix('+') {
+                if (8..=15).contains(&digits.len()) && digits.bytes().all(|c| c.is_ascii_digit()) {
+                    return b.numeric.whatsapp_digits(digits).filter(|n| n != v);
+                }
+            }
             let mut found = Vec::new();
             b.numeric.classify(
                 v,
@@ -455,6 +475,115 @@ impl Detectors {
     }
 }
 
+/// Can `bytes` hold a number value: [`MIN_DIGITS`] digits in one run of digits and number
+/// punctuation? A vectorized digit count rejects most text first; timestamps, UUIDs and
+/// prices then fail the run test without reaching the regex. An IBAN's letters break a
+/// run, so IBANs (which have many digits) are let through by the count alone when the
+/// text has an upper-case letter followed by two digits.
+#[inline]
+fn has_digit_run(bytes: &[u8]) -> bool {
+    if bytes.iter().filter(|b| b.is_ascii_digit()).count() < MIN_DIGITS {
+        return false;
+    }
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_digit() {
+            run += 1;
+            if run >= MIN_DIGITS {
+                return true;
+            }
+        } else if !matches!(b, b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'+') {
+            if b.is_ascii_uppercase()
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_uppercase)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_digit)
+            {
+                return true;
+            }
+            run = 0;
+        }
+    }
+    false
+}
+
+/// Which alternative of the candidate pattern matched, read off the matched text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shape {
+    Jid,
+    Wamid,
+    Email,
+    Iban,
+    Number,
+}
+
+fn candidate_shape(m: &str) -> Shape {
+    if m.starts_with("wamid.") {
+        return Shape::Wamid;
+    }
+    if let Some((user, server)) = m.split_once('@') {
+        let jid_server = matches!(
+            server,
+            "s.whatsapp.net" | "c.us" | "g.us" | "lid" | "broadcast" | "newsletter"
+        );
+        let jid_user = user.bytes().next().is_some_and(|b| b.is_ascii_digit())
+            && user
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'_' | b':'));
+        return if jid_server && jid_user {
+            Shape::Jid
+        } else {
+            Shape::Email
+        };
+    }
+    if m.as_bytes()[0].is_ascii_uppercase() {
+        Shape::Iban
+    } else {
+        Shape::Number
+    }
+}
+
+/// Number classifications memoized per caller (a response repeats its contacts' numbers
+/// in many fields; libphonenumber is the costliest step of a scan). Bounded: cleared when
+/// full.
+#[derive(Default)]
+pub struct ScanCache {
+    numeric: std::collections::HashMap<Box<str>, (u8, Vec<NumericMatch>)>,
+}
+
+impl std::fmt::Debug for ScanCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ScanCache({} entries)", self.numeric.len())
+    }
+}
+
+const SCAN_CACHE_ENTRIES: usize = 1024;
+
+impl ScanCache {
+    fn classify(
+        &mut self,
+        numeric: &NumericClassifier,
+        run: &str,
+        kinds: NumericKinds,
+        out: &mut Vec<NumericMatch>,
+    ) {
+        let k = u8::from(kinds.phone)
+            | u8::from(kinds.cpf) << 1
+            | u8::from(kinds.cnpj) << 2
+            | u8::from(kinds.card) << 3;
+        if let Some((hk, hit)) = self.numeric.get(run) {
+            if *hk == k {
+                out.extend(hit.iter().cloned());
+                return;
+            }
+        }
+        let first = out.len();
+        numeric.classify(run, kinds, out);
+        if self.numeric.len() >= SCAN_CACHE_ENTRIES {
+            self.numeric.clear();
+        }
+        self.numeric.insert(run.into(), (k, out[first..].to_vec()));
+    }
+}
+
 /// The candidate shapes, in priority order (leftmost-first alternation).
 fn builtin_pattern() -> String {
     let jid = r"(?P<jid>[0-9]{5,20}(?:-[0-9]{1,20})?(?:[_:][0-9]{1,4}){0,2}@(?:s\.whatsapp\.net|c\.us|g\.us|lid|broadcast|newsletter))";
@@ -470,36 +599,43 @@ impl BuiltinScan {
     /// The prefilter: can this text hold a value of an enabled built-in kind at all?
     #[inline]
     fn worth_scanning(&self, bytes: &[u8]) -> bool {
-        (self.needs_digits && bytes.iter().filter(|b| b.is_ascii_digit()).count() >= MIN_DIGITS)
+        (self.needs_digits && has_digit_run(bytes))
             || (self.needs_at && memchr::memchr(b'@', bytes).is_some())
             || (self.needs_wamid && memchr::memmem::find(bytes, b"wamid.").is_some())
     }
 
-    fn scan(&self, text: &str, scan_from: usize, enabled: DetectorSet, out: &mut Vec<Finding>) {
+    fn scan(
+        &self,
+        text: &str,
+        scan_from: usize,
+        enabled: DetectorSet,
+        out: &mut Vec<Finding>,
+        cache: &mut ScanCache,
+    ) {
         let on = |slot: Option<(DetectorId, KindId)>| slot.filter(|(id, _)| enabled.contains(*id));
-        let mut locs = self.re.capture_locations();
         let mut at = scan_from;
         let mut numeric = Vec::new();
         while at < text.len() {
-            let Some(m) = self.re.captures_read_at(&mut locs, text, at) else {
+            // `find_at` runs the lazy DFA only; which alternative matched is read off the
+            // text (cheaper than asking the regex for capture groups).
+            let Some(m) = self.re.find_at(text, at) else {
                 break;
             };
             let (start, end) = (m.start(), m.end());
             at = end.max(start + 1);
-            // Group 1 jid, 2 wamid, 3 email, 4 iban, 5 num.
-            let group = (1..=5).find(|g| locs.get(*g).is_some()).unwrap_or(0);
+            let group = candidate_shape(m.as_str());
             match group {
-                1 => {
+                Shape::Jid => {
                     if let Some(p) = on(self.ids.phone) {
                         self.jid(text, start, end, p, out);
                     }
                 }
-                2 => {
+                Shape::Wamid => {
                     if let Some((id, kind)) = on(self.ids.wamid) {
                         out.push(finding(start, end, kind, id, None));
                     }
                 }
-                3 => {
+                Shape::Email => {
                     // `…/messages/9102@host`: the tail of a path or Message-ID, not an address.
                     let in_path = start > 0 && text.as_bytes()[start - 1] == b'/';
                     if let Some((id, kind)) = on(self.ids.email).filter(|_| !in_path) {
@@ -509,7 +645,7 @@ impl BuiltinScan {
                         out.push(finding(start, end, kind, id, norm));
                     }
                 }
-                4 => {
+                Shape::Iban => {
                     if let Some((id, kind)) = on(self.ids.iban) {
                         if !glued_before(text, start) {
                             // The longest valid prefix that is not glued to a word: the
@@ -529,7 +665,7 @@ impl BuiltinScan {
                         at = start + 2;
                     }
                 }
-                5 => {
+                Shape::Number => {
                     // A candidate glued to a word at either end is not dropped whole: only
                     // the glued word is. `A38 123.456.789-09` still holds a CPF, and
                     // `(11) 98765-4321 3h` a phone.
@@ -552,8 +688,7 @@ impl BuiltinScan {
                         card: on(self.ids.card).is_some(),
                     };
                     numeric.clear();
-                    self.numeric
-                        .classify(&text[start..end], kinds, &mut numeric);
+                    cache.classify(&self.numeric, &text[start..end], kinds, &mut numeric);
                     for NumericMatch {
                         start: s,
                         end: e,
@@ -574,7 +709,6 @@ impl BuiltinScan {
                         }
                     }
                 }
-                _ => {}
             }
         }
     }

@@ -68,6 +68,59 @@ pub struct JsonFields {
     rules: Vec<Rule>,
     words: usize,
     filters: Vec<JpQuery>,
+    /// The transitions, indexed so that [`JsonFields::step`] costs one lookup per key
+    /// instead of a walk over every rule.
+    table: Transitions,
+}
+
+/// A `(from bit, to bit)` edge of the path automaton.
+type Edge = (u32, u32);
+
+#[derive(Default)]
+struct Transitions {
+    /// Positions that stay active below (`..` steps).
+    self_loops: Vec<u64>,
+    /// Edges taken by member names, sorted by name (binary search).
+    by_name: Vec<(Box<str>, Vec<Edge>)>,
+    /// Edges taken by any child (`*`).
+    any: Vec<Edge>,
+    /// Edges taken by array indices (`[n]`, `[a:b]`), with their selector.
+    by_index: Vec<(Edge, Sel)>,
+    /// Edges that need a filter evaluated: (edge, filter index).
+    filtered: Vec<(Edge, usize)>,
+    /// Positions that have any outgoing edge or self loop (a state without them is dead).
+    live: Vec<u64>,
+}
+
+impl Transitions {
+    fn build(rules: &[Rule], words: usize) -> Transitions {
+        let mut t = Transitions {
+            self_loops: vec![0; words],
+            live: vec![0; words],
+            ..Transitions::default()
+        };
+        let mut names: std::collections::BTreeMap<&str, Vec<Edge>> = Default::default();
+        for r in rules {
+            for (p, step) in r.steps.iter().enumerate() {
+                let from = r.base + p;
+                let edge = (from as u32, (from + 1) as u32);
+                set(&mut t.live, from);
+                if step.descendant {
+                    set(&mut t.self_loops, from);
+                }
+                for sel in &step.sels {
+                    match sel {
+                        Sel::Name(n) => names.entry(n).or_default().push(edge),
+                        Sel::Wildcard => t.any.push(edge),
+                        Sel::Index(_) | Sel::Slice(..) => t.by_index.push((edge, sel.clone())),
+                        Sel::Filter(f) => t.filtered.push((edge, *f)),
+                    }
+                }
+            }
+        }
+        t.by_name = names.into_iter().map(|(n, e)| (n.into(), e)).collect();
+        t
+    }
 }
 
 impl std::fmt::Debug for JsonFields {
@@ -103,9 +156,11 @@ impl JsonFields {
             });
             bits += len + 1;
         }
+        let words = bits.div_ceil(64).max(1);
         Ok(JsonFields {
+            table: Transitions::build(&rules, words),
             rules,
-            words: bits.div_ceil(64).max(1),
+            words,
             filters,
         })
     }
@@ -148,36 +203,50 @@ impl JsonFields {
         parent: &[u64],
         elem: Elem<'_>,
         out: &mut [u64],
-        mut pending: Option<&mut Vec<PendingFilter>>,
+        pending: Option<&mut Vec<PendingFilter>>,
     ) {
-        out.fill(0);
-        if parent.iter().all(|w| *w == 0) {
+        let t = &self.table;
+        let mut live = false;
+        for ((o, p), (l, s)) in out
+            .iter_mut()
+            .zip(parent)
+            .zip(t.live.iter().zip(&t.self_loops))
+        {
+            *o = p & s;
+            live |= p & l != 0;
+        }
+        if !live {
             return;
         }
-        for r in &self.rules {
-            for (p, step) in r.steps.iter().enumerate() {
-                if !get(parent, r.base + p) {
-                    continue;
+        let mut take = |edges: &[Edge], out: &mut [u64]| {
+            for &(from, to) in edges {
+                if get(parent, from as usize) {
+                    set(out, to as usize);
                 }
-                if step.descendant {
-                    set(out, r.base + p);
+            }
+        };
+        take(&t.any, out);
+        match elem {
+            Elem::Key(k) => {
+                if let Ok(i) = t.by_name.binary_search_by(|(n, _)| (**n).cmp(k)) {
+                    take(&t.by_name[i].1, out);
                 }
-                for sel in &step.sels {
-                    match sel {
-                        Sel::Filter(f) => {
-                            if let Some(pending) = pending.as_deref_mut() {
-                                pending.push(PendingFilter {
-                                    next_bit: r.base + p + 1,
-                                    filter: *f,
-                                });
-                            }
-                        }
-                        _ => {
-                            if sel_matches(sel, elem) {
-                                set(out, r.base + p + 1);
-                            }
-                        }
+            }
+            Elem::Index(_) => {
+                for ((from, to), sel) in &t.by_index {
+                    if get(parent, *from as usize) && sel_matches(sel, elem) {
+                        set(out, *to as usize);
                     }
+                }
+            }
+        }
+        if let Some(pending) = pending {
+            for ((from, to), f) in &t.filtered {
+                if get(parent, *from as usize) {
+                    pending.push(PendingFilter {
+                        next_bit: *to as usize,
+                        filter: *f,
+                    });
                 }
             }
         }
