@@ -268,7 +268,9 @@ impl Proxy {
                 body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
             );
         }
-        let plan = rules.plan(route, role, keys);
+        let mut plan = rules.plan(route, role, keys);
+        // An all-clear role is scanned (not changed) when auditing, to count what it was served.
+        plan.audit_clear = audit_clear;
         let mut values = ValueMasker::new(plan.clone());
         headers::mask_response_headers(&mut parts.headers, &mut values);
         if no_body {

@@ -7,6 +7,7 @@ use super::config::Config;
 use super::tls::Acceptor;
 use crate::proxy::Proxy;
 use notify::{RecursiveMode, Watcher};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -21,9 +22,36 @@ pub async fn watch(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let mut files: Vec<PathBuf> = config.keys.iter().cloned().collect();
+    if let Some(t) = &config.tls {
+        files.push(t.cert.clone());
+        files.push(t.key.clone());
+    }
+    // A file replaced by a rename (how editors and config tools write) is a new inode that
+    // a watch on the old one never sees: files are watched through their folder too, and
+    // only events about the watched paths count (other files may live in that folder).
+    let folder = |f: &Path| match f.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let wanted: Vec<(PathBuf, std::ffi::OsString)> = files
+        .iter()
+        .filter_map(|f| Some((folder(f), f.file_name()?.to_owned())))
+        .collect();
+    let rules_dir = config.rules.clone();
+    let watched = files.clone();
+    let relevant = move |p: &Path| {
+        p.starts_with(&rules_dir)
+            || watched.iter().any(|f| f == p)
+            || wanted
+                .iter()
+                .any(|(dir, name)| p.file_name() == Some(name) && p.parent() == Some(dir))
+    };
     let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {
-            if !matches!(ev.kind, notify::EventKind::Access(_)) {
+            if !matches!(ev.kind, notify::EventKind::Access(_))
+                && ev.paths.iter().any(|p| relevant(p))
+            {
                 let _ = tx.send(());
             }
         }
@@ -31,17 +59,21 @@ pub async fn watch(
     let _watcher = match watcher {
         Ok(mut w) => {
             let mut paths = vec![config.rules.clone()];
-            paths.extend(config.keys.clone());
-            if let Some(t) = &config.tls {
-                paths.push(t.cert.clone());
-                paths.push(t.key.clone());
-            }
+            paths.extend(files.iter().cloned());
             for p in paths
                 .iter()
                 .filter(|p| p.as_os_str() != crate::rules::embedded::EMBEDDED)
             {
                 if let Err(e) = w.watch(p, RecursiveMode::Recursive) {
                     tracing::warn!(path = %p.display(), error = %e, "cannot watch for changes; SIGHUP still reloads");
+                }
+            }
+            let mut folders: Vec<PathBuf> = files.iter().map(|f| folder(f)).collect();
+            folders.sort();
+            folders.dedup();
+            for d in &folders {
+                if let Err(e) = w.watch(d, RecursiveMode::NonRecursive) {
+                    tracing::warn!(path = %d.display(), error = %e, "cannot watch for changes; SIGHUP still reloads");
                 }
             }
             Some(w)

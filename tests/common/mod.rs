@@ -74,6 +74,11 @@ pub struct Setup {
     pub upstream_extra: String,
     /// Extra top-level YAML.
     pub extra: String,
+    /// A whole `roles:` section replacing the default `x-veil-role` trusted header one
+    /// (top-level YAML, starting with `roles:`).
+    pub roles: Option<String>,
+    /// The key file's text instead of [`KEY_LINE`].
+    pub keys: Option<String>,
 }
 
 impl Setup {
@@ -83,6 +88,8 @@ impl Setup {
             trusted_peers: "127.0.0.1".into(),
             upstream_extra: String::new(),
             extra: String::new(),
+            roles: None,
+            keys: None,
         }
     }
 }
@@ -109,21 +116,28 @@ impl Veil {
     /// As [`Veil::with`], in a folder the caller prepared (certificates).
     pub fn with_dir(setup: Setup, dir: TempDir) -> Veil {
         let keys = dir.path().join("keys.txt");
-        std::fs::write(&keys, format!("{KEY_LINE}\n")).expect("keys file");
+        let key_text = setup.keys.unwrap_or_else(|| format!("{KEY_LINE}\n"));
+        std::fs::write(&keys, key_text).expect("keys file");
         let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let roles = setup.roles.unwrap_or_else(|| {
+            format!(
+                "roles:\n  resolvers:\n    - type: trusted_header\n      header: x-veil-role\n      trusted_peers: [{}]\n",
+                setup.trusted_peers
+            )
+        });
         let config = format!(
             "listen: 127.0.0.1:0\n\
              upstream:\n  url: {}\n{}\
              rules: {}\n\
              keys: {}\n\
              admin:\n  listen: 127.0.0.1:0\n\
-             roles:\n  resolvers:\n    - type: trusted_header\n      header: x-veil-role\n      trusted_peers: [{}]\n\
+             {}\
              {}",
             setup.upstream,
             setup.upstream_extra,
             rules.display(),
             keys.display(),
-            setup.trusted_peers,
+            roles,
             setup.extra,
         );
         let config_path = dir.path().join("veil.yaml");
@@ -173,6 +187,49 @@ impl Veil {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("veil.log")).unwrap_or_default()
     }
+
+    /// The veil child's process id (to signal it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The key file veil was started with (rewrite it, then reload).
+    pub fn keys_path(&self) -> PathBuf {
+        self.dir.path().join("keys.txt")
+    }
+
+    /// The admin `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let got = fetch(request(
+            "GET",
+            &format!("http://{}/metrics", self.admin),
+            None,
+            &[],
+            Bytes::new(),
+        ))
+        .await;
+        assert_eq!(got.status, 200, "{}", got.text());
+        got.text()
+    }
+}
+
+/// The value of one sample in a Prometheus text exposition: the line of metric `name`
+/// whose labels include every `k="v"` of `labels` (0 when there is none).
+pub fn metric_value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let (labelset, value) = match rest.strip_prefix('{') {
+                Some(r) => r.split_once("} ")?,
+                None => ("", rest.strip_prefix(' ')?),
+            };
+            let all = labels
+                .iter()
+                .all(|(k, v)| labelset.split(',').any(|p| p == format!("{k}=\"{v}\"")));
+            all.then(|| value.trim().parse::<f64>().ok()).flatten()
+        })
+        .sum()
 }
 
 impl Drop for Veil {

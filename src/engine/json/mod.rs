@@ -339,6 +339,7 @@ impl JsonMasker {
             std::str::from_utf8(raw).expect("checked by the caller")
         };
         if !self.values.scan(text, 0) {
+            self.values.count_clear(text.len());
             return Ok(false);
         }
         // Splice: raw bytes between findings, escaped replacements for findings.
@@ -515,13 +516,7 @@ impl JsonMasker {
         let mut sub = JsonMasker::for_subtree(self.values.plan.clone(), &self.cur, inherit);
         sub.push(&buf, out)?;
         sub.finish(out)?;
-        for (i, c) in sub.values.counts.masked.iter().enumerate() {
-            let v = &mut self.values.counts.masked;
-            if v.len() <= i {
-                v.resize(i + 1, 0);
-            }
-            v[i] += c;
-        }
+        self.values.counts.add(&sub.values.counts);
         self.capture.buf = buf;
         self.value_done();
         Ok(())
@@ -939,5 +934,21 @@ routes:
         let mut out = Vec::new();
         assert_eq!(m.push(b"[1]", &mut out), Err(MaskError::Poisoned));
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn an_audited_clear_role_counts_what_it_was_served() {
+        let mut plan = crate::engine::testutil::fallback_plan("admin");
+        plan.audit_clear = true;
+        let phone = plan.kinds.get("phone").unwrap();
+        let email = plan.kinds.get("email").unwrap();
+        let mut m = JsonMasker::new(plan);
+        let input =
+            br#"{"phone":"+5521981234567","note":"maria.teste@example.com or +55 21 98123-4567"}"#;
+        assert_eq!(crate::engine::mask_all(&mut m, input).unwrap(), input);
+        let clear = &m.counts().clear;
+        assert_eq!(clear.get(phone.0 as usize), Some(&2), "{clear:?}");
+        assert_eq!(clear.get(email.0 as usize), Some(&1), "{clear:?}");
+        assert_eq!(m.counts().total_masked(), 0);
     }
 }

@@ -218,7 +218,7 @@ impl JsonFields {
         if !live {
             return;
         }
-        let mut take = |edges: &[Edge], out: &mut [u64]| {
+        let take = |edges: &[Edge], out: &mut [u64]| {
             for &(from, to) in edges {
                 if get(parent, from as usize) {
                     set(out, to as usize);
