@@ -26,6 +26,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+pub mod fx;
+
 /// The fixed test key: tokens are the same in every run.
 pub const KEY_LINE: &str = "k1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -74,6 +76,8 @@ pub struct Setup {
     pub upstream_extra: String,
     /// Extra top-level YAML.
     pub extra: String,
+    /// Serve a copy of `rules/` in the veil's own folder (tests that edit rules and reload).
+    pub copy_rules: bool,
 }
 
 impl Setup {
@@ -83,6 +87,7 @@ impl Setup {
             trusted_peers: "127.0.0.1".into(),
             upstream_extra: String::new(),
             extra: String::new(),
+            copy_rules: false,
         }
     }
 }
@@ -110,7 +115,14 @@ impl Veil {
     pub fn with_dir(setup: Setup, dir: TempDir) -> Veil {
         let keys = dir.path().join("keys.txt");
         std::fs::write(&keys, format!("{KEY_LINE}\n")).expect("keys file");
-        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let rules = if setup.copy_rules {
+            let copy = dir.path().join("rules");
+            copy_dir(&shipped, &copy);
+            copy
+        } else {
+            shipped
+        };
         let config = format!(
             "listen: 127.0.0.1:0\n\
              upstream:\n  url: {}\n{}\
@@ -172,6 +184,121 @@ impl Veil {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("veil.log")).unwrap_or_default()
+    }
+
+    /// The process id of the veil child.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The rules folder this veil serves (its own copy when `copy_rules` was set).
+    pub fn rules_dir(&self) -> PathBuf {
+        let copy = self.dir.path().join("rules");
+        if copy.is_dir() {
+            copy
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")
+        }
+    }
+
+    /// Sends SIGHUP (reload the rules).
+    pub fn sighup(&self) {
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -HUP {} failed", self.pid());
+    }
+
+    /// Resident memory of the veil process, in KiB (`VmRSS` in /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+
+    /// `GET /metrics` on the admin listener.
+    pub async fn metrics(&self) -> Metrics {
+        let got = fetch(request(
+            "GET",
+            &format!("http://{}/metrics", self.admin),
+            None,
+            &[],
+            Bytes::new(),
+        ))
+        .await;
+        assert_eq!(got.status, 200, "{}", got.text());
+        Metrics(got.text())
+    }
+
+    /// Polls `/metrics` until `cond` holds (or panics after `within`).
+    pub async fn wait_metrics(&self, within: Duration, cond: impl Fn(&Metrics) -> bool) -> Metrics {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let m = self.metrics().await;
+            if cond(&m) {
+                return m;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("metrics did not reach the expected state:\n{}", m.0);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A Prometheus text exposition.
+#[derive(Debug, Clone)]
+pub struct Metrics(pub String);
+
+impl Metrics {
+    /// The value of the sample `name` whose labels include all of `labels`, summed over
+    /// the samples that match (`0` when there is none).
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.samples(name, labels).iter().map(|(_, v)| v).sum()
+    }
+
+    /// Every sample `name{…} value` whose labels include all of `labels`: (labels, value).
+    pub fn samples(&self, name: &str, labels: &[(&str, &str)]) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        for line in self.0.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let (n, l) = match series.split_once('{') {
+                Some((n, l)) => (n, l.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if n != name {
+                continue;
+            }
+            if labels
+                .iter()
+                .all(|(k, v)| l.split(',').any(|kv| kv == format!("{k}=\"{v}\"")))
+            {
+                out.push((l.to_owned(), value.parse().unwrap_or(f64::NAN)));
+            }
+        }
+        out
+    }
+}
+
+/// Copies a folder recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
     }
 }
 
@@ -266,6 +393,15 @@ where
     Fut: Future<Output = Response<UpBody>> + Send + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    upstream_on(listener, handler)
+}
+
+/// As [`upstream`], on a listener the caller bound (a fixed address).
+pub fn upstream_on<F, Fut>(listener: TcpListener, handler: F) -> (SocketAddr, Log)
+where
+    F: Fn(Seen) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<UpBody>> + Send + 'static,
+{
     let addr = listener.local_addr().unwrap();
     let log = Log::default();
     let handler: Handler = Arc::new(move |s| Box::pin(handler(s)));
@@ -276,6 +412,61 @@ where
                 continue;
             };
             serve_conn(TokioIo::new(stream), handler.clone(), l.clone());
+        }
+    });
+    (addr, log)
+}
+
+/// An upstream for HTTP and WebSocket on one port: a connection whose first request is
+/// a WebSocket upgrade goes to `ws` (tungstenite, after the handshake); any other is served
+/// by `handler` as [`upstream`] does; a request whose target contains `/__drop` has its
+/// connection closed without an answer. HTTP responses should say `connection: close` so
+/// that veil never sends an upgrade on a pooled HTTP connection.
+pub async fn mux_upstream<F, Fut, W, WFut>(handler: F, ws: W) -> (SocketAddr, Log)
+where
+    F: Fn(Seen) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<UpBody>> + Send + 'static,
+    W: Fn(String, tokio_tungstenite::WebSocketStream<TcpStream>) -> WFut + Send + Sync + 'static,
+    WFut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let log = Log::default();
+    let handler: Handler = Arc::new(move |s| Box::pin(handler(s)));
+    let ws = Arc::new(ws);
+    let l = log.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (handler, ws, l) = (handler.clone(), ws.clone(), l.clone());
+            tokio::spawn(async move {
+                // Peek at the head without consuming it.
+                let mut buf = vec![0u8; 8192];
+                let head = loop {
+                    let n = match stream.peek(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") || n == buf.len() {
+                        break String::from_utf8_lossy(&buf[..n]).into_owned();
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                };
+                if head.contains("/__drop") {
+                    // Closed without an answer: an upstream failure veil must report.
+                    return;
+                }
+                if head.to_ascii_lowercase().contains("upgrade: websocket") {
+                    let target = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                    if let Ok(socket) = tokio_tungstenite::accept_async(stream).await {
+                        ws(target, socket).await;
+                    }
+                } else {
+                    serve_conn(TokioIo::new(stream), handler, l);
+                }
+            });
         }
     });
     (addr, log)
@@ -352,6 +543,15 @@ where
     F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    raw_upstream_with_head(move |_, s| write(s)).await
+}
+
+/// As [`raw_upstream`], and `write` also gets the request head (to answer by path).
+pub async fn raw_upstream_with_head<F, Fut>(write: F) -> SocketAddr
+where
+    F: Fn(String, TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let write = Arc::new(write);
@@ -370,7 +570,7 @@ where
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                write(stream).await;
+                write(String::from_utf8_lossy(&head).into_owned(), stream).await;
             });
         }
     });
