@@ -417,16 +417,18 @@ where
     (addr, log)
 }
 
-/// An upstream for HTTP and WebSocket on one port: a connection whose first request is
-/// a WebSocket upgrade goes to `ws` (tungstenite, after the handshake); any other is served
-/// by `handler` as [`upstream`] does; a request whose target contains `/__drop` has its
-/// connection closed without an answer. HTTP responses should say `connection: close` so
-/// that veil never sends an upgrade on a pooled HTTP connection.
+/// The WebSocket side of [`mux_upstream`].
+pub type UpWs = tokio_tungstenite::WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// An upstream for HTTP and WebSocket on one port: a WebSocket upgrade (on a new or a
+/// reused connection) is accepted and the socket handed to `ws` with the request target;
+/// any other request is served by `handler` as [`upstream`] does. A connection whose first
+/// request targets a path containing `/__drop` is closed without an answer.
 pub async fn mux_upstream<F, Fut, W, WFut>(handler: F, ws: W) -> (SocketAddr, Log)
 where
     F: Fn(Seen) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Response<UpBody>> + Send + 'static,
-    W: Fn(String, tokio_tungstenite::WebSocketStream<TcpStream>) -> WFut + Send + Sync + 'static,
+    W: Fn(String, UpWs) -> WFut + Send + Sync + 'static,
     WFut: Future<Output = ()> + Send + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -440,32 +442,86 @@ where
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let (handler, ws, l) = (handler.clone(), ws.clone(), l.clone());
+            let (handler, ws, log) = (handler.clone(), ws.clone(), l.clone());
             tokio::spawn(async move {
-                // Peek at the head without consuming it.
-                let mut buf = vec![0u8; 8192];
-                let head = loop {
+                // Peek at the first head without consuming it.
+                let mut buf = vec![0u8; 4096];
+                loop {
                     let n = match stream.peek(&mut buf).await {
                         Ok(0) | Err(_) => return,
                         Ok(n) => n,
                     };
                     if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") || n == buf.len() {
-                        break String::from_utf8_lossy(&buf[..n]).into_owned();
+                        if String::from_utf8_lossy(&buf[..n]).contains("/__drop") {
+                            return;
+                        }
+                        break;
                     }
                     tokio::time::sleep(Duration::from_millis(5)).await;
-                };
-                if head.contains("/__drop") {
-                    // Closed without an answer: an upstream failure veil must report.
-                    return;
                 }
-                if head.to_ascii_lowercase().contains("upgrade: websocket") {
-                    let target = head.split(' ').nth(1).unwrap_or("/").to_owned();
-                    if let Ok(socket) = tokio_tungstenite::accept_async(stream).await {
-                        ws(target, socket).await;
+                let svc = service_fn(move |mut req: Request<Incoming>| {
+                    let (handler, ws, log) = (handler.clone(), ws.clone(), log.clone());
+                    async move {
+                        let target = req
+                            .uri()
+                            .path_and_query()
+                            .map_or("/".into(), |p| p.to_string());
+                        let upgrade = req
+                            .headers()
+                            .get("upgrade")
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+                        if upgrade {
+                            let key = req
+                                .headers()
+                                .get("sec-websocket-key")
+                                .map(|k| k.as_bytes().to_vec())
+                                .unwrap_or_default();
+                            let on = hyper::upgrade::on(&mut req);
+                            tokio::spawn(async move {
+                                if let Ok(up) = on.await {
+                                    let socket =
+                                        tokio_tungstenite::WebSocketStream::from_raw_socket(
+                                            TokioIo::new(up),
+                                            tokio_tungstenite::tungstenite::protocol::Role::Server,
+                                            None,
+                                        )
+                                        .await;
+                                    ws(target, socket).await;
+                                }
+                            });
+                            let accept =
+                                tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
+                            return Ok::<_, Infallible>(response(
+                                101,
+                                &[
+                                    ("connection", "upgrade"),
+                                    ("upgrade", "websocket"),
+                                    ("sec-websocket-accept", &accept),
+                                ],
+                                whole(""),
+                            ));
+                        }
+                        let (parts, body) = req.into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
+                        let seen = Seen {
+                            method: parts.method.to_string(),
+                            target,
+                            headers: parts.headers,
+                            body,
+                        };
+                        log.0.lock().unwrap().push(seen.clone());
+                        Ok(handler(seen).await)
                     }
-                } else {
-                    serve_conn(TokioIo::new(stream), handler, l);
-                }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .with_upgrades()
+                    .await;
             });
         }
     });
