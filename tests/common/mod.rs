@@ -26,6 +26,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+pub mod fx;
+
 /// The fixed test key: tokens are the same in every run.
 pub const KEY_LINE: &str = "k1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -79,6 +81,8 @@ pub struct Setup {
     pub roles: Option<String>,
     /// The key file's text instead of [`KEY_LINE`].
     pub keys: Option<String>,
+    /// Serve a copy of `rules/` in the veil's own folder (tests that edit rules and reload).
+    pub copy_rules: bool,
 }
 
 impl Setup {
@@ -90,6 +94,7 @@ impl Setup {
             extra: String::new(),
             roles: None,
             keys: None,
+            copy_rules: false,
         }
     }
 }
@@ -118,7 +123,14 @@ impl Veil {
         let keys = dir.path().join("keys.txt");
         let key_text = setup.keys.unwrap_or_else(|| format!("{KEY_LINE}\n"));
         std::fs::write(&keys, key_text).expect("keys file");
-        let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let rules = if setup.copy_rules {
+            let copy = dir.path().join("rules");
+            copy_dir(&shipped, &copy);
+            copy
+        } else {
+            shipped
+        };
         let roles = setup.roles.unwrap_or_else(|| {
             format!(
                 "roles:\n  resolvers:\n    - type: trusted_header\n      header: x-veil-role\n      trusted_peers: [{}]\n",
@@ -198,8 +210,39 @@ impl Veil {
         self.dir.path().join("keys.txt")
     }
 
-    /// The admin `/metrics` text.
-    pub async fn metrics(&self) -> String {
+    /// The rules folder this veil serves (its own copy when `copy_rules` was set).
+    pub fn rules_dir(&self) -> PathBuf {
+        let copy = self.dir.path().join("rules");
+        if copy.is_dir() {
+            copy
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")
+        }
+    }
+
+    /// Sends SIGHUP (reload the rules).
+    pub fn sighup(&self) {
+        let ok = Command::new("kill")
+            .args(["-HUP", &self.pid().to_string()])
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -HUP {} failed", self.pid());
+    }
+
+    /// Resident memory of the veil process, in KiB (`VmRSS` in /proc/PID/status).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+
+    /// `GET /metrics` on the admin listener.
+    pub async fn metrics(&self) -> Metrics {
         let got = fetch(request(
             "GET",
             &format!("http://{}/metrics", self.admin),
@@ -209,7 +252,85 @@ impl Veil {
         ))
         .await;
         assert_eq!(got.status, 200, "{}", got.text());
-        got.text()
+        Metrics(got.text())
+    }
+
+    /// Polls `/metrics` until `cond` holds (or panics after `within`).
+    pub async fn wait_metrics(&self, within: Duration, cond: impl Fn(&Metrics) -> bool) -> Metrics {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let m = self.metrics().await;
+            if cond(&m) {
+                return m;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("metrics did not reach the expected state:\n{}", m.0);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A Prometheus text exposition.
+#[derive(Debug, Clone)]
+pub struct Metrics(pub String);
+
+impl Metrics {
+    /// The value of the sample `name` whose labels include all of `labels`, summed over
+    /// the samples that match (`0` when there is none).
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.samples(name, labels).iter().map(|(_, v)| v).sum()
+    }
+
+    /// Every sample `name{…} value` whose labels include all of `labels`: (labels, value).
+    pub fn samples(&self, name: &str, labels: &[(&str, &str)]) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        for line in self.0.lines().filter(|l| !l.starts_with('#')) {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let (n, l) = match series.split_once('{') {
+                Some((n, l)) => (n, l.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if n != name {
+                continue;
+            }
+            if labels
+                .iter()
+                .all(|(k, v)| l.split(',').any(|kv| kv == format!("{k}=\"{v}\"")))
+            {
+                out.push((l.to_owned(), value.parse().unwrap_or(f64::NAN)));
+            }
+        }
+        out
+    }
+}
+
+/// Copies a folder recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+impl std::fmt::Display for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for Metrics {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
     }
 }
 
@@ -323,6 +444,15 @@ where
     Fut: Future<Output = Response<UpBody>> + Send + 'static,
 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    upstream_on(listener, handler)
+}
+
+/// As [`upstream`], on a listener the caller bound (a fixed address).
+pub fn upstream_on<F, Fut>(listener: TcpListener, handler: F) -> (SocketAddr, Log)
+where
+    F: Fn(Seen) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<UpBody>> + Send + 'static,
+{
     let addr = listener.local_addr().unwrap();
     let log = Log::default();
     let handler: Handler = Arc::new(move |s| Box::pin(handler(s)));
@@ -333,6 +463,117 @@ where
                 continue;
             };
             serve_conn(TokioIo::new(stream), handler.clone(), l.clone());
+        }
+    });
+    (addr, log)
+}
+
+/// The WebSocket side of [`mux_upstream`].
+pub type UpWs = tokio_tungstenite::WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// An upstream for HTTP and WebSocket on one port: a WebSocket upgrade (on a new or a
+/// reused connection) is accepted and the socket handed to `ws` with the request target;
+/// any other request is served by `handler` as [`upstream`] does. A connection whose first
+/// request targets a path containing `/__drop` is closed without an answer.
+pub async fn mux_upstream<F, Fut, W, WFut>(handler: F, ws: W) -> (SocketAddr, Log)
+where
+    F: Fn(Seen) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<UpBody>> + Send + 'static,
+    W: Fn(String, UpWs) -> WFut + Send + Sync + 'static,
+    WFut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let log = Log::default();
+    let handler: Handler = Arc::new(move |s| Box::pin(handler(s)));
+    let ws = Arc::new(ws);
+    let l = log.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (handler, ws, log) = (handler.clone(), ws.clone(), l.clone());
+            tokio::spawn(async move {
+                // Peek at the first head without consuming it.
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    let n = match stream.peek(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") || n == buf.len() {
+                        if String::from_utf8_lossy(&buf[..n]).contains("/__drop") {
+                            return;
+                        }
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                let svc = service_fn(move |mut req: Request<Incoming>| {
+                    let (handler, ws, log) = (handler.clone(), ws.clone(), log.clone());
+                    async move {
+                        let target = req
+                            .uri()
+                            .path_and_query()
+                            .map_or("/".into(), |p| p.to_string());
+                        let upgrade = req
+                            .headers()
+                            .get("upgrade")
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+                        if upgrade {
+                            let key = req
+                                .headers()
+                                .get("sec-websocket-key")
+                                .map(|k| k.as_bytes().to_vec())
+                                .unwrap_or_default();
+                            let on = hyper::upgrade::on(&mut req);
+                            tokio::spawn(async move {
+                                if let Ok(up) = on.await {
+                                    let socket =
+                                        tokio_tungstenite::WebSocketStream::from_raw_socket(
+                                            TokioIo::new(up),
+                                            tokio_tungstenite::tungstenite::protocol::Role::Server,
+                                            None,
+                                        )
+                                        .await;
+                                    ws(target, socket).await;
+                                }
+                            });
+                            let accept =
+                                tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
+                            return Ok::<_, Infallible>(response(
+                                101,
+                                &[
+                                    ("connection", "upgrade"),
+                                    ("upgrade", "websocket"),
+                                    ("sec-websocket-accept", &accept),
+                                ],
+                                whole(""),
+                            ));
+                        }
+                        let (parts, body) = req.into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
+                        let seen = Seen {
+                            method: parts.method.to_string(),
+                            target,
+                            headers: parts.headers,
+                            body,
+                        };
+                        log.0.lock().unwrap().push(seen.clone());
+                        Ok(handler(seen).await)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .with_upgrades()
+                    .await;
+            });
         }
     });
     (addr, log)
@@ -409,6 +650,15 @@ where
     F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    raw_upstream_with_head(move |_, s| write(s)).await
+}
+
+/// As [`raw_upstream`], and `write` also gets the request head (to answer by path).
+pub async fn raw_upstream_with_head<F, Fut>(write: F) -> SocketAddr
+where
+    F: Fn(String, TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let write = Arc::new(write);
@@ -427,7 +677,7 @@ where
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                write(stream).await;
+                write(String::from_utf8_lossy(&head).into_owned(), stream).await;
             });
         }
     });
