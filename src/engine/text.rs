@@ -50,11 +50,50 @@ impl MatchCounts {
     }
 }
 
+/// Tokens and hashes already computed for this response (a contact's number repeats in
+/// many fields; AES-SIV and HMAC cost more than a lookup). Bounded: cleared when full.
+#[derive(Default)]
+struct TokenMemo {
+    map: rustc_hash::FxHashMap<Box<str>, (KindId, Box<str>)>,
+}
+
+impl std::fmt::Debug for TokenMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenMemo({} entries)", self.map.len())
+    }
+}
+
+const TOKEN_MEMO_ENTRIES: usize = 4096;
+
+impl TokenMemo {
+    /// Applies the role's action for `kind` to `raw`, appending the replacement to `out`.
+    fn apply(&mut self, plan: &MaskPlan, kind: KindId, raw: &str, normalized: &str, out: &mut String) {
+        let action = plan.role.action(kind);
+        if !matches!(action, Action::Token | Action::Hash) {
+            action.apply(plan.kinds.name(kind), raw, normalized, &plan.keys, out);
+            return;
+        }
+        if let Some((k, done)) = self.map.get(normalized) {
+            if *k == kind {
+                out.push_str(done);
+                return;
+            }
+        }
+        let from = out.len();
+        action.apply(plan.kinds.name(kind), raw, normalized, &plan.keys, out);
+        if self.map.len() >= TOKEN_MEMO_ENTRIES {
+            self.map.clear();
+        }
+        self.map.insert(normalized.into(), (kind, out[from..].into()));
+    }
+}
+
 /// Masks decoded values with a plan; keeps its scratch buffers between calls.
 #[derive(Debug)]
 pub struct ValueMasker {
     pub plan: MaskPlan,
     findings: Vec<Finding>,
+    memo: TokenMemo,
     cache: super::detect::ScanCache,
     splice_scratch: String,
     pub counts: MatchCounts,
@@ -65,6 +104,7 @@ impl ValueMasker {
         ValueMasker {
             plan,
             findings: Vec::new(),
+            memo: TokenMemo::default(),
             cache: Default::default(),
             splice_scratch: String::new(),
             counts: MatchCounts::default(),
@@ -111,11 +151,11 @@ impl ValueMasker {
             let raw = &text[f.start..f.end];
             let action = self.plan.role.action(f.kind);
             self.counts.bump(f.kind, *action == Action::Clear);
-            action.apply(
-                self.plan.kinds.name(f.kind),
+            self.memo.apply(
+                &self.plan,
+                f.kind,
                 raw,
                 f.normalized.as_deref().unwrap_or(raw),
-                &self.plan.keys,
                 out,
             );
             at = f.end;
@@ -198,11 +238,11 @@ impl ValueMasker {
         }
         self.counts.bump(kind, false);
         let normalized = self.plan.detectors.normalize(kind, value);
-        action.apply(
-            self.plan.kinds.name(kind),
+        self.memo.apply(
+            &self.plan,
+            kind,
             value,
             normalized.as_deref().unwrap_or(value),
-            &self.plan.keys,
             out,
         );
         true

@@ -369,6 +369,17 @@ impl Detectors {
         self.scan_with(text, scan_from, enabled, out, &mut ScanCache::default());
     }
 
+    /// The byte-level prefilter: can `bytes` hold a value of a detector in `enabled`?
+    /// `false` means [`Self::scan`] would find nothing, so callers can skip decoding too.
+    pub fn may_match(&self, bytes: &[u8], enabled: DetectorSet) -> bool {
+        if enabled.is_empty() {
+            return false;
+        }
+        let custom = self.regexes.iter().any(|(_, id)| enabled.contains(*id))
+            || self.words.as_ref().is_some_and(|(_, ids)| ids.iter().any(|id| enabled.contains(*id)));
+        custom || self.builtin.as_ref().is_some_and(|b| b.worth_scanning(bytes))
+    }
+
     /// [`Self::scan`] with a cache of number classifications that the caller keeps across
     /// values (one response repeats the same phone in many fields).
     pub fn scan_with(
@@ -546,7 +557,7 @@ fn candidate_shape(m: &str) -> Shape {
 /// full.
 #[derive(Default)]
 pub struct ScanCache {
-    numeric: std::collections::HashMap<Box<str>, (u8, Vec<NumericMatch>)>,
+    numeric: rustc_hash::FxHashMap<Box<str>, (u8, Vec<NumericMatch>)>,
 }
 
 impl std::fmt::Debug for ScanCache {

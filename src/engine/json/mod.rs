@@ -100,6 +100,8 @@ pub struct JsonMasker {
     root_inherit: Option<FieldTarget>,
     /// The next value is a member whose filters must be evaluated first.
     capture_next: bool,
+    /// The first bytes of a UTF-8 character split across two chunks.
+    utf8_carry: Vec<u8>,
     words: usize,
     /// The key just read, decoded.
     key: String,
@@ -125,6 +127,7 @@ impl JsonMasker {
             root,
             root_inherit: None,
             capture_next: false,
+            utf8_carry: Vec::new(),
             values: ValueMasker::new(plan),
             passthrough,
             st: St::Top,
@@ -252,22 +255,53 @@ impl JsonMasker {
     }
 
     /// Masks and emits a finished string value or key. `raw` is its content without quotes.
+    /// The whole document is checked to be UTF-8 once, chunk by chunk (much cheaper than
+    /// per string); a character split across two chunks is carried over.
+    fn check_utf8(&mut self, chunk: &[u8]) -> Result<(), MaskError> {
+        if self.passthrough {
+            return Ok(());
+        }
+        let mut data = chunk;
+        if !self.utf8_carry.is_empty() {
+            let width = match self.utf8_carry[0] {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            let take = (width - self.utf8_carry.len()).min(data.len());
+            self.utf8_carry.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.utf8_carry.len() < width {
+                return Ok(());
+            }
+            if std::str::from_utf8(&self.utf8_carry).is_err() {
+                return Err(self.malformed(0, "invalid UTF-8"));
+            }
+            self.utf8_carry.clear();
+        }
+        match std::str::from_utf8(data) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error_len().is_none() => {
+                self.utf8_carry.extend_from_slice(&data[e.valid_up_to()..]);
+                Ok(())
+            }
+            Err(e) => Err(self.malformed(e.valid_up_to(), "invalid UTF-8")),
+        }
+    }
+
     fn end_string(&mut self, raw: &[u8], key: bool, out: &mut Vec<u8>) -> Result<(), MaskError> {
         if raw.iter().any(|&b| b < 0x20) {
             return Err(self.malformed(0, "control character in a string"));
         }
         let has_escape = memchr::memchr(b'\\', raw).is_some();
-        if !has_escape && std::str::from_utf8(raw).is_err() {
-            return Err(self.malformed(0, "invalid UTF-8 in a string"));
-        }
         if key {
             if has_escape {
                 escape::decode(raw, &mut self.key, &mut self.map)
                     .map_err(|_| self.malformed(0, "invalid escape in a key"))?;
             } else {
                 self.key.clear();
-                self.key
-                    .push_str(std::str::from_utf8(raw).expect("checked above"));
+                let k = std::str::from_utf8(raw).map_err(|_| self.malformed(0, "invalid UTF-8 in a key"))?;
+                self.key.push_str(k);
             }
             out.push(b'"');
             out.extend_from_slice(raw);
@@ -289,7 +323,7 @@ impl JsonMasker {
                         .map_err(|_| self.malformed(0, "invalid escape in a string"))?;
                     &self.decoded
                 } else {
-                    std::str::from_utf8(raw).expect("checked above")
+                    std::str::from_utf8(raw).map_err(|_| self.malformed(0, "invalid UTF-8 in a string"))?
                 };
                 self.scratch.clear();
                 if self.values.mask_field(kind, text, &mut self.scratch) {
@@ -328,7 +362,12 @@ impl JsonMasker {
         has_escape: bool,
         out: &mut Vec<u8>,
     ) -> Result<bool, MaskError> {
-        if self.values.plan.scan.is_empty() {
+        let scan = self.values.plan.scan;
+        if scan.is_empty() {
+            return Ok(false);
+        }
+        // The byte-level prefilter first: most strings stop here, before any decoding.
+        if !has_escape && !self.values.plan.detectors.may_match(raw, scan) {
             return Ok(false);
         }
         let text: &str = if has_escape {
@@ -336,7 +375,7 @@ impl JsonMasker {
                 .map_err(|_| self.malformed(0, "invalid escape in a string"))?;
             &self.decoded
         } else {
-            std::str::from_utf8(raw).expect("checked by the caller")
+            std::str::from_utf8(raw).map_err(|_| self.malformed(0, "invalid UTF-8 in a string"))?
         };
         if !self.values.scan(text, 0) {
             self.values.count_clear(text.len());
@@ -767,7 +806,7 @@ impl Masker for JsonMasker {
         if self.poisoned {
             return Err(MaskError::Poisoned);
         }
-        let r = self.run(chunk, out);
+        let r = self.check_utf8(chunk).and_then(|()| self.run(chunk, out));
         if r.is_err() {
             self.poisoned = true;
         }
@@ -779,6 +818,7 @@ impl Masker for JsonMasker {
             return Err(MaskError::Poisoned);
         }
         let r = match self.st {
+            _ if !self.utf8_carry.is_empty() => Err(self.malformed(0, "truncated UTF-8")),
             St::Num if self.frames.is_empty() => self.end_number(out),
             St::Top if self.frames.is_empty() => Ok(()),
             _ => Err(MaskError::Truncated { format: FORMAT }),

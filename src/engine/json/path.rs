@@ -80,8 +80,8 @@ type Edge = (u32, u32);
 struct Transitions {
     /// Positions that stay active below (`..` steps).
     self_loops: Vec<u64>,
-    /// Edges taken by member names, sorted by name (binary search).
-    by_name: Vec<(Box<str>, Vec<Edge>)>,
+    /// Edges taken by member names.
+    by_name: rustc_hash::FxHashMap<Box<str>, Vec<Edge>>,
     /// Edges taken by any child (`*`).
     any: Vec<Edge>,
     /// Edges taken by array indices (`[n]`, `[a:b]`), with their selector.
@@ -228,8 +228,8 @@ impl JsonFields {
         take(&t.any, out);
         match elem {
             Elem::Key(k) => {
-                if let Ok(i) = t.by_name.binary_search_by(|(n, _)| (**n).cmp(k)) {
-                    take(&t.by_name[i].1, out);
+                if let Some(edges) = t.by_name.get(k) {
+                    take(edges, out);
                 }
             }
             Elem::Index(_) => {
