@@ -60,3 +60,29 @@ fn oracles_accept_known_good_inputs() {
     oracles::check_rules(b"\x01routes: []");
     oracles::check_keys(b"test AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
 }
+
+#[test]
+fn html_regressions() {
+    replay("html", |d| {
+        oracles::check_format(veil::engine::format::Format::Html, d)
+    });
+}
+
+#[test]
+fn csv_regressions() {
+    replay("csv", |d| {
+        oracles::check_format(veil::engine::format::Format::Csv, d)
+    });
+}
+
+#[test]
+fn sse_regressions() {
+    replay("sse", |d| {
+        oracles::check_format(veil::engine::format::Format::Sse, d)
+    });
+}
+
+#[test]
+fn config_regressions() {
+    replay("config", oracles::check_config);
+}

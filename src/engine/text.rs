@@ -67,7 +67,14 @@ const TOKEN_MEMO_ENTRIES: usize = 4096;
 
 impl TokenMemo {
     /// Applies the role's action for `kind` to `raw`, appending the replacement to `out`.
-    fn apply(&mut self, plan: &MaskPlan, kind: KindId, raw: &str, normalized: &str, out: &mut String) {
+    fn apply(
+        &mut self,
+        plan: &MaskPlan,
+        kind: KindId,
+        raw: &str,
+        normalized: &str,
+        out: &mut String,
+    ) {
         let action = plan.role.action(kind);
         if !matches!(action, Action::Token | Action::Hash) {
             action.apply(plan.kinds.name(kind), raw, normalized, &plan.keys, out);
@@ -84,7 +91,8 @@ impl TokenMemo {
         if self.map.len() >= TOKEN_MEMO_ENTRIES {
             self.map.clear();
         }
-        self.map.insert(normalized.into(), (kind, out[from..].into()));
+        self.map
+            .insert(normalized.into(), (kind, out[from..].into()));
     }
 }
 

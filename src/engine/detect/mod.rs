@@ -376,8 +376,15 @@ impl Detectors {
             return false;
         }
         let custom = self.regexes.iter().any(|(_, id)| enabled.contains(*id))
-            || self.words.as_ref().is_some_and(|(_, ids)| ids.iter().any(|id| enabled.contains(*id)));
-        custom || self.builtin.as_ref().is_some_and(|b| b.worth_scanning(bytes))
+            || self
+                .words
+                .as_ref()
+                .is_some_and(|(_, ids)| ids.iter().any(|id| enabled.contains(*id)));
+        custom
+            || self
+                .builtin
+                .as_ref()
+                .is_some_and(|b| b.worth_scanning(bytes))
     }
 
     /// [`Self::scan`] with a cache of number classifications that the caller keeps across

@@ -568,11 +568,53 @@ fn gb_e164(nsn: &[u8]) -> String {
     s
 }
 
+/// A valid international number: its E.164 form and calling code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Intl {
+    e164: String,
+    code: u16,
+}
+
+thread_local! {
+    /// libphonenumber's verdicts on international digit strings, per worker thread (no
+    /// lock): inbox traffic repeats the same contacts' numbers across responses, and a
+    /// parse costs microseconds. Bounded: cleared when full.
+    static INTL_CACHE: std::cell::RefCell<rustc_hash::FxHashMap<u64, Option<Intl>>> =
+        std::cell::RefCell::new(rustc_hash::FxHashMap::default());
+}
+
+const INTL_CACHE_ENTRIES: usize = 8192;
+
+/// Forgets the cached verdicts of this thread (benchmarks measure cold parses with it).
+pub fn clear_thread_cache() {
+    INTL_CACHE.with(|c| c.borrow_mut().clear());
+}
+
 /// Parse `digits` (country code first, no '+') as an international number; must be valid.
-fn parse_international(digits: &[u8]) -> Option<PhoneNumber> {
+fn parse_international(digits: &[u8]) -> Option<Intl> {
     if !(MIN_DIGITS..=15).contains(&digits.len()) {
         return None;
     }
+    // Up to 15 digits fit in a u64 with the length in the top byte (leading zeros differ).
+    let key = digits
+        .iter()
+        .fold(0u64, |k, &b| k * 10 + u64::from(b - b'0'))
+        | (digits.len() as u64) << 56;
+    if let Some(hit) = INTL_CACHE.with(|c| c.borrow().get(&key).cloned()) {
+        return hit;
+    }
+    let verdict = parse_international_uncached(digits);
+    INTL_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= INTL_CACHE_ENTRIES {
+            c.clear();
+        }
+        c.insert(key, verdict.clone());
+    });
+    verdict
+}
+
+fn parse_international_uncached(digits: &[u8]) -> Option<Intl> {
     let legacy = br_legacy_mobile(digits);
     let d: &[u8] = match &legacy {
         Some(l) => l,
@@ -582,7 +624,11 @@ fn parse_international(digits: &[u8]) -> Option<PhoneNumber> {
     buf.push('+');
     buf.push_str(std::str::from_utf8(d).ok()?);
     let pn = phonenumber::parse(None, &buf).ok()?;
-    accept(&pn).map(|_| pn)
+    accept(&pn)?;
+    Some(Intl {
+        e164: e164(&pn),
+        code: pn.code().value(),
+    })
 }
 
 /// International digits (after '+' / '00') → E.164.
@@ -590,7 +636,7 @@ fn international_e164(digits: &[u8]) -> Option<String> {
     if digits.starts_with(b"44") && gb_fictional(&digits[2..]) {
         return Some(gb_e164(&digits[2..]));
     }
-    parse_international(digits).map(|pn| e164(&pn))
+    parse_international(digits).map(|i| i.e164)
 }
 
 /// Is this number type something a person answers (as opposed to toll-free, premium, shared
@@ -888,9 +934,9 @@ impl NumericClassifier {
         } else {
             None
         };
-        if let Some(pn) = &intl {
-            if self.region_codes.contains(&pn.code().value()) {
-                return Some(e164(pn));
+        if let Some(i) = &intl {
+            if self.region_codes.contains(&i.code) {
+                return Some(i.e164.clone());
             }
         }
         let s = sh.digit_str();
@@ -906,7 +952,7 @@ impl NumericClassifier {
                 return Some(out);
             }
         }
-        intl.map(|pn| e164(&pn))
+        intl.map(|i| i.e164)
     }
 
     /// National number with separators. Every configured region is tried; ranking: personal
@@ -960,9 +1006,9 @@ impl NumericClassifier {
         // International without '+': the first group must be exactly the calling code.
         let first = sh.group_len[0] as usize;
         if (1..=3).contains(&first) && sh.digits[0] != b'0' {
-            if let Some(pn) = parse_international(sh.digits()) {
-                if u32::from(pn.code().value()) == sh.group_value(0) {
-                    return Some(e164(&pn));
+            if let Some(i) = parse_international(sh.digits()) {
+                if u32::from(i.code) == sh.group_value(0) {
+                    return Some(i.e164);
                 }
             }
         }

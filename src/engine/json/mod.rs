@@ -300,7 +300,8 @@ impl JsonMasker {
                     .map_err(|_| self.malformed(0, "invalid escape in a key"))?;
             } else {
                 self.key.clear();
-                let k = std::str::from_utf8(raw).map_err(|_| self.malformed(0, "invalid UTF-8 in a key"))?;
+                let k = std::str::from_utf8(raw)
+                    .map_err(|_| self.malformed(0, "invalid UTF-8 in a key"))?;
                 self.key.push_str(k);
             }
             out.push(b'"');
@@ -323,7 +324,8 @@ impl JsonMasker {
                         .map_err(|_| self.malformed(0, "invalid escape in a string"))?;
                     &self.decoded
                 } else {
-                    std::str::from_utf8(raw).map_err(|_| self.malformed(0, "invalid UTF-8 in a string"))?
+                    std::str::from_utf8(raw)
+                        .map_err(|_| self.malformed(0, "invalid UTF-8 in a string"))?
                 };
                 self.scratch.clear();
                 if self.values.mask_field(kind, text, &mut self.scratch) {
