@@ -603,10 +603,8 @@ async fn masked_response_headers_are_rewritten() {
 }
 
 /// A phone glued to a word (`contato-+55…`, `contato_55…`), as export file names often
-/// are, is not found by the phone detector (its left boundary rejects `-` and `_`), so the
-/// header masking has nothing to replace. An engine limitation, kept visible here.
+/// are, is still found and masked in the header.
 #[tokio::test]
-#[ignore = "engine: the phone detector does not find a number glued to a word by - or _"]
 async fn content_disposition_with_a_glued_phone_is_masked() {
     bounded(async {
         let (up, _) = upstream(|_| async {

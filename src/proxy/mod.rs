@@ -274,7 +274,16 @@ impl Proxy {
         let mut values = ValueMasker::new(plan.clone());
         headers::mask_response_headers(&mut parts.headers, &mut values);
         if no_body {
-            parts.headers.remove(header::ETAG);
+            // HEAD, 204, 304: the headers a masked body would get (the upstream's length is
+            // not the masked one; no ETag of unmasked bytes), the coding left as announced.
+            let coding = parts
+                .headers
+                .get(header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Coding::parse)
+                .filter(|c| *c != Coding::Identity)
+                .map(Coding::name);
+            headers::rewrite_masked_response(&mut parts.headers, coding);
             return Response::from_parts(parts, full(Bytes::new()));
         }
         if parts.status == StatusCode::PARTIAL_CONTENT {

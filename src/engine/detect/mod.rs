@@ -687,7 +687,7 @@ impl BuiltinScan {
                     // A candidate glued to a word at either end is not dropped whole: only
                     // the glued word is. `A38 123.456.789-09` still holds a CPF, and
                     // `(11) 98765-4321 3h` a phone.
-                    if glued_before(text, start) {
+                    if glued_before(text, start) && !separated_number(text, start, end) {
                         at = skip_word(text, start);
                         continue;
                     }
@@ -789,6 +789,21 @@ fn glued_before(text: &str, start: usize) -> bool {
         Some('-' | '.') => before.next().is_some_and(word),
         _ => false,
     }
+}
+
+/// A number joined to a word by `-`, `_` or `.` that is still a value of its own: an
+/// international number (`contato-+5521981234567.json`) or ten digits or more
+/// after `-` or `_` (`contato_5521981234567.csv`). Shorter runs after such a joint stay
+/// part of an identifier (`K-2024-118`, `crm-DE-00042`), and so do digits after a dot
+/// (`v2.5551234567`).
+fn separated_number(text: &str, start: usize, end: usize) -> bool {
+    let joint = text[..start].chars().next_back();
+    if !matches!(joint, Some('-' | '_' | '.')) {
+        return false;
+    }
+    let candidate = &text.as_bytes()[start..end];
+    candidate.first() == Some(&b'+')
+        || (joint != Some('.') && candidate.iter().filter(|b| b.is_ascii_digit()).count() >= 10)
 }
 
 /// Where to look for the next number candidate after one glued to the word before it:
