@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 DUR=${1:-5}
 ROUNDS=${2:-2}
 WORK=$(mktemp -d /tmp/veil-load.XXXXXX)
+chmod 755 "$WORK"   # nginx workers read the payloads as www-data
 trap 'kill $(jobs -p) 2>/dev/null || true; [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
@@ -38,11 +39,11 @@ def contact(i):
             "contact_inboxes": [{"source_id": f"55119{random.randint(10000000, 99999999)}",
                                  "inbox": {"id": 3, "name": "WhatsApp Vendas", "channel_type": "Channel::Whatsapp"}}]}
 for name, size in [("2k", 2048), ("64k", 65536), ("1m", 1 << 20), ("50m", 50 << 20)]:
-    out, i = [], 0
-    while True:
-        doc = json.dumps({"meta": {"count": i}, "payload": out}, ensure_ascii=False, separators=(",", ":"))
-        if len(doc.encode()) >= size: break
-        out.append(contact(i)); i += 1
+    parts, total, i = [], 40, 0
+    while total < size:
+        c = json.dumps(contact(i), ensure_ascii=False, separators=(",", ":"))
+        parts.append(c); total += len(c.encode()) + 1; i += 1
+    doc = '{"meta":{"count":%d},"payload":[%s]}' % (i, ",".join(parts))
     open(f"{w}/www/api/{name}.json", "w").write(doc)
 rows = "".join(f'<tr><td>Cliente {i}</td><td><a href="tel:+55119{random.randint(10000000,99999999)}">ligar</a></td>'
                f'<td>cliente{i}@example.com</td><td>Pedido PED-2025-{i:04d} · R$ 1.234,56</td></tr>\n' for i in range(400))
@@ -86,6 +87,14 @@ RUST_LOG=warn "$VEIL" serve --upstream http://127.0.0.1:18091 --listen 127.0.0.1
   --admin-listen off --rules "$WORK/rules" --keys "$WORK/keys.txt" >/dev/null 2>"$WORK/veil.log" &
 VEIL_PID=$!
 sleep 1
+
+# Every target must answer 200 with a body of the payload's size (masked: about as big).
+for f in 2k.json 64k.json 1m.json 50k.html; do
+  for url in "http://127.0.0.1:18091/api/$f" "http://127.0.0.1:18092/api/$f" "http://127.0.0.1:18093/pass/$f" "http://127.0.0.1:18093/api/$f"; do
+    read -r code size < <(curl -s -o /dev/null -w '%{http_code} %{size_download}\n' "$url")
+    [ "$code" = 200 ] && [ "$size" -gt 1000 ] || { echo "sanity check failed: $url -> $code, $size bytes" >&2; exit 1; }
+  done
+done
 
 cpu_ticks() { # utime+stime of the given pids, in clock ticks
   local t=0; for p in "$@"; do [ -r /proc/$p/stat ] && t=$((t + $(awk '{print $14+$15}' /proc/$p/stat))); done; echo $t; }

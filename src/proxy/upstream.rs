@@ -15,6 +15,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
+/// Upstream read buffer per connection.
+const UPSTREAM_READ_BUFFER: usize = 64 * 1024;
+
 /// The upstream inbox server.
 pub struct Upstream {
     client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
@@ -70,6 +73,9 @@ impl Upstream {
         .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
+            // Bounds what one response holds while it is masked: read ahead at most this
+            // much from the upstream (hyper's default lets a fast upstream fill ~400 KiB).
+            .http1_max_buf_size(UPSTREAM_READ_BUFFER)
             .build(connector);
         Ok(Upstream {
             client,
