@@ -29,7 +29,7 @@ use body::{MaskedBody, Outcome};
 use bytes::Bytes;
 use codec::{Coding, Decoder, Encoder};
 use detokenize::{detokenize, Detokenized, Escape};
-use http::{header, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use std::net::SocketAddr;
@@ -89,6 +89,20 @@ pub fn full(b: impl Into<Bytes>) -> ProxyBody {
     Full::new(b.into())
         .map_err(|never| match never {})
         .boxed_unsync()
+}
+
+/// A request target that does not make an upstream URI.
+#[derive(Debug)]
+pub struct InvalidTarget;
+
+impl InvalidTarget {
+    pub fn response(self) -> Response<ProxyBody> {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "veil: invalid request target",
+        )
+    }
 }
 
 /// Marks a response whose body is masked as it streams (it logs when it ends).
@@ -185,13 +199,6 @@ impl Proxy {
         let (mut parts, body) = req.into_parts();
         let route = rules.route_for(parts.method.as_str(), parts.uri.path(), false);
         let mut counts = Detokenized::default();
-        let pq = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
-        let pq = detokenize(&pq, keys, Escape::Url, &mut counts).into_owned();
-        let host = parts.headers.get(header::HOST).cloned();
         let client_accepts = parts
             .headers
             .get(header::ACCEPT_ENCODING)
@@ -199,12 +206,9 @@ impl Proxy {
             .unwrap_or("")
             .to_owned();
         headers::strip_hop_by_hop(&mut parts.headers);
-        headers::add_forwarded(
-            &mut parts.headers,
-            from.peer.ip(),
-            from.https,
-            host.as_ref(),
-        );
+        if let Err(e) = self.retarget(&mut parts, from, keys, &mut counts) {
+            return e.response();
+        }
         if masked {
             headers::prepare_masked_request(&mut parts.headers);
         }
@@ -221,25 +225,6 @@ impl Proxy {
             Err(resp) => return resp,
         };
         self.count_detokenized(counts);
-        let uri: Uri = match self.upstream.uri(&pq) {
-            Ok(u) => u,
-            Err(_) => {
-                return error_response(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request",
-                    "veil: invalid request target",
-                )
-            }
-        };
-        parts.uri = uri;
-        // The upstream leg is HTTP/1.1 whatever the client spoke (an HTTP/2 request would
-        // be refused by the HTTP/1-only upstream client).
-        parts.version = http::Version::HTTP_11;
-        if !self.settings.preserve_host {
-            if let Ok(v) = HeaderValue::from_str(&self.upstream.authority) {
-                parts.headers.insert(header::HOST, v);
-            }
-        }
         let head_only = parts.method == Method::HEAD;
         let upstream_req = Request::from_parts(parts, body);
         let resp = match self
@@ -400,13 +385,42 @@ impl Proxy {
         )
     }
 
+    /// Points a downstream request at the upstream: tokens in its path and query replaced
+    /// by their values, `X-Forwarded-*` added, HTTP/1.1 (the upstream leg speaks it whatever
+    /// the client spoke), `Host` rewritten unless configured to keep it.
+    pub(crate) fn retarget(
+        &self,
+        parts: &mut http::request::Parts,
+        from: Downstream,
+        keys: &KeyRing,
+        counts: &mut Detokenized,
+    ) -> Result<(), InvalidTarget> {
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let pq = detokenize(pq, keys, Escape::Url, counts).into_owned();
+        let host = parts.headers.get(header::HOST).cloned();
+        headers::add_forwarded(
+            &mut parts.headers,
+            from.peer.ip(),
+            from.https,
+            host.as_ref(),
+        );
+        parts.uri = self.upstream.uri(&pq).map_err(|_| InvalidTarget)?;
+        parts.version = http::Version::HTTP_11;
+        if !self.settings.preserve_host {
+            if let Ok(v) = HeaderValue::from_str(&self.upstream.authority) {
+                parts.headers.insert(header::HOST, v);
+            }
+        }
+        Ok(())
+    }
+
     fn block(&self, reason: &'static str, message: &str) -> Response<ProxyBody> {
         self.metrics.blocked.with_label_values(&[reason]).inc();
         tracing::warn!(reason, "response blocked");
         error_response(StatusCode::BAD_GATEWAY, reason, message)
     }
 
-    fn count_detokenized(&self, c: Detokenized) {
+    pub(crate) fn count_detokenized(&self, c: Detokenized) {
         if c.ok > 0 {
             self.metrics
                 .detokenized

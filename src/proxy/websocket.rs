@@ -7,7 +7,7 @@
 //! removed from the handshake so that every frame is readable. Binary messages on a masked
 //! route follow the route's `on_unknown`: scanned as text, or the connection is closed.
 use super::detokenize::{detokenize, Detokenized, Escape};
-use super::{error_response, full, headers, Downstream, Proxy, ProxyBody};
+use super::{error_response, full, Downstream, Proxy, ProxyBody};
 use crate::engine::format::Format;
 use crate::engine::json::JsonMasker;
 use crate::engine::text::TextMasker;
@@ -15,7 +15,7 @@ use crate::engine::token::KeyRing;
 use crate::engine::{mask_all, Masker};
 use crate::rules::{OnUnknown, RoleId, RuleSet};
 use futures_util::{SinkExt, StreamExt};
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{header, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
@@ -51,35 +51,11 @@ pub async fn proxy(
     let downstream_upgrade = hyper::upgrade::on(&mut req);
     let (mut parts, _body) = req.into_parts();
     let mut counts = Detokenized::default();
-    let pq = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let pq = detokenize(&pq, &keys, Escape::Url, &mut counts).into_owned();
-    let host = parts.headers.get(header::HOST).cloned();
-    headers::add_forwarded(
-        &mut parts.headers,
-        from.peer.ip(),
-        from.https,
-        host.as_ref(),
-    );
     parts.headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
-    parts.uri = match proxy.upstream.uri(&pq) {
-        Ok(u) => u,
-        Err(_) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "veil: invalid request target",
-            )
-        }
-    };
-    if !proxy.settings.preserve_host {
-        if let Ok(v) = HeaderValue::from_str(&proxy.upstream.authority) {
-            parts.headers.insert(header::HOST, v);
-        }
+    if let Err(e) = proxy.retarget(&mut parts, from, &keys, &mut counts) {
+        return e.response();
     }
+    proxy.count_detokenized(counts);
     let upstream_req = Request::from_parts(parts, full(bytes::Bytes::new()));
     let mut resp = match proxy
         .upstream

@@ -793,9 +793,8 @@ fn glued_before(text: &str, start: usize) -> bool {
 
 /// A number joined to a word by `-`, `_` or `.` that is still a value of its own: an
 /// international number (`contato-+5521981234567.json`) or ten digits or more
-/// after `-` or `_` (`contato_5521981234567.csv`). Shorter runs after such a joint stay
-/// part of an identifier (`K-2024-118`, `crm-DE-00042`), and so do digits after a dot
-/// (`v2.5551234567`).
+/// after `_` (`contato_5521981234567.csv`). Other runs after such a joint stay part of an
+/// identifier (`K-2024-118`, `crm-DE-00042`, a UUID's `…-a69e-551190000000`, `v2.5551234567`).
 fn separated_number(text: &str, start: usize, end: usize) -> bool {
     let joint = text[..start].chars().next_back();
     if !matches!(joint, Some('-' | '_' | '.')) {
@@ -803,7 +802,7 @@ fn separated_number(text: &str, start: usize, end: usize) -> bool {
     }
     let candidate = &text.as_bytes()[start..end];
     candidate.first() == Some(&b'+')
-        || (joint != Some('.') && candidate.iter().filter(|b| b.is_ascii_digit()).count() >= 10)
+        || (joint == Some('_') && candidate.iter().filter(|b| b.is_ascii_digit()).count() >= 10)
 }
 
 /// Where to look for the next number candidate after one glued to the word before it:
