@@ -188,6 +188,9 @@ impl std::fmt::Debug for Detectors {
     }
 }
 
+/// Texts longer than this are prefiltered line by line.
+const LINE_SPLIT_MIN: usize = 512;
+
 /// The fewest digits any numeric value has (a short phone number with its area code).
 const MIN_DIGITS: usize = 7;
 
@@ -402,8 +405,25 @@ impl Detectors {
         }
         let first = out.len();
         if let Some(b) = &self.builtin {
-            if b.worth_scanning(&text.as_bytes()[scan_from..]) {
-                b.scan(text, scan_from, enabled, out, cache);
+            let bytes = text.as_bytes();
+            if bytes.len() - scan_from <= LINE_SPLIT_MIN
+                || memchr::memchr(b'\n', &bytes[scan_from..]).is_none()
+            {
+                if b.worth_scanning(&bytes[scan_from..]) {
+                    b.scan(text, scan_from, enabled, out, cache);
+                }
+            } else {
+                // No built-in value spans a line break, so a long text is prefiltered line
+                // by line: the regex runs only over the lines that can hold a value.
+                let mut start = scan_from;
+                while start < bytes.len() {
+                    let end =
+                        memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |p| start + p);
+                    if b.worth_scanning(&bytes[start..end]) {
+                        b.scan(&text[..end], start, enabled, out, cache);
+                    }
+                    start = end + 1;
+                }
             }
         }
         for (re, id) in &self.regexes {
@@ -1020,6 +1040,23 @@ mod tests {
         // Two numbers in one run are split.
         let two = scan("4915123456789 4917698765432");
         assert_eq!(two.len(), 2, "{two:?}");
+    }
+
+    #[test]
+    fn long_texts_are_scanned_line_by_line_with_the_same_findings() {
+        let mut text = String::new();
+        for i in 0..60 {
+            match i {
+                3 => text.push_str("ligue (11) 97654-3210 hoje\n"),
+                40 => text.push_str("mail Ana.Souza@Example.com e +49 1512 3456789\r\n"),
+                _ => text.push_str("Bom dia, pedido 58213 entregue em 20/11/2025 às 14:01\n"),
+            }
+        }
+        assert!(text.len() > LINE_SPLIT_MIN);
+        let whole: Vec<_> = scan(&text);
+        let by_line: Vec<_> = text.split('\n').flat_map(scan).collect();
+        assert_eq!(whole, by_line);
+        assert_eq!(whole.len(), 3, "{whole:?}");
     }
 
     #[test]
