@@ -631,12 +631,81 @@ fn parse_international_uncached(digits: &[u8]) -> Option<Intl> {
     })
 }
 
+/// National-number lengths libphonenumber deems possible, per calling code (bit `n` set:
+/// `n` digits are possible).
+fn possible_lengths() -> &'static [u32; 1000] {
+    static TABLE: std::sync::OnceLock<[u32; 1000]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [0u32; 1000];
+        for meta in DATABASE.iter() {
+            let code = usize::from(meta.country_code());
+            let d = meta.descriptors();
+            // This crate keeps the lengths per number type (the general descriptor's list
+            // is empty): the union of the types a subscriber can have.
+            let types = [
+                Some(d.general()),
+                d.fixed_line(),
+                d.mobile(),
+                d.toll_free(),
+                d.premium_rate(),
+                d.shared_cost(),
+                d.personal_number(),
+                d.voip(),
+                d.pager(),
+                d.uan(),
+                d.voicemail(),
+                d.standard_rate(),
+            ];
+            for len in types
+                .into_iter()
+                .flatten()
+                .flat_map(|t| t.possible_length())
+            {
+                if *len < 32 {
+                    t[code] |= 1 << len;
+                }
+            }
+        }
+        t
+    })
+}
+
 /// International digits (after '+' / '00') → E.164.
+///
+/// An explicit `+` (or `00`) says "this is a phone number", so these get libphonenumber's
+/// *possible number* test (a known calling code, a national number of a length the
+/// country uses: its `isPossibleNumber`), not the full per-type pattern validation that
+/// bare digit runs need; the full parse costs microseconds per number.
 fn international_e164(digits: &[u8]) -> Option<String> {
     if digits.starts_with(b"44") && gb_fictional(&digits[2..]) {
         return Some(gb_e164(&digits[2..]));
     }
-    parse_international(digits).map(|i| i.e164)
+    if !(MIN_DIGITS..=15).contains(&digits.len()) || digits[0] == b'0' {
+        return None;
+    }
+    let digits: std::borrow::Cow<'_, [u8]> = match br_legacy_mobile(digits) {
+        Some(l) => std::borrow::Cow::Owned(l.to_vec()),
+        None => std::borrow::Cow::Borrowed(digits),
+    };
+    let table = possible_lengths();
+    // Calling codes are prefix-free: the first known prefix is the code.
+    let (cc_len, mask) = (1..=3)
+        .map(|k| (k, table[digits_value(&digits[..k]) as usize]))
+        .find(|(_, mask)| *mask != 0)?;
+    let nsn = digits.len() - cc_len;
+    if nsn >= 32 || mask & (1 << nsn) == 0 {
+        return None;
+    }
+    // After the calling code a national number does not start with its trunk `0` (Italy
+    // and Côte d'Ivoire keep a leading 0 in international form).
+    let code = digits_value(&digits[..cc_len]);
+    if digits[cc_len] == b'0' && code != 39 && code != 225 {
+        return None;
+    }
+    let mut out = String::with_capacity(digits.len() + 1);
+    out.push('+');
+    out.push_str(std::str::from_utf8(&digits).ok()?);
+    Some(out)
 }
 
 /// Is this number type something a person answers (as opposed to toll-free, premium, shared
