@@ -28,7 +28,7 @@
 //! decoded fields when it changes.
 use super::plan::{FieldTarget, MaskPlan};
 use super::text::{MatchCounts, ValueMasker};
-use super::{MaskError, Masker};
+use super::{FormatSteps, MaskError};
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use std::borrow::Cow;
 
@@ -331,34 +331,25 @@ fn write_cell(s: &str, delimiter: u8, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-impl Masker for CsvMasker {
-    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
-        if self.poisoned {
-            return Err(MaskError::Poisoned);
-        }
-        if self.passthrough {
-            out.extend_from_slice(chunk);
-            return Ok(());
-        }
-        let r = self.run(chunk, out);
-        if r.is_err() {
-            self.poisoned = true;
-        }
-        r
+impl FormatSteps for CsvMasker {
+    fn passthrough(&self) -> bool {
+        self.passthrough
     }
 
-    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
-        if self.poisoned {
-            return Err(MaskError::Poisoned);
-        }
-        if self.passthrough {
-            return Ok(());
-        }
-        let r = self.start(true, out).and_then(|()| self.feed(&[], out));
-        if r.is_err() {
-            self.poisoned = true;
-        }
-        r
+    fn poisoned(&mut self) -> &mut bool {
+        &mut self.poisoned
+    }
+
+    fn step(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
+        self.run(chunk, out)
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        self.start(true, out).and_then(|()| self.feed(&[], out))
+    }
+
+    fn step_counts(&self) -> Option<&MatchCounts> {
+        Some(&self.values.counts)
     }
 }
 
@@ -366,6 +357,7 @@ impl Masker for CsvMasker {
 mod tests {
     use super::*;
     use crate::engine::testutil::{assert_chunk_invariant, fallback_plan, plan};
+    use crate::engine::Masker;
 
     const FIXTURE: &str = include_str!("../../tests/data/csv/contacts.csv");
 

@@ -53,6 +53,60 @@ pub trait Masker {
     }
 }
 
+/// The part of a format masker that differs between formats: one step over a chunk, one
+/// at the end. [`Masker`] is implemented for every `FormatSteps` with what all of them do
+/// the same way: a role that sees everything in the clear gets its bytes copied, and an
+/// error poisons the masker for good (nothing more is emitted; the caller fails closed).
+pub trait FormatSteps {
+    /// True when the role sees everything in the clear.
+    fn passthrough(&self) -> bool;
+    /// The poison flag.
+    fn poisoned(&mut self) -> &mut bool;
+    /// Masks one chunk.
+    fn step(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError>;
+    /// Ends the document.
+    fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError>;
+    /// See [`Masker::counts`].
+    fn step_counts(&self) -> Option<&text::MatchCounts> {
+        None
+    }
+}
+
+impl<T: FormatSteps> Masker for T {
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
+        if *self.poisoned() {
+            return Err(MaskError::Poisoned);
+        }
+        if self.passthrough() {
+            out.extend_from_slice(chunk);
+            return Ok(());
+        }
+        let r = self.step(chunk, out);
+        if r.is_err() {
+            *self.poisoned() = true;
+        }
+        r
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        if *self.poisoned() {
+            return Err(MaskError::Poisoned);
+        }
+        if self.passthrough() {
+            return Ok(());
+        }
+        let r = self.end(out);
+        if r.is_err() {
+            *self.poisoned() = true;
+        }
+        r
+    }
+
+    fn counts(&self) -> Option<&text::MatchCounts> {
+        self.step_counts()
+    }
+}
+
 /// Runs a whole document through a masker in one call (CLI, tests, small bodies).
 pub fn mask_all(masker: &mut dyn Masker, input: &[u8]) -> Result<Vec<u8>, MaskError> {
     let mut out = Vec::with_capacity(input.len() + input.len() / 8);

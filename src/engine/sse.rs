@@ -25,7 +25,7 @@
 use super::json::JsonMasker;
 use super::plan::MaskPlan;
 use super::text::{MatchCounts, ValueMasker};
-use super::{MaskError, Masker};
+use super::{FormatSteps, MaskError, Masker};
 
 const FORMAT: &str = "SSE";
 
@@ -316,39 +316,30 @@ fn parse_lines(event: &[u8], lines: &mut Vec<Line>) {
     }
 }
 
-impl Masker for SseMasker {
-    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
-        if self.poisoned {
-            return Err(MaskError::Poisoned);
-        }
-        if self.passthrough {
-            out.extend_from_slice(chunk);
-            return Ok(());
-        }
-        let r = self.run(chunk, out);
-        if r.is_err() {
-            self.poisoned = true;
-        }
-        r
+impl FormatSteps for SseMasker {
+    fn passthrough(&self) -> bool {
+        self.passthrough
     }
 
-    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
-        if self.poisoned {
-            return Err(MaskError::Poisoned);
-        }
-        if self.passthrough {
-            return Ok(());
-        }
+    fn poisoned(&mut self) -> &mut bool {
+        &mut self.poisoned
+    }
+
+    fn step(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
+        self.run(chunk, out)
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
         let len = self.buf.len();
-        let r = if len > 0 {
+        if len > 0 {
             self.dispatch(len, out)
         } else {
             Ok(())
-        };
-        if r.is_err() {
-            self.poisoned = true;
         }
-        r
+    }
+
+    fn step_counts(&self) -> Option<&MatchCounts> {
+        Some(&self.values.counts)
     }
 }
 

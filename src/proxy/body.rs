@@ -87,20 +87,33 @@ impl MaskedBody {
         }
     }
 
-    fn process(&mut self, data: &[u8]) -> Result<(), BodyError> {
-        let start = Instant::now();
+    /// Decodes `data` (or, with `None`, ends the decoder) and pushes the plain bytes into
+    /// the masker. The first masker error stops the feeding and is the one reported.
+    fn decode_into_masker(&mut self, data: Option<&[u8]>) -> Result<(), BodyError> {
         let masker = &mut self.masker;
         let masked = &mut self.masked;
         let mut mask_err = None;
-        self.decoder.push(data, &mut |plain| {
-            if let Err(e) = masker.push(plain, masked) {
-                mask_err = Some(e);
+        let mut sink = |plain: &[u8]| {
+            if mask_err.is_none() {
+                if let Err(e) = masker.push(plain, masked) {
+                    mask_err = Some(e);
+                }
             }
             Ok(())
-        })?;
-        if let Some(e) = mask_err {
-            return Err(e.into());
+        };
+        match data {
+            Some(d) => self.decoder.push(d, &mut sink)?,
+            None => self.decoder.finish(&mut sink)?,
         }
+        match mask_err {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    fn process(&mut self, data: &[u8]) -> Result<(), BodyError> {
+        let start = Instant::now();
+        self.decode_into_masker(Some(data))?;
         self.outcome.masking += start.elapsed();
         self.outcome.bytes_out += self.masked.len() as u64;
         let enc = self.encoder.as_mut().expect("encoder lives until the end");
@@ -112,18 +125,7 @@ impl MaskedBody {
 
     fn finish(&mut self) -> Result<(), BodyError> {
         let start = Instant::now();
-        let masker = &mut self.masker;
-        let masked = &mut self.masked;
-        let mut mask_err = None;
-        self.decoder.finish(&mut |plain| {
-            if let Err(e) = masker.push(plain, masked) {
-                mask_err = Some(e);
-            }
-            Ok(())
-        })?;
-        if let Some(e) = mask_err {
-            return Err(e.into());
-        }
+        self.decode_into_masker(None)?;
         self.masker.finish(&mut self.masked)?;
         self.outcome.masking += start.elapsed();
         self.outcome.bytes_out += self.masked.len() as u64;

@@ -48,7 +48,7 @@ pub mod js;
 use super::json::JsonMasker;
 use super::plan::{FieldTarget, MaskPlan};
 use super::text::{MatchCounts, ValueMasker};
-use super::{MaskError, Masker};
+use super::{FormatSteps, MaskError, Masker};
 use lol_html::errors::RewritingError;
 use lol_html::html_content::{Comment, ContentType, TextChunk, TextType};
 use lol_html::send::{Element, ElementContentHandlers, HtmlRewriter, Settings};
@@ -567,15 +567,16 @@ fn to_mask_error(e: RewritingError) -> MaskError {
     }
 }
 
-impl Masker for HtmlMasker {
-    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
-        if self.poisoned {
-            return Err(MaskError::Poisoned);
-        }
-        if self.passthrough {
-            out.extend_from_slice(chunk);
-            return Ok(());
-        }
+impl FormatSteps for HtmlMasker {
+    fn passthrough(&self) -> bool {
+        self.passthrough
+    }
+
+    fn poisoned(&mut self) -> &mut bool {
+        &mut self.poisoned
+    }
+
+    fn step(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
         let Some(rw) = self.rewriter.as_mut() else {
             return Err(MaskError::Poisoned);
         };
@@ -588,13 +589,7 @@ impl Masker for HtmlMasker {
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
-        if self.poisoned {
-            return Err(MaskError::Poisoned);
-        }
-        if self.passthrough {
-            return Ok(());
-        }
+    fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
         let Some(rw) = self.rewriter.take() else {
             return Err(MaskError::Poisoned);
         };
