@@ -33,7 +33,7 @@ const PII: &[&str] = &[
 /// Non-PII that must survive masking.
 const KEEP: &[&str] = &["PED-2025-0042", "2025-11-20T10:15:00Z", "Maria Teste"];
 
-const CONTACTS_JSON: &str = r#"{"meta":{"count":1,"current_page":1},"payload":[{"id":301,"name":"Maria Teste","email":"maria.teste@example.com","phone_number":"+5521981234567","custom_attributes":{"cpf":"529.982.247-25","pedido":"PED-2025-0042"},"created_at":"2025-11-20T10:15:00Z","last_message":"Oi, meu pedido PED-2025-0042 atrasou; me liga no +55 21 98123-4567 ou escreve pra maria.teste@example.com","unread":2,"vip":true,"tags":null}]}"#;
+use common::fx::CONTACTS_JSON;
 
 const CONTACT_HTML: &str = r#"<!doctype html>
 <html><head><title>Contato Maria Teste</title></head>

@@ -30,7 +30,9 @@ impl Format {
             .to_ascii_lowercase();
         let (ty, sub) = mime.split_once('/')?;
         Some(match (ty, sub) {
-            (_, "json") | (_, "javascript") => Format::Json,
+            (_, "json") => Format::Json,
+            // Scripts are not JSON: the JSON masker would refuse them and break the page.
+            (_, "javascript" | "ecmascript") => Format::Text,
             (_, s) if s.ends_with("+json") || s == "x-ndjson" || s == "jsonl" => Format::Json,
             ("text", "html") | ("application", "xhtml+xml") => Format::Html,
             ("text", "csv") | ("text", "tab-separated-values") => Format::Csv,

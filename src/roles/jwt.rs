@@ -8,7 +8,7 @@
 //! once per [`JWKS_REFRESH`], so a flood of forged `kid`s cannot turn veil into a fetcher.
 use crate::server::config::JwtConfig;
 use arc_swap::ArcSwap;
-use http::header::{HeaderMap, AUTHORIZATION, COOKIE};
+use http::header::{HeaderMap, COOKIE};
 use http_body_util::BodyExt;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
@@ -111,15 +111,8 @@ impl JwtResolver {
     }
 
     fn token<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        if let Some(t) = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-        {
-            return Some(t.trim());
+        if let Some(t) = super::bearer_token(headers) {
+            return Some(t);
         }
         let name = self.cookie.as_deref()?;
         headers

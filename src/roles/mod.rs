@@ -242,8 +242,8 @@ impl RoleResolver {
     }
 }
 
-/// A bearer token (`Authorization: Bearer …`) or Chatwoot's `api_access_token` header.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+/// The token of an `Authorization: Bearer …` header.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -251,12 +251,17 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .or_else(|| {
-            headers
-                .get("api_access_token")
-                .and_then(|v| v.to_str().ok())
-        })
         .map(str::trim)
+}
+
+/// An API token: a bearer token or Chatwoot's `api_access_token` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    bearer_token(headers).or_else(|| {
+        headers
+            .get("api_access_token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

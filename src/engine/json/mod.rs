@@ -80,7 +80,7 @@ struct Capture {
     /// The element is a scalar outside a string (number or literal).
     bare: bool,
     /// Filters to evaluate, as (next bit, filter index).
-    filters: Vec<(usize, usize)>,
+    filters: Vec<PendingFilter>,
 }
 
 /// The streaming JSON masker. See the module docs.
@@ -205,13 +205,9 @@ impl JsonMasker {
             fields.step(parent, elem, &mut self.cur, None);
             return false;
         }
-        let mut pending: Vec<PendingFilter> = Vec::new();
-        fields.step(parent, elem, &mut self.cur, Some(&mut pending));
         self.capture.filters.clear();
-        self.capture
-            .filters
-            .extend(pending.iter().map(|p| (p.next_bit, p.filter)));
-        !pending.is_empty()
+        fields.step(parent, elem, &mut self.cur, Some(&mut self.capture.filters));
+        !self.capture.filters.is_empty()
     }
 
     fn open(&mut self, container: Container) -> Result<(), MaskError> {
@@ -547,10 +543,12 @@ impl JsonMasker {
         let buf = std::mem::take(&mut self.capture.buf);
         let value: serde_json::Value =
             serde_json::from_slice(&buf).map_err(|_| self.malformed(0, "invalid JSON element"))?;
-        for (bit, filter) in std::mem::take(&mut self.capture.filters) {
-            if self.values.plan.fields.json.eval_filter(filter, &value) {
-                let fields = &self.values.plan.fields.json;
-                fields.pass_filter(&mut self.cur, bit);
+        // Filters test the element as the one member of an array (`$[?…]` over `[element]`).
+        let wrapped = serde_json::Value::Array(vec![value]);
+        let fields = &self.values.plan.fields.json;
+        for p in self.capture.filters.drain(..) {
+            if fields.eval_filter(p.filter, &wrapped) {
+                fields.pass_filter(&mut self.cur, p.next_bit);
             }
         }
         let inherit = self.inherited();

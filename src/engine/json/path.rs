@@ -132,7 +132,7 @@ impl std::fmt::Debug for JsonFields {
 }
 
 /// A filter that must be evaluated before an element's state is known.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct PendingFilter {
     /// Bit index of the position the filter leads to when it passes.
     pub next_bit: usize,
@@ -173,10 +173,10 @@ impl JsonFields {
         !self.filters.is_empty()
     }
 
-    /// Whether filter `filter` selects `element` (evaluated by jsonpath-rust).
-    pub fn eval_filter(&self, filter: usize, element: &serde_json::Value) -> bool {
-        let wrapped = serde_json::Value::Array(vec![element.clone()]);
-        js_path_process(&self.filters[filter], &wrapped).is_ok_and(|v| !v.is_empty())
+    /// Whether filter `filter` selects the element of `wrapped`, a one-element array
+    /// `[element]` (evaluated by jsonpath-rust).
+    pub fn eval_filter(&self, filter: usize, wrapped: &serde_json::Value) -> bool {
+        js_path_process(&self.filters[filter], wrapped).is_ok_and(|v| !v.is_empty())
     }
 
     pub fn exprs(&self) -> impl Iterator<Item = &str> {
