@@ -50,50 +50,65 @@ impl MatchCounts {
     }
 }
 
-/// Tokens and hashes already computed for this response (a contact's number repeats in
-/// many fields; AES-SIV and HMAC cost more than a lookup). Bounded: cleared when full.
+/// Tokens and hashes already computed on this thread. A contact's number repeats in many
+/// fields of a response, and the same contact lists are served again and again; AES-SIV
+/// and HMAC cost far more than a lookup. Tokens are deterministic, so a cached one is the
+/// one that would be computed. An entry is used only for the same key ring (a reload makes
+/// a new one), kind and action. Bounded: cleared when full. It holds values this thread
+/// has just masked, as the worker's buffers do (see docs/threat-model.md).
 #[derive(Default)]
-struct TokenMemo {
-    map: rustc_hash::FxHashMap<Box<str>, (KindId, Box<str>)>,
+struct TokenCache {
+    map: rustc_hash::FxHashMap<Box<str>, Memo>,
 }
 
-impl std::fmt::Debug for TokenMemo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TokenMemo({} entries)", self.map.len())
+struct Memo {
+    ring: u64,
+    kind: KindId,
+    hash: bool,
+    done: Box<str>,
+}
+
+const TOKEN_CACHE_ENTRIES: usize = 8192;
+
+thread_local! {
+    static TOKENS: std::cell::RefCell<TokenCache> = std::cell::RefCell::default();
+}
+
+/// Forgets this thread's cached tokens (benchmarks measure cold documents with it).
+pub fn clear_thread_cache() {
+    TOKENS.with(|c| c.borrow_mut().map.clear());
+}
+
+/// Applies the role's action for `kind` to `raw`, appending the replacement to `out`.
+fn apply_action(plan: &MaskPlan, kind: KindId, raw: &str, normalized: &str, out: &mut String) {
+    let action = plan.role.action(kind);
+    if !matches!(action, Action::Token | Action::Hash) {
+        action.apply(plan.kinds.name(kind), raw, normalized, &plan.keys, out);
+        return;
     }
-}
-
-const TOKEN_MEMO_ENTRIES: usize = 4096;
-
-impl TokenMemo {
-    /// Applies the role's action for `kind` to `raw`, appending the replacement to `out`.
-    fn apply(
-        &mut self,
-        plan: &MaskPlan,
-        kind: KindId,
-        raw: &str,
-        normalized: &str,
-        out: &mut String,
-    ) {
-        let action = plan.role.action(kind);
-        if !matches!(action, Action::Token | Action::Hash) {
-            action.apply(plan.kinds.name(kind), raw, normalized, &plan.keys, out);
-            return;
-        }
-        if let Some((k, done)) = self.map.get(normalized) {
-            if *k == kind {
-                out.push_str(done);
+    let ring = plan.keys.generation();
+    let hash = *action == Action::Hash;
+    TOKENS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(m) = cache.map.get(normalized) {
+            if m.ring == ring && m.kind == kind && m.hash == hash {
+                out.push_str(&m.done);
                 return;
             }
         }
         let from = out.len();
         action.apply(plan.kinds.name(kind), raw, normalized, &plan.keys, out);
-        if self.map.len() >= TOKEN_MEMO_ENTRIES {
-            self.map.clear();
+        if cache.map.len() >= TOKEN_CACHE_ENTRIES {
+            cache.map.clear();
         }
-        self.map
-            .insert(normalized.into(), (kind, out[from..].into()));
-    }
+        let memo = Memo {
+            ring,
+            kind,
+            hash,
+            done: out[from..].into(),
+        };
+        cache.map.insert(normalized.into(), memo);
+    });
 }
 
 /// Masks decoded values with a plan; keeps its scratch buffers between calls.
@@ -101,7 +116,6 @@ impl TokenMemo {
 pub struct ValueMasker {
     pub plan: MaskPlan,
     findings: Vec<Finding>,
-    memo: TokenMemo,
     cache: super::detect::ScanCache,
     splice_scratch: String,
     pub counts: MatchCounts,
@@ -112,7 +126,6 @@ impl ValueMasker {
         ValueMasker {
             plan,
             findings: Vec::new(),
-            memo: TokenMemo::default(),
             cache: Default::default(),
             splice_scratch: String::new(),
             counts: MatchCounts::default(),
@@ -159,7 +172,7 @@ impl ValueMasker {
             let raw = &text[f.start..f.end];
             let action = self.plan.role.action(f.kind);
             self.counts.bump(f.kind, *action == Action::Clear);
-            self.memo.apply(
+            apply_action(
                 &self.plan,
                 f.kind,
                 raw,
@@ -246,7 +259,7 @@ impl ValueMasker {
         }
         self.counts.bump(kind, false);
         let normalized = self.plan.detectors.normalize(kind, value);
-        self.memo.apply(
+        apply_action(
             &self.plan,
             kind,
             value,

@@ -84,6 +84,14 @@ impl Key {
 pub struct KeyRing {
     keys: Vec<Key>,
     ephemeral: bool,
+    /// Unique per ring made in this process: caches of tokens made with it are keyed by it,
+    /// so a reloaded key file never serves a token of the old keys.
+    generation: u64,
+}
+
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl fmt::Debug for KeyRing {
@@ -152,6 +160,7 @@ impl KeyRing {
         Ok(KeyRing {
             keys,
             ephemeral: false,
+            generation: next_generation(),
         })
     }
 
@@ -162,6 +171,7 @@ impl KeyRing {
         Ok(KeyRing {
             keys: vec![Key::derive("e0", &secret)],
             ephemeral: true,
+            generation: next_generation(),
         })
     }
 
@@ -182,6 +192,11 @@ impl KeyRing {
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.keys.iter().map(|k| k.id.as_str())
+    }
+
+    /// Which ring this is, among the rings this process made.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Appends the token of `normalized` (of kind `kind`) to `out`.

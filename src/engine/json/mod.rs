@@ -107,7 +107,12 @@ pub struct JsonMasker {
     key: String,
     /// Raw bytes of an unfinished string or number.
     buf: Vec<u8>,
+    /// The unfinished string has an escape.
+    str_escaped: bool,
+    /// The chunk ended on a backslash inside a string.
     escape_pending: bool,
+    /// The replacement of the value just read, quotes included.
+    rep: Vec<u8>,
     decoded: String,
     map: Vec<u32>,
     scratch: String,
@@ -136,7 +141,9 @@ impl JsonMasker {
             words,
             key: String::new(),
             buf: Vec::new(),
+            str_escaped: false,
             escape_pending: false,
+            rep: Vec::new(),
             decoded: String::new(),
             map: Vec::new(),
             scratch: String::new(),
@@ -250,7 +257,6 @@ impl JsonMasker {
         };
     }
 
-    /// Masks and emits a finished string value or key. `raw` is its content without quotes.
     /// The whole document is checked to be UTF-8 once, chunk by chunk (much cheaper than
     /// per string); a character split across two chunks is carried over.
     fn check_utf8(&mut self, chunk: &[u8]) -> Result<(), MaskError> {
@@ -285,80 +291,104 @@ impl JsonMasker {
         }
     }
 
-    fn end_string(&mut self, raw: &[u8], key: bool, out: &mut Vec<u8>) -> Result<(), MaskError> {
+    fn string_cap(&self, len: usize) -> Result<(), MaskError> {
+        let cap = self.values.plan.limits.max_value;
+        if len > cap {
+            return Err(MaskError::CapExceeded {
+                what: "JSON string",
+                cap,
+            });
+        }
+        Ok(())
+    }
+
+    /// A key ended (`raw`: its content without quotes): steps the path automaton, so the
+    /// member's state is known when its value starts.
+    fn end_key(&mut self, raw: &[u8], has_escape: bool) -> Result<(), MaskError> {
         if raw.iter().any(|&b| b < 0x20) {
             return Err(self.malformed(0, "control character in a string"));
         }
-        let has_escape = memchr::memchr(b'\\', raw).is_some();
-        if key {
-            if has_escape {
-                escape::decode(raw, &mut self.key, &mut self.map)
-                    .map_err(|_| self.malformed(0, "invalid escape in a key"))?;
-            } else {
-                self.key.clear();
-                let k = std::str::from_utf8(raw)
-                    .map_err(|_| self.malformed(0, "invalid UTF-8 in a key"))?;
-                self.key.push_str(k);
-            }
-            out.push(b'"');
-            out.extend_from_slice(raw);
-            out.push(b'"');
-            self.st = St::Colon;
+        self.st = St::Colon;
+        if self.passthrough {
             return Ok(());
         }
-        let target = if self.passthrough {
-            None
+        if has_escape {
+            let mut key = std::mem::take(&mut self.key);
+            let decoded = escape::decode(raw, &mut key, &mut self.map);
+            if decoded.is_ok() {
+                self.capture_next = self.enter(Elem::Key(key.as_bytes()));
+            }
+            self.key = key;
+            decoded.map_err(|_| self.malformed(0, "invalid escape in a key"))?;
         } else {
-            self.target()
-        };
-        let changed = match target {
-            _ if self.passthrough => false,
-            Some(FieldTarget::Ignore) => false,
+            self.capture_next = self.enter(Elem::Key(raw));
+        }
+        Ok(())
+    }
+
+    /// A string value ended (`raw`: its content without quotes). Returns whether it must be
+    /// replaced; the replacement, quotes included, is then in `self.rep`.
+    fn end_string(&mut self, raw: &[u8], has_escape: bool) -> Result<bool, MaskError> {
+        if raw.iter().any(|&b| b < 0x20) {
+            return Err(self.malformed(0, "control character in a string"));
+        }
+        self.value_done();
+        if self.passthrough {
+            return Ok(false);
+        }
+        let mut rep = std::mem::take(&mut self.rep);
+        rep.clear();
+        let r = match self.target() {
+            Some(FieldTarget::Ignore) => Ok(false),
             Some(FieldTarget::Kind(kind)) if !self.values.is_clear(kind) => {
-                let text: &str = if has_escape {
-                    escape::decode(raw, &mut self.decoded, &mut self.map)
-                        .map_err(|_| self.malformed(0, "invalid escape in a string"))?;
-                    &self.decoded
-                } else {
-                    std::str::from_utf8(raw)
-                        .map_err(|_| self.malformed(0, "invalid UTF-8 in a string"))?
-                };
-                self.scratch.clear();
-                if self.values.mask_field(kind, text, &mut self.scratch) {
-                    out.push(b'"');
-                    escape::encode(&self.scratch, out);
-                    out.push(b'"');
-                    true
-                } else {
-                    false
-                }
+                self.mask_whole(raw, has_escape, kind, &mut rep)
             }
             // No rule, or a kind this role sees in the clear: other PII inside (a contact
             // "name" that is a phone number) is still found by the detectors.
             Some(FieldTarget::Scan(set)) => {
                 let route_scan = self.values.set_scan(set);
-                let r = self.mask_free_text(raw, has_escape, out);
+                let r = self.mask_free_text(raw, has_escape, &mut rep);
                 self.values.set_scan(route_scan);
-                r?
+                r
             }
-            Some(FieldTarget::Kind(_)) | None => self.mask_free_text(raw, has_escape, out)?,
+            Some(FieldTarget::Kind(_)) | None => self.mask_free_text(raw, has_escape, &mut rep),
         };
-        if !changed {
-            out.push(b'"');
-            out.extend_from_slice(raw);
-            out.push(b'"');
+        self.rep = rep;
+        r
+    }
+
+    /// Masks a whole value as `kind` (a field rule matched it) into `rep`.
+    fn mask_whole(
+        &mut self,
+        raw: &[u8],
+        has_escape: bool,
+        kind: super::kind::KindId,
+        rep: &mut Vec<u8>,
+    ) -> Result<bool, MaskError> {
+        let text: &str = if has_escape {
+            escape::decode(raw, &mut self.decoded, &mut self.map)
+                .map_err(|_| self.malformed(0, "invalid escape in a string"))?;
+            &self.decoded
+        } else {
+            std::str::from_utf8(raw).map_err(|_| self.malformed(0, "invalid UTF-8 in a string"))?
+        };
+        self.scratch.clear();
+        if !self.values.mask_field(kind, text, &mut self.scratch) {
+            return Ok(false);
         }
-        self.value_done();
-        Ok(())
+        rep.push(b'"');
+        escape::encode(&self.scratch, rep);
+        rep.push(b'"');
+        Ok(true)
     }
 
     /// Runs the detectors over a free-text string value; splices replacements into the raw
-    /// bytes. Returns whether it wrote the value.
+    /// bytes, written to `rep` with quotes. Returns whether anything was replaced.
     fn mask_free_text(
         &mut self,
         raw: &[u8],
         has_escape: bool,
-        out: &mut Vec<u8>,
+        rep: &mut Vec<u8>,
     ) -> Result<bool, MaskError> {
         let scan = self.values.plan.scan;
         if scan.is_empty() {
@@ -380,10 +410,10 @@ impl JsonMasker {
             return Ok(false);
         }
         // Splice: raw bytes between findings, escaped replacements for findings.
-        out.push(b'"');
+        rep.push(b'"');
         let mut raw_at = 0usize;
-        let n = self.values.findings().len();
-        for i in 0..n {
+        let mut one = std::mem::take(&mut self.scratch);
+        for i in 0..self.values.findings().len() {
             let f = &self.values.findings()[i];
             let (start, end) = (f.start, f.end);
             let (rs, re) = if has_escape {
@@ -391,88 +421,266 @@ impl JsonMasker {
             } else {
                 (start, end)
             };
-            out.extend_from_slice(&raw[raw_at..rs]);
-            self.scratch.clear();
-            let mut one = String::new();
-            std::mem::swap(&mut one, &mut self.scratch);
+            rep.extend_from_slice(&raw[raw_at..rs]);
+            one.clear();
             self.values.write_replaced(text, start, end, &mut one);
-            escape::encode(&one, out);
-            std::mem::swap(&mut one, &mut self.scratch);
+            escape::encode(&one, rep);
             raw_at = re;
         }
-        out.extend_from_slice(&raw[raw_at..]);
-        out.push(b'"');
+        self.scratch = one;
+        rep.extend_from_slice(&raw[raw_at..]);
+        rep.push(b'"');
         Ok(true)
     }
 
-    /// Emits a finished number, masked if a field rule says so.
-    fn end_number(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
-        let num = std::mem::take(&mut self.buf);
-        if !valid_number(&num) {
+    /// A number ended. Returns whether it must be replaced (a field rule matched it); the
+    /// replacement, a JSON string, is then in `self.rep`.
+    fn end_number(&mut self, num: &[u8]) -> Result<bool, MaskError> {
+        if num.len() > self.values.plan.limits.max_value {
+            return Err(MaskError::CapExceeded {
+                what: "JSON number",
+                cap: self.values.plan.limits.max_value,
+            });
+        }
+        if !valid_number(num) {
             return Err(self.malformed(0, "invalid number"));
         }
-        let target = if self.passthrough {
-            None
-        } else {
-            self.target()
-        };
-        let mut written = false;
-        if let Some(FieldTarget::Kind(kind)) = target {
-            let text = std::str::from_utf8(&num).expect("number bytes are ASCII");
-            self.scratch.clear();
-            if self.values.mask_field(kind, text, &mut self.scratch) {
-                out.push(b'"');
-                escape::encode(&self.scratch, out);
-                out.push(b'"');
-                written = true;
-            }
-        }
-        if !written {
-            out.extend_from_slice(&num);
-        }
-        self.buf = num;
-        self.buf.clear();
         self.value_done();
-        Ok(())
+        if self.passthrough {
+            return Ok(false);
+        }
+        let Some(FieldTarget::Kind(kind)) = self.target() else {
+            return Ok(false);
+        };
+        let text = std::str::from_utf8(num).expect("number bytes are ASCII");
+        self.scratch.clear();
+        if !self.values.mask_field(kind, text, &mut self.scratch) {
+            return Ok(false);
+        }
+        self.rep.clear();
+        self.rep.push(b'"');
+        escape::encode(&self.scratch, &mut self.rep);
+        self.rep.push(b'"');
+        Ok(true)
     }
 
-    /// A value starts with byte `b` at `input[i]`.
-    fn begin_value(&mut self, b: u8, i: usize, out: &mut Vec<u8>) -> Result<(), MaskError> {
-        match b {
+    /// A value starts at `input[at]`; reads as much of it as this chunk holds. Returns where
+    /// reading goes on.
+    fn value_at(&mut self, input: &[u8], at: usize, w: &mut Writer) -> Result<usize, MaskError> {
+        match input[at] {
             b'{' => {
                 self.open(Container::Object)?;
-                out.push(b);
                 self.st = St::ObjectFirst;
+                Ok(at + 1)
             }
             b'[' => {
                 self.open(Container::Array)?;
-                out.push(b);
                 self.st = St::ArrayFirst;
+                Ok(at + 1)
             }
-            b'"' => {
-                self.buf.clear();
-                self.st = St::Str { key: false };
-            }
-            b'-' | b'0'..=b'9' => {
-                self.buf.clear();
-                self.buf.push(b);
-                self.st = St::Num;
-            }
-            b't' => self.st = St::Lit(b"true", 1),
-            b'f' => self.st = St::Lit(b"false", 1),
-            b'n' => self.st = St::Lit(b"null", 1),
-            _ => return Err(self.malformed(i, "expected a value")),
+            b'"' => self.string_at(input, at, false, w),
+            b'-' | b'0'..=b'9' => self.number_at(input, at, w),
+            b't' => self.literal_at(input, at, b"true"),
+            b'f' => self.literal_at(input, at, b"false"),
+            b'n' => self.literal_at(input, at, b"null"),
+            _ => Err(self.malformed(at, "expected a value")),
         }
-        Ok(())
+    }
+
+    /// A string (key or value) opens with the quote at `input[at]`.
+    fn string_at(
+        &mut self,
+        input: &[u8],
+        at: usize,
+        key: bool,
+        w: &mut Writer,
+    ) -> Result<usize, MaskError> {
+        let start = at + 1;
+        let (end, has_escape, pending) = string_end(input, start);
+        let Some(end) = end else {
+            // Runs past this chunk: buffer its content; the opening quote is written with it.
+            self.string_cap(input.len() - start)?;
+            w.flush_to(input, at);
+            w.skip_to(input.len());
+            self.buf.clear();
+            self.buf.extend_from_slice(&input[start..]);
+            self.str_escaped = has_escape;
+            self.escape_pending = pending;
+            self.st = St::Str { key };
+            return Ok(input.len());
+        };
+        let raw = &input[start..end];
+        self.string_cap(raw.len())?;
+        if key {
+            self.end_key(raw, has_escape)?;
+        } else if self.end_string(raw, has_escape)? {
+            w.flush_to(input, at);
+            w.out.extend_from_slice(&self.rep);
+            w.skip_to(end + 1);
+        }
+        Ok(end + 1)
+    }
+
+    /// Goes on with a string that began in an earlier chunk.
+    fn resume_string(
+        &mut self,
+        input: &[u8],
+        key: bool,
+        w: &mut Writer,
+    ) -> Result<usize, MaskError> {
+        let from = usize::from(std::mem::take(&mut self.escape_pending)).min(input.len());
+        let (end, has_escape, pending) = string_end(input, from);
+        self.str_escaped |= has_escape;
+        let Some(end) = end else {
+            self.string_cap(self.buf.len() + input.len())?;
+            self.buf.extend_from_slice(input);
+            self.escape_pending = pending;
+            w.skip_to(input.len());
+            return Ok(input.len());
+        };
+        self.string_cap(self.buf.len() + end)?;
+        let mut raw = std::mem::take(&mut self.buf);
+        raw.extend_from_slice(&input[..end]);
+        let escaped = self.str_escaped;
+        let r = if key {
+            self.end_key(&raw, escaped).map(|()| false)
+        } else {
+            self.end_string(&raw, escaped)
+        };
+        match r {
+            Ok(true) => w.out.extend_from_slice(&self.rep),
+            Ok(false) => {
+                w.out.push(b'"');
+                w.out.extend_from_slice(&raw);
+                w.out.push(b'"');
+            }
+            Err(_) => {}
+        }
+        raw.clear();
+        self.buf = raw;
+        r?;
+        w.skip_to(end + 1);
+        Ok(end + 1)
+    }
+
+    /// A number starts at `input[at]`.
+    fn number_at(&mut self, input: &[u8], at: usize, w: &mut Writer) -> Result<usize, MaskError> {
+        let Some(end) = number_end(input, at) else {
+            if input.len() - at > self.values.plan.limits.max_value {
+                return self.end_number(&input[at..]).map(|_| input.len());
+            }
+            w.flush_to(input, at);
+            w.skip_to(input.len());
+            self.buf.clear();
+            self.buf.extend_from_slice(&input[at..]);
+            self.st = St::Num;
+            return Ok(input.len());
+        };
+        if self.end_number(&input[at..end])? {
+            w.flush_to(input, at);
+            w.out.extend_from_slice(&self.rep);
+            w.skip_to(end);
+        }
+        Ok(end)
+    }
+
+    /// Goes on with a number that began in an earlier chunk.
+    fn resume_number(&mut self, input: &[u8], w: &mut Writer) -> Result<usize, MaskError> {
+        let end = number_end(input, 0).unwrap_or(input.len());
+        self.buf.extend_from_slice(&input[..end]);
+        w.skip_to(end);
+        if end == input.len() {
+            if self.buf.len() > self.values.plan.limits.max_value {
+                let num = std::mem::take(&mut self.buf);
+                return self.end_number(&num).map(|_| end);
+            }
+            return Ok(end);
+        }
+        self.flush_number(w.out)?;
+        Ok(end)
+    }
+
+    /// Ends the buffered number and writes it or its replacement.
+    fn flush_number(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        let num = std::mem::take(&mut self.buf);
+        let r = self.end_number(&num);
+        if let Ok(changed) = r {
+            out.extend_from_slice(if changed { &self.rep } else { &num });
+        }
+        self.buf = num;
+        self.buf.clear();
+        r.map(|_| ())
+    }
+
+    /// A literal (`true`, `false`, `null`) starts at `input[at]`. Literals are never
+    /// changed: their bytes go out with the structure around them.
+    fn literal_at(
+        &mut self,
+        input: &[u8],
+        at: usize,
+        lit: &'static [u8],
+    ) -> Result<usize, MaskError> {
+        let rest = &input[at..];
+        if rest.starts_with(lit) {
+            self.value_done();
+            return Ok(at + lit.len());
+        }
+        if rest.len() < lit.len() && lit.starts_with(rest) {
+            self.st = St::Lit(lit, rest.len() as u8);
+            return Ok(input.len());
+        }
+        Err(self.malformed(at, "invalid literal"))
+    }
+
+    /// Goes on with a literal that began in an earlier chunk.
+    fn resume_literal(
+        &mut self,
+        input: &[u8],
+        lit: &'static [u8],
+        n: u8,
+    ) -> Result<usize, MaskError> {
+        let need = &lit[n as usize..];
+        let take = need.len().min(input.len());
+        if input[..take] != need[..take] {
+            return Err(self.malformed(0, "invalid literal"));
+        }
+        if take < need.len() {
+            self.st = St::Lit(lit, n + take as u8);
+        } else {
+            self.value_done();
+        }
+        Ok(take)
+    }
+
+    /// An element a filter must see starts at `input[at]`: it is buffered whole, then masked.
+    fn capture_at(&mut self, input: &[u8], at: usize, w: &mut Writer) -> Result<usize, MaskError> {
+        self.begin_capture(input[at], at)?;
+        w.flush_to(input, at);
+        self.resume_capture(input, at + 1, w)
+    }
+
+    fn resume_capture(
+        &mut self,
+        input: &[u8],
+        from: usize,
+        w: &mut Writer,
+    ) -> Result<usize, MaskError> {
+        let (used, done) = self.feed_capture(&input[from..])?;
+        let end = from + used;
+        w.skip_to(end);
+        if done {
+            self.end_capture(w.out)?;
+        }
+        Ok(end)
     }
 
     /// Starts an array element: computes its path state, maybe starts a capture.
-    fn begin_element(&mut self, b: u8, i: usize, out: &mut Vec<u8>) -> Result<(), MaskError> {
+    fn element_at(&mut self, input: &[u8], at: usize, w: &mut Writer) -> Result<usize, MaskError> {
         let index = self.frames.last().map_or(0, |f| f.index);
         if self.enter(Elem::Index(index)) {
-            return self.begin_capture(b, i);
+            return self.capture_at(input, at, w);
         }
-        self.begin_value(b, i, out)
+        self.value_at(input, at, w)
     }
 
     fn begin_capture(&mut self, b: u8, i: usize) -> Result<(), MaskError> {
@@ -561,201 +769,151 @@ impl JsonMasker {
         Ok(())
     }
 
+    /// Goes on with a value that an earlier chunk left unfinished. Returns where the
+    /// structure resumes.
+    fn resume(&mut self, input: &[u8], w: &mut Writer) -> Result<usize, MaskError> {
+        match self.st {
+            St::Str { key } => self.resume_string(input, key, w),
+            St::Num => self.resume_number(input, w),
+            St::Lit(lit, n) => self.resume_literal(input, lit, n),
+            St::Capture => self.resume_capture(input, 0, w),
+            _ => Ok(0),
+        }
+    }
+
+    /// The tokenizer. Bytes that need no change (structure, whitespace, literals, values
+    /// left as they are) are not copied one by one: [`Writer`] copies them in runs, up to
+    /// the next value that is replaced or buffered.
     fn run(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
-        let mut i = 0;
+        let mut w = Writer { out, mark: 0 };
+        let mut i = self.resume(input, &mut w)?;
         while i < input.len() {
-            match self.st {
-                St::Str { key } => {
-                    // Find the closing quote, skipping escaped characters.
-                    let start = i;
-                    if self.escape_pending {
-                        self.escape_pending = false;
-                        i += 1;
-                    }
-                    let mut end = None;
-                    while i < input.len() {
-                        match memchr::memchr2(b'"', b'\\', &input[i..]) {
-                            None => {
-                                i = input.len();
-                                break;
-                            }
-                            Some(p) if input[i + p] == b'\\' => {
-                                if i + p + 1 < input.len() {
-                                    i += p + 2;
-                                } else {
-                                    i = input.len();
-                                    self.escape_pending = true;
-                                    break;
-                                }
-                            }
-                            Some(p) => {
-                                end = Some(i + p);
-                                break;
-                            }
-                        }
-                    }
-                    let cap = self.values.plan.limits.max_value;
-                    match end {
-                        None => {
-                            self.buf.extend_from_slice(&input[start..]);
-                            if self.buf.len() > cap {
-                                return Err(MaskError::CapExceeded {
-                                    what: "JSON string",
-                                    cap,
-                                });
-                            }
-                        }
-                        Some(e) => {
-                            if self.buf.is_empty() {
-                                if e - start > cap {
-                                    return Err(MaskError::CapExceeded {
-                                        what: "JSON string",
-                                        cap,
-                                    });
-                                }
-                                self.end_string(&input[start..e], key, out)?;
-                            } else {
-                                self.buf.extend_from_slice(&input[start..e]);
-                                if self.buf.len() > cap {
-                                    return Err(MaskError::CapExceeded {
-                                        what: "JSON string",
-                                        cap,
-                                    });
-                                }
-                                let raw = std::mem::take(&mut self.buf);
-                                let r = self.end_string(&raw, key, out);
-                                self.buf = raw;
-                                self.buf.clear();
-                                r?;
-                            }
-                            i = e + 1;
-                        }
-                    }
+            let b = input[i];
+            if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                i += 1;
+                continue;
+            }
+            i = match self.st {
+                St::Top => {
+                    self.cur.copy_from_slice(&self.root);
+                    self.value_at(input, i, &mut w)?
                 }
-                St::Capture => {
-                    let (used, done) = self.feed_capture(&input[i..])?;
-                    i += used;
-                    if done {
-                        self.end_capture(out)?;
-                    }
-                }
-                St::Num => {
-                    let b = input[i];
-                    if matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
-                        self.buf.push(b);
-                        if self.buf.len() > self.values.plan.limits.max_value {
-                            return Err(MaskError::CapExceeded {
-                                what: "JSON number",
-                                cap: self.values.plan.limits.max_value,
-                            });
-                        }
-                        i += 1;
+                St::Value => {
+                    if self.frames.last().map(|f| f.container) == Some(Container::Array) {
+                        self.element_at(input, i, &mut w)?
+                    } else if self.capture_next {
+                        self.capture_next = false;
+                        self.capture_at(input, i, &mut w)?
                     } else {
-                        self.end_number(out)?;
+                        self.value_at(input, i, &mut w)?
                     }
                 }
-                St::Lit(lit, n) => {
-                    let b = input[i];
-                    if b != lit[n as usize] {
-                        return Err(self.malformed(i, "invalid literal"));
-                    }
-                    if n as usize + 1 == lit.len() {
-                        out.extend_from_slice(lit);
-                        self.value_done();
-                    } else {
-                        self.st = St::Lit(lit, n + 1);
-                    }
-                    i += 1;
+                St::ArrayFirst if b == b']' => {
+                    self.close();
+                    i + 1
                 }
-                st => {
-                    let b = input[i];
-                    if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-                        // Copy the whole whitespace run.
-                        let end = input[i..]
-                            .iter()
-                            .position(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
-                            .map_or(input.len(), |p| i + p);
-                        out.extend_from_slice(&input[i..end]);
-                        i = end;
-                        continue;
-                    }
-                    match st {
-                        St::Top => {
-                            self.cur.copy_from_slice(&self.root);
-                            self.begin_value(b, i, out)?;
-                        }
-                        St::Value => {
-                            if self.frames.last().map(|f| f.container) == Some(Container::Array) {
-                                self.begin_element(b, i, out)?;
-                            } else if self.capture_next {
-                                self.capture_next = false;
-                                self.begin_capture(b, i)?;
-                            } else {
-                                self.begin_value(b, i, out)?;
-                            }
-                        }
-                        St::ArrayFirst => {
-                            if b == b']' {
-                                out.push(b);
-                                self.close();
-                            } else {
-                                self.begin_element(b, i, out)?;
-                            }
-                        }
-                        St::ObjectFirst | St::Key => {
-                            if b == b'"' {
-                                self.buf.clear();
-                                self.st = St::Str { key: true };
-                            } else if b == b'}' && st == St::ObjectFirst {
-                                out.push(b);
-                                self.close();
-                            } else {
-                                return Err(self.malformed(i, "expected a key"));
-                            }
-                        }
-                        St::Colon => {
-                            if b != b':' {
-                                return Err(self.malformed(i, "expected ':'"));
-                            }
-                            out.push(b);
-                            let key = std::mem::take(&mut self.key);
-                            self.capture_next = self.enter(Elem::Key(&key));
-                            self.key = key;
+                St::ArrayFirst => self.element_at(input, i, &mut w)?,
+                St::ObjectFirst | St::Key if b == b'"' => self.string_at(input, i, true, &mut w)?,
+                St::ObjectFirst if b == b'}' => {
+                    self.close();
+                    i + 1
+                }
+                St::ObjectFirst | St::Key => return Err(self.malformed(i, "expected a key")),
+                St::Colon if b == b':' => {
+                    self.st = St::Value;
+                    i + 1
+                }
+                St::Colon => return Err(self.malformed(i, "expected ':'")),
+                St::AfterValue => {
+                    let frame = self.frames.last_mut().expect("inside a container");
+                    match (b, frame.container) {
+                        (b',', Container::Array) => {
+                            frame.index += 1;
                             self.st = St::Value;
                         }
-                        St::AfterValue => {
-                            let frame = self.frames.last_mut().expect("inside a container");
-                            match (b, frame.container) {
-                                (b',', Container::Array) => {
-                                    frame.index += 1;
-                                    self.st = St::Value;
-                                }
-                                (b',', Container::Object) => self.st = St::Key,
-                                (b']', Container::Array) | (b'}', Container::Object) => {
-                                    out.push(b);
-                                    self.close();
-                                    i += 1;
-                                    continue;
-                                }
-                                _ => {
-                                    return Err(
-                                        self.malformed(i, "expected ',' or a closing bracket")
-                                    )
-                                }
-                            }
-                            out.push(b);
-                        }
-                        _ => unreachable!("handled above"),
+                        (b',', Container::Object) => self.st = St::Key,
+                        (b']', Container::Array) | (b'}', Container::Object) => self.close(),
+                        _ => return Err(self.malformed(i, "expected ',' or a closing bracket")),
                     }
-                    i += 1;
+                    i + 1
                 }
-            }
+                St::Str { .. } | St::Num | St::Lit(..) | St::Capture => {
+                    unreachable!("values that run past a chunk end it")
+                }
+            };
         }
+        w.flush_to(input, input.len());
         self.offset += input.len() as u64;
         Ok(())
     }
 }
 
+/// Where the tokenizer writes: `input[mark..]` has not been written yet and, up to the
+/// position being read, needs no change.
+struct Writer<'o> {
+    out: &'o mut Vec<u8>,
+    mark: usize,
+}
+
+impl Writer<'_> {
+    /// Writes the unchanged bytes before `to`.
+    fn flush_to(&mut self, input: &[u8], to: usize) {
+        if self.mark < to {
+            self.out.extend_from_slice(&input[self.mark..to]);
+            self.mark = to;
+        }
+    }
+
+    /// The bytes before `to` are written (replaced) or buffered: not to be copied.
+    fn skip_to(&mut self, to: usize) {
+        self.mark = to;
+    }
+}
+
+/// Finds the closing quote of a string whose content starts at `input[from]`. Returns its
+/// position (if in `input`), whether an escape was seen, and whether `input` ends inside
+/// an escape (a backslash as its last byte).
+fn string_end(input: &[u8], from: usize) -> (Option<usize>, bool, bool) {
+    let mut i = from;
+    let mut escaped = false;
+    // Most strings are short: a plain loop finds their end before a vector search starts.
+    let short = input.len().min(from + 16);
+    while i < short {
+        match input[i] {
+            b'"' => return (Some(i), escaped, false),
+            b'\\' => {
+                escaped = true;
+                if i + 1 == input.len() {
+                    return (None, true, true);
+                }
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    while i < input.len() {
+        match memchr::memchr2(b'"', b'\\', &input[i..]) {
+            None => break,
+            Some(p) if input[i + p] == b'\\' => {
+                escaped = true;
+                if i + p + 1 == input.len() {
+                    return (None, true, true);
+                }
+                i += p + 2;
+            }
+            Some(p) => return (Some(i + p), escaped, false),
+        }
+    }
+    (None, escaped, false)
+}
+
+/// The end of a number run starting at `input[from]`, if `input` holds it.
+fn number_end(input: &[u8], from: usize) -> Option<usize> {
+    input[from..]
+        .iter()
+        .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+        .map(|p| from + p)
+}
 /// JSON number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
 fn valid_number(n: &[u8]) -> bool {
     let mut i = 0;
@@ -819,7 +977,7 @@ impl Masker for JsonMasker {
         }
         let r = match self.st {
             _ if !self.utf8_carry.is_empty() => Err(self.malformed(0, "truncated UTF-8")),
-            St::Num if self.frames.is_empty() => self.end_number(out),
+            St::Num if self.frames.is_empty() => self.flush_number(out),
             St::Top if self.frames.is_empty() => Ok(()),
             _ => Err(MaskError::Truncated { format: FORMAT }),
         };

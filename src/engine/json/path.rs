@@ -39,7 +39,8 @@ pub struct Step {
 /// A path element of the document: a member name or an array index.
 #[derive(Clone, Copy, Debug)]
 pub enum Elem<'a> {
-    Key(&'a str),
+    /// A member name as it is written in the document (escapes decoded), UTF-8 bytes.
+    Key(&'a [u8]),
     Index(usize),
 }
 
@@ -81,7 +82,7 @@ struct Transitions {
     /// Positions that stay active below (`..` steps).
     self_loops: Vec<u64>,
     /// Edges taken by member names.
-    by_name: rustc_hash::FxHashMap<Box<str>, Vec<Edge>>,
+    by_name: rustc_hash::FxHashMap<Box<[u8]>, Vec<Edge>>,
     /// Edges taken by any child (`*`).
     any: Vec<Edge>,
     /// Edges taken by array indices (`[n]`, `[a:b]`), with their selector.
@@ -90,6 +91,9 @@ struct Transitions {
     filtered: Vec<(Edge, usize)>,
     /// Positions that have any outgoing edge or self loop (a state without them is dead).
     live: Vec<u64>,
+    /// Accepting positions (the end of a rule): most states hold none, and then no rule
+    /// needs to be looked at.
+    accept: Vec<u64>,
 }
 
 impl Transitions {
@@ -97,10 +101,12 @@ impl Transitions {
         let mut t = Transitions {
             self_loops: vec![0; words],
             live: vec![0; words],
+            accept: vec![0; words],
             ..Transitions::default()
         };
         let mut names: std::collections::BTreeMap<&str, Vec<Edge>> = Default::default();
         for r in rules {
+            set(&mut t.accept, r.base + r.steps.len());
             for (p, step) in r.steps.iter().enumerate() {
                 let from = r.base + p;
                 let edge = (from as u32, (from + 1) as u32);
@@ -118,7 +124,10 @@ impl Transitions {
                 }
             }
         }
-        t.by_name = names.into_iter().map(|(n, e)| (n.into(), e)).collect();
+        t.by_name = names
+            .into_iter()
+            .map(|(n, e)| (n.as_bytes().into(), e))
+            .collect();
         t
     }
 }
@@ -259,6 +268,13 @@ impl JsonFields {
 
     /// The target of the first rule that matches exactly here, if any.
     pub fn accepting(&self, state: &[u64]) -> Option<FieldTarget> {
+        if state
+            .iter()
+            .zip(&self.table.accept)
+            .all(|(s, a)| s & a == 0)
+        {
+            return None;
+        }
         self.rules
             .iter()
             .find(|r| get(state, r.base + r.steps.len()))
@@ -282,7 +298,7 @@ fn get(state: &[u64], bit: usize) -> bool {
 fn sel_matches(sel: &Sel, elem: Elem<'_>) -> bool {
     match (sel, elem) {
         (Sel::Wildcard, _) => true,
-        (Sel::Name(n), Elem::Key(k)) => **n == *k,
+        (Sel::Name(n), Elem::Key(k)) => n.as_bytes() == k,
         (Sel::Index(i), Elem::Index(j)) => *i == j,
         (Sel::Slice(start, end, step), Elem::Index(j)) => {
             j >= *start && end.is_none_or(|e| j < e) && (j - start) % step == 0
@@ -387,20 +403,20 @@ mod tests {
         .unwrap();
         use Elem::*;
         assert_eq!(
-            eval(&f, &[Key("payload"), Index(3), Key("phone_number")]),
+            eval(&f, &[Key(b"payload"), Index(3), Key(b"phone_number")]),
             Some(target(0))
         );
-        assert_eq!(eval(&f, &[Key("payload"), Key("phone_number")]), None);
-        assert_eq!(eval(&f, &[Key("email")]), Some(target(1)));
+        assert_eq!(eval(&f, &[Key(b"payload"), Key(b"phone_number")]), None);
+        assert_eq!(eval(&f, &[Key(b"email")]), Some(target(1)));
         assert_eq!(
-            eval(&f, &[Key("a"), Index(0), Key("b"), Key("email")]),
+            eval(&f, &[Key(b"a"), Index(0), Key(b"b"), Key(b"email")]),
             Some(target(1))
         );
-        assert_eq!(eval(&f, &[Key("a b"), Index(2)]), Some(target(2)));
-        assert_eq!(eval(&f, &[Key("a b"), Index(1)]), None);
-        assert_eq!(eval(&f, &[Key("x"), Key("anything")]), Some(target(3)));
-        assert_eq!(eval(&f, &[Key("s"), Index(2)]), Some(target(4)));
-        assert_eq!(eval(&f, &[Key("s"), Index(3)]), None);
+        assert_eq!(eval(&f, &[Key(b"a b"), Index(2)]), Some(target(2)));
+        assert_eq!(eval(&f, &[Key(b"a b"), Index(1)]), None);
+        assert_eq!(eval(&f, &[Key(b"x"), Key(b"anything")]), Some(target(3)));
+        assert_eq!(eval(&f, &[Key(b"s"), Index(2)]), Some(target(4)));
+        assert_eq!(eval(&f, &[Key(b"s"), Index(3)]), None);
     }
 
     #[test]
@@ -414,9 +430,9 @@ mod tests {
             eval(
                 &f,
                 &[
-                    Elem::Key("contact_inboxes"),
+                    Elem::Key(b"contact_inboxes"),
                     Elem::Index(0),
-                    Elem::Key("source_id")
+                    Elem::Key(b"source_id")
                 ]
             ),
             Some(FieldTarget::Ignore)
