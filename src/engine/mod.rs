@@ -107,11 +107,20 @@ impl<T: FormatSteps> Masker for T {
     }
 }
 
+/// A number unique to each compiled object of this process (detectors, role, key ring):
+/// caches that outlive a response key their entries by it, so a reload never reuses
+/// an entry made with the old rules or keys.
+pub(crate) fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Forgets what this thread has cached across responses (number verdicts, tokens): the
 /// next document is masked as one never seen. For benchmarks of cold documents.
 pub fn clear_thread_caches() {
     detect::numeric::clear_thread_cache();
     text::clear_thread_cache();
+    json::cache::clear_thread_cache();
 }
 
 /// Runs a whole document through a masker in one call (CLI, tests, small bodies).

@@ -9,6 +9,8 @@ pub struct RolePolicy {
     pub name: String,
     actions: Vec<Action>,
     reveal: Vec<bool>,
+    /// See [`next_generation`](super::next_generation).
+    generation: u64,
 }
 
 impl RolePolicy {
@@ -18,7 +20,13 @@ impl RolePolicy {
             name,
             actions,
             reveal,
+            generation: super::next_generation(),
         }
+    }
+
+    /// Which policy this is, among those this process compiled.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn action(&self, kind: KindId) -> &Action {

@@ -17,7 +17,7 @@ pub struct MatchCounts {
 }
 
 impl MatchCounts {
-    fn bump(&mut self, kind: KindId, clear: bool) {
+    pub(crate) fn bump(&mut self, kind: KindId, clear: bool) {
         let v = if clear {
             &mut self.clear
         } else {

@@ -178,6 +178,8 @@ pub struct Detectors {
     regexes: Vec<(Regex, DetectorId)>,
     words: Option<(AhoCorasick, Vec<DetectorId>)>,
     max_match_len: usize,
+    /// See [`next_generation`](super::next_generation).
+    generation: u64,
 }
 
 impl std::fmt::Debug for Detectors {
@@ -334,7 +336,13 @@ impl Detectors {
             regexes,
             words,
             max_match_len: max_match_len.max(1),
+            generation: super::next_generation(),
         })
+    }
+
+    /// Which detectors these are, among those this process compiled.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn len(&self) -> usize {

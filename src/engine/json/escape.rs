@@ -89,6 +89,14 @@ fn hex4(digits: Option<&[u8]>) -> Result<u32, EscapeError> {
 /// Appends `s` escaped as the content of a JSON string.
 pub fn encode(s: &str, out: &mut Vec<u8>) {
     let b = s.as_bytes();
+    // Replacements are tokens and masks: nearly always nothing to escape.
+    if !b
+        .iter()
+        .fold(false, |any, &c| any | (c < 0x20 || c == b'"' || c == b'\\'))
+    {
+        out.extend_from_slice(b);
+        return;
+    }
     let mut from = 0;
     for (i, &c) in b.iter().enumerate() {
         let esc: &[u8] = match c {

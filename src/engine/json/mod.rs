@@ -19,6 +19,7 @@
 //! bytes that are not JSON, [`Masker::push`] returns an error and the masker emits nothing
 //! more. Several top-level values in a row (JSON lines, one WebSocket frame per line) are
 //! accepted.
+pub mod cache;
 pub mod escape;
 pub mod path;
 
@@ -113,6 +114,8 @@ pub struct JsonMasker {
     escape_pending: bool,
     /// The replacement of the value just read, quotes included.
     rep: Vec<u8>,
+    /// The findings of the value being replaced, for [`cache::remember`].
+    cache_counts: Vec<(super::kind::KindId, bool)>,
     decoded: String,
     map: Vec<u32>,
     scratch: String,
@@ -144,6 +147,7 @@ impl JsonMasker {
             str_escaped: false,
             escape_pending: false,
             rep: Vec::new(),
+            cache_counts: Vec::new(),
             decoded: String::new(),
             map: Vec::new(),
             scratch: String::new(),
@@ -398,6 +402,13 @@ impl JsonMasker {
         if !has_escape && !self.values.plan.detectors.may_match(raw, scan) {
             return Ok(false);
         }
+        let cached = !has_escape && raw.len() <= cache::MAX_LEN;
+        let ctx = cache::ScanCtx::of(&self.values.plan);
+        if cached {
+            if let Some(changed) = cache::replay(ctx, raw, rep, &mut self.values.counts) {
+                return Ok(changed);
+            }
+        }
         let text: &str = if has_escape {
             escape::decode(raw, &mut self.decoded, &mut self.map)
                 .map_err(|_| self.malformed(0, "invalid escape in a string"))?;
@@ -405,7 +416,22 @@ impl JsonMasker {
         } else {
             std::str::from_utf8(raw).map_err(|_| self.malformed(0, "invalid UTF-8 in a string"))?
         };
-        if !self.values.scan(text, 0) {
+        let changed = self.values.scan(text, 0);
+        if cached {
+            let role = &self.values.plan.role;
+            let counts = self.values.findings().iter().map(|f| {
+                let clear = *role.action(f.kind) == super::action::Action::Clear;
+                (f.kind, clear)
+            });
+            if changed {
+                // Written below, then recorded from `rep`.
+                self.cache_counts.clear();
+                self.cache_counts.extend(counts);
+            } else {
+                cache::remember(ctx, raw, None, counts);
+            }
+        }
+        if !changed {
             self.values.count_clear(text.len());
             return Ok(false);
         }
@@ -430,6 +456,9 @@ impl JsonMasker {
         self.scratch = one;
         rep.extend_from_slice(&raw[raw_at..]);
         rep.push(b'"');
+        if cached {
+            cache::remember(ctx, raw, Some(rep), self.cache_counts.drain(..));
+        }
         Ok(true)
     }
 
@@ -1148,5 +1177,37 @@ routes:
         assert_eq!(clear.get(phone.0 as usize), Some(&2), "{clear:?}");
         assert_eq!(clear.get(email.0 as usize), Some(&1), "{clear:?}");
         assert_eq!(m.counts().total_masked(), 0);
+    }
+
+    #[test]
+    fn a_cached_value_replays_the_same_bytes_and_counts_and_only_for_its_plan() {
+        crate::engine::clear_thread_caches();
+        let agent = crate::engine::testutil::fallback_plan("agent");
+        let mut audited = crate::engine::testutil::fallback_plan("admin");
+        audited.audit_clear = true;
+        let input = br#"{"note":"ligue +55 21 98123-4567","mail":"maria.teste@example.com"}"#;
+        let run = |plan: &MaskPlan| {
+            let mut m = JsonMasker::new(plan.clone());
+            let out = crate::engine::mask_all(&mut m, input).unwrap();
+            (out, m.counts().clone())
+        };
+        let (first, first_counts) = run(&agent);
+        let out = String::from_utf8(first.clone()).unwrap();
+        assert!(
+            !out.contains("98123") && !out.contains("maria.teste"),
+            "{out}"
+        );
+        assert!(out.contains("\"ligue "), "{out}");
+        // Second time from the cache: the same bytes, the same counts.
+        let (second, second_counts) = run(&agent);
+        assert_eq!(second, first);
+        assert_eq!(second_counts, first_counts);
+        assert_eq!(first_counts.total_masked(), 2);
+        // Another role does not get the agent's entries: the admin sees its input back.
+        let (admin_out, admin_counts) = run(&audited);
+        assert_eq!(admin_out, input);
+        assert_eq!(admin_counts.total_masked(), 0);
+        // And the agent's next run still masks.
+        assert_eq!(run(&agent).0, first);
     }
 }

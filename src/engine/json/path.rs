@@ -83,6 +83,10 @@ struct Transitions {
     self_loops: Vec<u64>,
     /// Edges taken by member names.
     by_name: rustc_hash::FxHashMap<Box<[u8]>, Vec<Edge>>,
+    /// For each first byte, the lengths (bit `min(len, 63)`) of the names in `by_name` that
+    /// start with it: most keys of a document are no rule's, and are told so without
+    /// hashing.
+    name_shapes: Vec<u64>,
     /// Edges taken by any child (`*`).
     any: Vec<Edge>,
     /// Edges taken by array indices (`[n]`, `[a:b]`), with their selector.
@@ -97,11 +101,20 @@ struct Transitions {
 }
 
 impl Transitions {
+    /// False when no rule names a member `key` (true does not mean one does).
+    fn may_name(&self, key: &[u8]) -> bool {
+        match key.first() {
+            Some(&first) => self.name_shapes[usize::from(first)] & (1 << key.len().min(63)) != 0,
+            None => self.by_name.contains_key(key),
+        }
+    }
+
     fn build(rules: &[Rule], words: usize) -> Transitions {
         let mut t = Transitions {
             self_loops: vec![0; words],
             live: vec![0; words],
             accept: vec![0; words],
+            name_shapes: vec![0; 256],
             ..Transitions::default()
         };
         let mut names: std::collections::BTreeMap<&str, Vec<Edge>> = Default::default();
@@ -122,6 +135,11 @@ impl Transitions {
                         Sel::Filter(f) => t.filtered.push((edge, *f)),
                     }
                 }
+            }
+        }
+        for name in names.keys() {
+            if let Some(&first) = name.as_bytes().first() {
+                t.name_shapes[usize::from(first)] |= 1 << name.len().min(63);
             }
         }
         t.by_name = names
@@ -237,8 +255,10 @@ impl JsonFields {
         take(&t.any, out);
         match elem {
             Elem::Key(k) => {
-                if let Some(edges) = t.by_name.get(k) {
-                    take(edges, out);
+                if t.may_name(k) {
+                    if let Some(edges) = t.by_name.get(k) {
+                        take(edges, out);
+                    }
                 }
             }
             Elem::Index(_) => {
