@@ -169,6 +169,9 @@ struct BuiltinScan {
     needs_digits: bool,
     needs_at: bool,
     needs_wamid: bool,
+    /// `wamid.`, searched for by the prefilter (built once: building a finder costs more
+    /// than searching a short string).
+    wamid: memchr::memmem::Finder<'static>,
 }
 
 /// All detectors of a rule set, compiled once.
@@ -195,6 +198,9 @@ const LINE_SPLIT_MIN: usize = 512;
 
 /// The fewest digits any numeric value has (a short phone number with its area code).
 const MIN_DIGITS: usize = 7;
+
+/// Texts up to this length get the prefilter's one-pass test (most JSON string values).
+const SHORT_TEXT: usize = 64;
 
 impl Detectors {
     pub fn compile(defs: &[DetectorDef]) -> Result<Detectors, DetectorError> {
@@ -310,6 +316,7 @@ impl Detectors {
                 needs_digits: numeric_kinds != NumericKinds::default() || ids.iban.is_some(),
                 needs_at: ids.email.is_some() || ids.phone.is_some(),
                 needs_wamid: ids.wamid.is_some(),
+                wamid: memchr::memmem::Finder::new(b"wamid."),
                 ids,
                 numeric,
                 numeric_kinds,
@@ -676,9 +683,21 @@ impl BuiltinScan {
     /// The prefilter: can this text hold a value of an enabled built-in kind at all?
     #[inline]
     fn worth_scanning(&self, bytes: &[u8]) -> bool {
+        if bytes.len() <= SHORT_TEXT {
+            // One branch-free pass tells which tests can pass at all.
+            let (mut digits, mut at, mut w) = (0usize, false, false);
+            for &b in bytes {
+                digits += usize::from(b.wrapping_sub(b'0') < 10);
+                at |= b == b'@';
+                w |= b == b'w';
+            }
+            return (self.needs_at && at)
+                || (self.needs_digits && digits >= MIN_DIGITS && has_digit_run(bytes))
+                || (self.needs_wamid && w && self.wamid.find(bytes).is_some());
+        }
         (self.needs_digits && has_digit_run(bytes))
             || (self.needs_at && memchr::memchr(b'@', bytes).is_some())
-            || (self.needs_wamid && memchr::memmem::find(bytes, b"wamid.").is_some())
+            || (self.needs_wamid && self.wamid.find(bytes).is_some())
     }
 
     fn scan(
