@@ -21,6 +21,7 @@ pub mod format;
 pub mod html;
 pub mod json;
 pub mod kind;
+pub mod memo;
 pub mod plan;
 pub mod policy;
 pub mod sse;

@@ -54,29 +54,25 @@ impl MatchCounts {
 /// fields of a response, and the same contact lists are served again and again; AES-SIV
 /// and HMAC cost far more than a lookup. Tokens are deterministic, so a cached one is the
 /// one that would be computed. An entry is used only for the same key ring (a reload makes
-/// a new one), kind and action. Bounded: cleared when full. It holds values this thread
-/// has just masked, as the worker's buffers do (see docs/threat-model.md).
-#[derive(Default)]
-struct TokenCache {
-    map: rustc_hash::FxHashMap<Box<str>, Memo>,
-}
-
-struct Memo {
+/// a new one), kind and action. Bounded ([`Memo`](super::memo::Memo)). It holds values
+/// this thread has just masked, as the worker's buffers do (see docs/threat-model.md).
+struct Token {
     ring: u64,
     kind: KindId,
     hash: bool,
     done: Box<str>,
 }
 
-const TOKEN_CACHE_ENTRIES: usize = 8192;
+const TOKEN_CACHE_ENTRIES: usize = 16384;
 
 thread_local! {
-    static TOKENS: std::cell::RefCell<TokenCache> = std::cell::RefCell::default();
+    static TOKENS: std::cell::RefCell<super::memo::Memo<Box<str>, Token>> =
+        std::cell::RefCell::new(super::memo::Memo::new(TOKEN_CACHE_ENTRIES));
 }
 
 /// Forgets this thread's cached tokens (benchmarks measure cold documents with it).
 pub fn clear_thread_cache() {
-    TOKENS.with(|c| c.borrow_mut().map.clear());
+    TOKENS.with(|c| c.borrow_mut().clear());
 }
 
 /// Applies the role's action for `kind` to `raw`, appending the replacement to `out`.
@@ -90,7 +86,7 @@ fn apply_action(plan: &MaskPlan, kind: KindId, raw: &str, normalized: &str, out:
     let hash = *action == Action::Hash;
     TOKENS.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(m) = cache.map.get(normalized) {
+        if let Some(m) = cache.get(normalized) {
             if m.ring == ring && m.kind == kind && m.hash == hash {
                 out.push_str(&m.done);
                 return;
@@ -98,16 +94,13 @@ fn apply_action(plan: &MaskPlan, kind: KindId, raw: &str, normalized: &str, out:
         }
         let from = out.len();
         action.apply(plan.kinds.name(kind), raw, normalized, &plan.keys, out);
-        if cache.map.len() >= TOKEN_CACHE_ENTRIES {
-            cache.map.clear();
-        }
-        let memo = Memo {
+        let token = Token {
             ring,
             kind,
             hash,
             done: out[from..].into(),
         };
-        cache.map.insert(normalized.into(), memo);
+        cache.insert(normalized.into(), token);
     });
 }
 

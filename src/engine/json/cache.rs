@@ -6,18 +6,20 @@
 //! result costs a hash lookup instead of the candidate regex, the validators, the action
 //! and the escaping. An entry is used only with the same detectors, role, key ring and
 //! scan list (each compiled object has its own [`generation`](super::super::next_generation),
-//! so a reload never reuses an entry). Bounded: only short strings, cleared when full.
+//! so a reload never reuses an entry). Bounded: only short strings, at most twice
+//! [`ENTRIES`] ([`Memo`](super::super::memo::Memo)).
 //! Like the token cache, it holds values this thread has just masked
 //! (docs/threat-model.md).
 use super::super::detect::DetectorSet;
 use super::super::kind::KindId;
+use super::super::memo::Memo;
 use super::super::plan::MaskPlan;
 use super::super::text::MatchCounts;
 use std::cell::RefCell;
 
 /// Longest string value cached.
 pub const MAX_LEN: usize = 256;
-const ENTRIES: usize = 4096;
+const ENTRIES: usize = 8192;
 
 /// What a scan result depends on besides the string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +50,7 @@ struct Entry {
 }
 
 thread_local! {
-    static VALUES: RefCell<rustc_hash::FxHashMap<Box<[u8]>, Entry>> = RefCell::default();
+    static VALUES: RefCell<Memo<Box<[u8]>, Entry>> = RefCell::new(Memo::new(ENTRIES));
 }
 
 /// If `raw` was scanned with `ctx`: appends its replacement to `rep` (if it has one),
@@ -60,7 +62,7 @@ pub fn replay(
     counts: &mut MatchCounts,
 ) -> Option<bool> {
     VALUES.with(|values| {
-        let values = values.borrow();
+        let mut values = values.borrow_mut();
         let e = values.get(raw).filter(|e| e.ctx == ctx)?;
         for &(kind, clear) in e.counts.iter() {
             counts.bump(kind, clear);
@@ -84,9 +86,6 @@ pub fn remember(
 ) {
     VALUES.with(|values| {
         let mut values = values.borrow_mut();
-        if values.len() >= ENTRIES {
-            values.clear();
-        }
         let entry = Entry {
             ctx,
             rep: rep.map(Into::into),

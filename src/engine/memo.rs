@@ -1,0 +1,88 @@
+//! A bounded memo for the per-thread caches that outlive a response (number verdicts,
+//! tokens, masked JSON values).
+//!
+//! Two generations: entries go into `new`; when it is full, it becomes `old` (the previous
+//! `old` is dropped) and a fresh `new` starts. A hit in `old` moves the entry back into
+//! `new`. Whatever is used at least once per `cap` insertions stays, so a working set up
+//! to `cap` entries never thrashes (a single map cleared when full would drop it all on
+//! every large response), and memory stays under `2 × cap` entries.
+use rustc_hash::FxHashMap;
+use std::borrow::Borrow;
+use std::hash::Hash;
+
+pub struct Memo<K, V> {
+    new: FxHashMap<K, V>,
+    old: FxHashMap<K, V>,
+    cap: usize,
+}
+
+impl<K: Hash + Eq, V> Memo<K, V> {
+    pub fn new(cap: usize) -> Self {
+        Memo {
+            new: FxHashMap::default(),
+            old: FxHashMap::default(),
+            cap,
+        }
+    }
+
+    pub fn get<Q>(&mut self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.new.contains_key(key) {
+            return self.new.get(key);
+        }
+        let (k, v) = self.old.remove_entry(key)?;
+        self.rotate_if_full();
+        Some(self.new.entry(k).or_insert(v))
+    }
+
+    pub fn insert(&mut self, key: K, value: V) {
+        self.rotate_if_full();
+        self.new.insert(key, value);
+    }
+
+    pub fn clear(&mut self) {
+        self.new.clear();
+        self.old.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.new.len() + self.old.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn rotate_if_full(&mut self) {
+        if self.new.len() >= self.cap {
+            self.old = std::mem::take(&mut self.new);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_working_set_within_the_cap_survives_and_memory_is_bounded() {
+        let mut m = Memo::new(4);
+        for round in 0..10 {
+            for k in 0..4 {
+                if m.get(&k).is_none() {
+                    assert_eq!(round, 0, "key {k} was dropped in round {round}");
+                    m.insert(k, k * 10);
+                }
+            }
+            // One-off keys between rounds do not push the working set out.
+            m.insert(100 + round, 0);
+            assert!(m.len() <= 8);
+        }
+        assert_eq!(m.get(&3), Some(&30));
+        m.clear();
+        assert!(m.is_empty());
+    }
+}
