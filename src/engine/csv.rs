@@ -212,7 +212,7 @@ impl CsvMasker {
                     continue;
                 }
             }
-            let text = String::from_utf8_lossy(bytes);
+            let text = utf8_lossy(bytes);
             self.cell.clear();
             let hit = match target {
                 Some(FieldTarget::Ignore) => false,
@@ -381,6 +381,15 @@ fn split_raw_bytewise(
     }
     spans.push((start, end));
     (begin, end)
+}
+
+/// `bytes` as text, invalid bytes read as U+FFFD: [`String::from_utf8_lossy`], with the
+/// faster validation of [`std::str::from_utf8`] first (cells are almost always UTF-8).
+fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// Writes a cell, quoted only if it must be.
