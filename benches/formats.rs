@@ -1,6 +1,8 @@
 //! The HTML and CSV maskers (16 KiB chunks, role `agent`), each beside baselines measured in
 //! the same run: copying the bytes, and, for HTML, lol_html rewriting with no handlers
-//! (the cost of the HTML parser alone).
+//! (the cost of the HTML parser alone) and with the masker's handlers doing nothing (the
+//! parser's cost once every element, text chunk and comment is handed out: the floor for a
+//! masker on lol_html).
 //!
 //! * `html/inbox`: a ~100 KB server-rendered inbox page (contacts table with `tel:` and
 //!   `mailto:` links, names, messages), about one PII value per 150 bytes;
@@ -100,6 +102,22 @@ fn lol_html_no_handlers(doc: &[u8], out: &mut Vec<u8>) {
     r.end().unwrap();
 }
 
+/// lol_html with the handlers the HTML masker registers (every element, every text chunk,
+/// every comment) doing nothing: what the parser costs once content handlers are on.
+fn lol_html_empty_handlers(doc: &[u8], out: &mut Vec<u8>) {
+    use lol_html::html_content::{Comment, Element, TextChunk};
+    out.clear();
+    let settings = lol_html::Settings::new()
+        .append_element_content_handler(lol_html::element!("*", |_: &mut Element<'_, '_>| Ok(())))
+        .append_document_content_handler(lol_html::doc_text!(|_: &mut TextChunk<'_>| Ok(())))
+        .append_document_content_handler(lol_html::doc_comments!(|_: &mut Comment<'_>| Ok(())));
+    let mut r = lol_html::HtmlRewriter::new(settings, |c: &[u8]| out.extend_from_slice(c));
+    for c in doc.chunks(CHUNK) {
+        r.write(c).unwrap();
+    }
+    r.end().unwrap();
+}
+
 fn formats(c: &mut Criterion) {
     let mut rng = Rng::new(42);
     let inbox = inbox_page(&mut rng, 100 * 1024);
@@ -119,6 +137,9 @@ fn formats(c: &mut Criterion) {
         });
         g.bench_function("baseline-lol_html-no-handlers", |b| {
             b.iter(|| lol_html_no_handlers(black_box(doc.as_bytes()), &mut out))
+        });
+        g.bench_function("baseline-lol_html-empty-handlers", |b| {
+            b.iter(|| lol_html_empty_handlers(black_box(doc.as_bytes()), &mut out))
         });
         g.bench_function("veil-agent", |b| {
             b.iter(|| {

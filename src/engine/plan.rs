@@ -6,7 +6,7 @@ use super::json::path::JsonFields;
 use super::kind::{KindId, Kinds};
 use super::policy::RolePolicy;
 use super::token::KeyRing;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// What a field rule says about the value at its place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +29,23 @@ pub struct FieldRules {
     pub csv_columns: Vec<(String, FieldTarget)>,
     /// HTML: CSS selector, optional attribute (`None`: the element's text), target.
     pub html: Vec<(String, Option<String>, FieldTarget)>,
+    /// The selectors of [`Self::html`], parsed on first use and shared by every response of
+    /// the route (`None`: does not parse). See [`Self::html_selectors`].
+    pub(crate) html_selectors: OnceLock<Vec<Option<lol_html::Selector>>>,
+}
+
+impl FieldRules {
+    /// The parsed selectors of [`Self::html`], in the same order (`None` where one does not
+    /// parse; the rule compiler rejects those, so it only happens for hand-built rules).
+    /// Parsed once per route, not per response.
+    pub fn html_selectors(&self) -> &[Option<lol_html::Selector>] {
+        self.html_selectors.get_or_init(|| {
+            self.html
+                .iter()
+                .map(|(css, _, _)| css.parse().ok())
+                .collect()
+        })
+    }
 }
 
 /// Buffer caps. Every buffer a masker keeps is bounded by one of these; going over fails

@@ -702,6 +702,7 @@ impl Compiler {
                 json,
                 csv_columns,
                 html,
+                ..FieldRules::default()
             }),
             on_unknown,
             passthrough: r.passthrough,

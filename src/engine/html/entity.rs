@@ -198,8 +198,21 @@ pub fn decode(raw: &str, out: &mut String, map: &mut Vec<u32>) -> bool {
 
 /// Appends `s` escaped for HTML text or a quoted attribute value.
 pub fn escape(s: &str, out: &mut String) {
-    let mut from = 0;
-    for (i, b) in s.bytes().enumerate() {
+    let bytes = s.as_bytes();
+    // Replacements rarely hold any of these: find the first with SIMD, copy the rest whole.
+    let first = match (
+        memchr::memchr3(b'&', b'<', b'>', bytes),
+        memchr::memchr2(b'"', b'\'', bytes),
+    ) {
+        (None, None) => {
+            out.push_str(s);
+            return;
+        }
+        (a, b) => a.unwrap_or(usize::MAX).min(b.unwrap_or(usize::MAX)),
+    };
+    out.push_str(&s[..first]);
+    let mut from = first;
+    for (i, b) in bytes.iter().enumerate().skip(first) {
         let esc = match b {
             b'&' => "&amp;",
             b'<' => "&lt;",
@@ -239,5 +252,16 @@ mod tests {
         let mut out = String::new();
         escape(r#"a&b<c>"d'"#, &mut out);
         assert_eq!(out, "a&amp;b&lt;c&gt;&quot;d&#39;");
+        for (s, want) in [
+            ("", ""),
+            ("vt_phone_k1_abc", "vt_phone_k1_abc"),
+            ("x'y", "x&#39;y"),
+            ("\"", "&quot;"),
+            ("ü<", "ü&lt;"),
+        ] {
+            out.clear();
+            escape(s, &mut out);
+            assert_eq!(out, want);
+        }
     }
 }

@@ -54,7 +54,7 @@ use lol_html::html_content::{Comment, ContentType, TextChunk, TextType};
 use lol_html::send::{Element, ElementContentHandlers, HtmlRewriter, Settings};
 use lol_html::{DocumentContentHandlers, MemorySettings, OutputSink, Selector};
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 const FORMAT: &str = "HTML";
 
@@ -96,6 +96,9 @@ struct State {
     script_json: bool,
     /// Attribute field rules that matched the current element: (name, target).
     attr_rules: Vec<(String, FieldTarget)>,
+    /// Scratch of [`Self::on_element`]: changed attributes and their new values.
+    attr_changes: Vec<(String, usize, usize)>,
+    attr_values: String,
     decoded: String,
     map: Vec<u32>,
     masked: String,
@@ -310,20 +313,19 @@ impl State {
 
     fn on_element(&mut self, el: &mut Element<'_, '_>) -> Result<(), MaskError> {
         let rules = std::mem::take(&mut self.attr_rules);
-        let tag = el.tag_name();
-        self.script_json = tag == "script"
-            && el.get_attribute("type").is_some_and(|t| {
-                let t = t
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
-                t == "application/json" || t == "application/ld+json"
-            });
-        let mut changes: Vec<(String, String)> = Vec::new();
+        // Changed attributes: (name, start, end of the new value in `values`).
+        let mut changes = std::mem::take(&mut self.attr_changes);
+        let mut values = std::mem::take(&mut self.attr_values);
+        changes.clear();
+        values.clear();
+        // The first `type` attribute's value (what `get_attribute("type")` returns), read in
+        // the loop below so that the tag name is only asked for (a String) when it matters.
+        let mut type_attr: Option<String> = None;
         for attr in el.attributes() {
             let name = attr.name();
+            if type_attr.is_none() && name == "type" {
+                type_attr = Some(attr.value());
+            }
             let rule = rules
                 .iter()
                 .rev()
@@ -358,16 +360,29 @@ impl State {
                 None => self.mask_decoded(&raw, entity::decode, entity::escape),
             };
             if changed {
-                changes.push((name, std::mem::take(&mut self.masked)));
+                let from = values.len();
+                values.push_str(&self.masked);
+                changes.push((name, from, values.len()));
             }
         }
-        for (name, value) in changes {
-            el.set_attribute(&name, &value)
+        self.script_json = type_attr.is_some_and(|t| {
+            let t = t
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            t == "application/json" || t == "application/ld+json"
+        }) && el.tag_name() == "script";
+        for (name, from, to) in changes.drain(..) {
+            el.set_attribute(&name, &values[from..to])
                 .map_err(|e| MaskError::Rewriter {
                     format: FORMAT,
                     reason: e.to_string(),
                 })?;
         }
+        self.attr_changes = changes;
+        self.attr_values = values;
         self.attr_rules = rules;
         self.attr_rules.clear();
         Ok(())
@@ -418,6 +433,12 @@ fn contact_link(raw: &str) -> bool {
         || memchr::memmem::find(v, b"whatsapp.com/").is_some()
 }
 
+/// `*`, parsed once.
+fn any_element() -> &'static Selector {
+    static ANY: OnceLock<Selector> = OnceLock::new();
+    ANY.get_or_init(|| "*".parse().expect("a valid selector"))
+}
+
 fn into_handler_error(e: MaskError) -> HandlerError {
     Box::new(e)
 }
@@ -464,6 +485,8 @@ impl HtmlMasker {
             node_ctx: TextCtx::default(),
             script_json: false,
             attr_rules: Vec::new(),
+            attr_changes: Vec::new(),
+            attr_values: String::new(),
             decoded: String::new(),
             map: Vec::new(),
             masked: String::new(),
@@ -481,8 +504,8 @@ impl HtmlMasker {
         // Selector-bound handlers first: lol_html runs element-content handlers before the
         // document-wide ones, and in registration order, so the catch-all handlers below see
         // what the field rules marked.
-        for (css, attr, target) in &fields.html {
-            let Ok(selector) = css.parse::<Selector>() else {
+        for ((_, attr, target), selector) in fields.html.iter().zip(fields.html_selectors()) {
+            let Some(selector) = selector else {
                 poisoned = true;
                 continue;
             };
@@ -501,12 +524,11 @@ impl HtmlMasker {
                     })
                 }
             };
-            settings = settings.append_element_content_handler((Cow::Owned(selector), handlers));
+            settings = settings.append_element_content_handler((Cow::Borrowed(selector), handlers));
         }
-        let any: Selector = "*".parse().expect("a valid selector");
         let st = state.clone();
         settings = settings.append_element_content_handler((
-            Cow::Owned(any),
+            Cow::Borrowed(any_element()),
             ElementContentHandlers::default().element(move |el: &mut Element<'_, '_>| {
                 lock(&st).on_element(el).map_err(into_handler_error)
             }),
