@@ -70,9 +70,34 @@ thread_local! {
         std::cell::RefCell::new(super::memo::Memo::new(TOKEN_CACHE_ENTRIES));
 }
 
-/// Forgets this thread's cached tokens (benchmarks measure cold documents with it).
+/// Longest value whose findings are cached.
+const FINDINGS_CACHE_MAX_LEN: usize = 256;
+const FINDINGS_CACHE_ENTRIES: usize = 16384;
+
+/// What the detectors found in a value (findings depend on the detectors and the scan
+/// list only; the role's actions are applied afterwards).
+type FoundIn = ((u64, super::detect::DetectorSet), Box<[Finding]>);
+
+/// The replacement of a field rule's value, and what it was made with (detectors, role and
+/// key ring generations, kind).
+type FieldDone = ((u64, u64, u64, KindId), Box<str>);
+
+thread_local! {
+    /// Replacements of short values that field rules name, made on this thread.
+    static FIELDS: std::cell::RefCell<super::memo::Memo<Box<str>, FieldDone>> =
+        std::cell::RefCell::new(super::memo::Memo::new(FINDINGS_CACHE_ENTRIES));
+    /// Findings of short values scanned on this thread, keyed by the text; entries carry
+    /// the detectors' generation and the scan list they were made with.
+    static FINDINGS: std::cell::RefCell<super::memo::Memo<Box<str>, FoundIn>> =
+        std::cell::RefCell::new(super::memo::Memo::new(FINDINGS_CACHE_ENTRIES));
+}
+
+/// Forgets this thread's cached tokens and findings (benchmarks measure cold documents
+/// with it).
 pub fn clear_thread_cache() {
     TOKENS.with(|c| c.borrow_mut().clear());
+    FINDINGS.with(|c| c.borrow_mut().clear());
+    FIELDS.with(|c| c.borrow_mut().clear());
 }
 
 /// Applies the role's action for `kind` to `raw`, appending the replacement to `out`.
@@ -86,11 +111,15 @@ fn apply_action(plan: &MaskPlan, kind: KindId, raw: &str, normalized: &str, out:
     let hash = *action == Action::Hash;
     TOKENS.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(m) = cache.get(normalized) {
-            if m.ring == ring && m.kind == kind && m.hash == hash {
+        let hit = cache.get_with(normalized, |m| {
+            let same = m.ring == ring && m.kind == kind && m.hash == hash;
+            if same {
                 out.push_str(&m.done);
-                return;
             }
+            same
+        });
+        if hit == Some(true) {
+            return;
         }
         let from = out.len();
         action.apply(plan.kinds.name(kind), raw, normalized, &plan.keys, out);
@@ -135,13 +164,31 @@ impl ValueMasker {
     /// [`Self::findings`]. Returns whether any finding needs a change.
     pub fn scan(&mut self, text: &str, scan_from: usize) -> bool {
         self.findings.clear();
-        self.plan.detectors.scan_with(
-            text,
-            scan_from,
-            self.plan.scan,
-            &mut self.findings,
-            &mut self.cache,
-        );
+        let (detectors, scan) = (&self.plan.detectors, self.plan.scan);
+        if scan_from == 0 && text.len() <= FINDINGS_CACHE_MAX_LEN {
+            // Short values (a cell, a text node, a JSON string) repeat across responses:
+            // their findings are cached per thread, behind the prefilter.
+            if !detectors.may_match(text.as_bytes(), scan) {
+                return false;
+            }
+            let ctx = (detectors.generation(), scan);
+            let findings = &mut self.findings;
+            let hit = FINDINGS.with(|c| {
+                c.borrow_mut().get_with(text, |(at, found)| {
+                    if *at == ctx {
+                        findings.extend(found.iter().cloned());
+                    }
+                    *at == ctx
+                })
+            }) == Some(true);
+            if !hit {
+                detectors.scan_with(text, 0, scan, &mut self.findings, &mut self.cache);
+                let found = self.findings.clone().into_boxed_slice();
+                FINDINGS.with(|c| c.borrow_mut().insert(text.into(), (ctx, found)));
+            }
+        } else {
+            detectors.scan_with(text, scan_from, scan, &mut self.findings, &mut self.cache);
+        }
         let role = &self.plan.role;
         self.findings
             .iter()
@@ -251,6 +298,29 @@ impl ValueMasker {
             return false;
         }
         self.counts.bump(kind, false);
+        // A field's value (a contact's phone, e-mail, name) repeats across responses: its
+        // replacement is cached per thread, keyed by everything it depends on.
+        let cached = value.len() <= FINDINGS_CACHE_MAX_LEN;
+        let ctx = (
+            self.plan.detectors.generation(),
+            self.plan.role.generation(),
+            self.plan.keys.generation(),
+            kind,
+        );
+        if cached {
+            let hit = FIELDS.with(|c| {
+                c.borrow_mut().get_with(value, |(at, done)| {
+                    if *at == ctx {
+                        out.push_str(done);
+                    }
+                    *at == ctx
+                })
+            }) == Some(true);
+            if hit {
+                return true;
+            }
+        }
+        let from = out.len();
         let normalized = self.plan.detectors.normalize(kind, value);
         apply_action(
             &self.plan,
@@ -259,6 +329,10 @@ impl ValueMasker {
             normalized.as_deref().unwrap_or(value),
             out,
         );
+        if cached {
+            let done: Box<str> = out[from..].into();
+            FIELDS.with(|c| c.borrow_mut().insert(value.into(), (ctx, done)));
+        }
         true
     }
 }

@@ -600,7 +600,7 @@ fn parse_international(digits: &[u8]) -> Option<Intl> {
         .iter()
         .fold(0u64, |k, &b| k * 10 + u64::from(b - b'0'))
         | (digits.len() as u64) << 56;
-    if let Some(hit) = INTL_CACHE.with(|c| c.borrow_mut().get(&key).cloned()) {
+    if let Some(hit) = INTL_CACHE.with(|c| c.borrow_mut().get_with(&key, Clone::clone)) {
         return hit;
     }
     let verdict = parse_international_uncached(digits);

@@ -19,7 +19,7 @@ use std::cell::RefCell;
 
 /// Longest string value cached.
 pub const MAX_LEN: usize = 256;
-const ENTRIES: usize = 8192;
+const ENTRIES: usize = 16384;
 
 /// What a scan result depends on besides the string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,17 +63,23 @@ pub fn replay(
 ) -> Option<bool> {
     VALUES.with(|values| {
         let mut values = values.borrow_mut();
-        let e = values.get(raw).filter(|e| e.ctx == ctx)?;
-        for &(kind, clear) in e.counts.iter() {
-            counts.bump(kind, clear);
-        }
-        Some(match &e.rep {
-            Some(r) => {
-                rep.extend_from_slice(r);
-                true
-            }
-            None => false,
-        })
+        values
+            .get_with(raw, |e| {
+                if e.ctx != ctx {
+                    return None;
+                }
+                for &(kind, clear) in e.counts.iter() {
+                    counts.bump(kind, clear);
+                }
+                Some(match &e.rep {
+                    Some(r) => {
+                        rep.extend_from_slice(r);
+                        true
+                    }
+                    None => false,
+                })
+            })
+            .flatten()
     })
 }
 
