@@ -200,6 +200,7 @@ const LINE_SPLIT_MIN: usize = 512;
 const MIN_DIGITS: usize = 7;
 
 /// Texts up to this length get the prefilter's one-pass test (most JSON string values).
+/// Below 256: that pass counts digits in a byte.
 const SHORT_TEXT: usize = 64;
 
 impl Detectors {
@@ -538,7 +539,7 @@ impl Detectors {
 /// precede a digit.
 #[inline]
 fn has_digit_run(bytes: &[u8]) -> bool {
-    if bytes.iter().filter(|b| b.is_ascii_digit()).count() < MIN_DIGITS {
+    if count_digits(bytes) < MIN_DIGITS {
         return false;
     }
     let mut run = 0;
@@ -558,6 +559,19 @@ fn has_digit_run(bytes: &[u8]) -> bool {
         after_last = d + 1;
     }
     false
+}
+
+/// ASCII digits in `bytes`, counted in byte-wide lanes (255 bytes at a time).
+fn count_digits(bytes: &[u8]) -> usize {
+    bytes
+        .chunks(255)
+        .map(|c| {
+            let n = c.iter().fold(0u8, |n, &b| {
+                n.wrapping_add(u8::from(b.wrapping_sub(b'0') < 10))
+            });
+            usize::from(n)
+        })
+        .sum()
 }
 
 /// Punctuation that may sit between the digits of one number.
@@ -685,14 +699,17 @@ impl BuiltinScan {
     fn worth_scanning(&self, bytes: &[u8]) -> bool {
         if bytes.len() <= SHORT_TEXT {
             // One branch-free pass tells which tests can pass at all.
-            let (mut digits, mut at, mut w) = (0usize, false, false);
+            // A byte-wide counter (at most SHORT_TEXT digits) keeps the loop in byte lanes.
+            let (mut digits, mut at, mut w) = (0u8, false, false);
             for &b in bytes {
-                digits += usize::from(b.wrapping_sub(b'0') < 10);
+                digits = digits.wrapping_add(u8::from(b.wrapping_sub(b'0') < 10));
                 at |= b == b'@';
                 w |= b == b'w';
             }
             return (self.needs_at && at)
-                || (self.needs_digits && digits >= MIN_DIGITS && has_digit_run(bytes))
+                || (self.needs_digits
+                    && usize::from(digits) >= MIN_DIGITS
+                    && has_digit_run(bytes))
                 || (self.needs_wamid && w && self.wamid.find(bytes).is_some());
         }
         (self.needs_digits && has_digit_run(bytes))
