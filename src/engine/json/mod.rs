@@ -905,35 +905,47 @@ impl Writer<'_> {
 fn string_end(input: &[u8], from: usize) -> (Option<usize>, bool, bool) {
     let mut i = from;
     let mut escaped = false;
-    // Most strings are short: a plain loop finds their end before a vector search starts.
-    let short = input.len().min(from + 16);
-    while i < short {
-        match input[i] {
-            b'"' => return (Some(i), escaped, false),
-            b'\\' => {
-                escaped = true;
-                if i + 1 == input.len() {
-                    return (None, true, true);
-                }
-                i += 2;
-            }
-            _ => i += 1,
+    while let Some(p) = quote_or_backslash(&input[i..]) {
+        let at = i + p;
+        if input[at] == b'"' {
+            return (Some(at), escaped, false);
         }
-    }
-    while i < input.len() {
-        match memchr::memchr2(b'"', b'\\', &input[i..]) {
-            None => break,
-            Some(p) if input[i + p] == b'\\' => {
-                escaped = true;
-                if i + p + 1 == input.len() {
-                    return (None, true, true);
-                }
-                i += p + 2;
-            }
-            Some(p) => return (Some(i + p), escaped, false),
+        escaped = true;
+        if at + 1 == input.len() {
+            return (None, true, true);
         }
+        i = at + 2;
     }
     (None, escaped, false)
+}
+
+/// The first `"` or `\` in `h`. Most strings are short: the first 32 bytes are read eight
+/// at a time in a register (SWAR) before a vector search is worth its start-up cost.
+fn quote_or_backslash(h: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // High bit set in each byte of `x` equal to `b`; the lowest set bit is exact (borrows
+    // only run upwards), which is the only one read.
+    let eq = |x: u64, b: u8| {
+        let y = x ^ (ONES * u64::from(b));
+        y.wrapping_sub(ONES) & !y & HIGHS
+    };
+    let mut i = 0;
+    while let Some(word) = h.get(i..i + 8) {
+        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        let m = eq(x, b'"') | eq(x, b'\\');
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+        if i == 32 {
+            return memchr::memchr2(b'"', b'\\', &h[i..]).map(|p| i + p);
+        }
+    }
+    h[i..]
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|p| i + p)
 }
 
 /// Does a string's raw content hold a control character (which JSON forbids)? Branch-free,
@@ -1183,6 +1195,18 @@ routes:
         assert_eq!(clear.get(phone.0 as usize), Some(&2), "{clear:?}");
         assert_eq!(clear.get(email.0 as usize), Some(&1), "{clear:?}");
         assert_eq!(m.counts().total_masked(), 0);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quote_search_finds_the_first_quote_or_backslash(
+            picks in proptest::collection::vec(0usize..6, 0..80)
+        ) {
+            const BYTES: [u8; 6] = [b'a', b'"', b'\\', 0xC3, b'!', b'#'];
+            let h: Vec<u8> = picks.iter().map(|&p| BYTES[p]).collect();
+            let plain = h.iter().position(|&b| b == b'"' || b == b'\\');
+            proptest::prop_assert_eq!(quote_or_backslash(&h), plain);
+        }
     }
 
     #[test]
