@@ -32,11 +32,20 @@ impl<K: Hash + Eq, V> Memo<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        if let Some(v) = self.new.get(key) {
-            return Some(f(v));
+        self.get_key_value_with(key, |_, v| f(v))
+    }
+
+    /// [`Self::get_with`], with the stored key too.
+    pub fn get_key_value_with<Q, R>(&mut self, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if let Some((k, v)) = self.new.get_key_value(key) {
+            return Some(f(k, v));
         }
         let (k, v) = self.old.remove_entry(key)?;
-        let r = f(&v);
+        let r = f(&k, &v);
         self.rotate_if_full();
         self.new.insert(k, v);
         Some(r)

@@ -41,16 +41,58 @@ impl ScanCtx {
     }
 }
 
+/// Findings counted per entry, at most (a value with more is not cached).
+const MAX_COUNTS: usize = 2;
+
+/// The key: the raw string, followed in the same allocation by its replacement, so a hit
+/// reads one heap block (a lookup is bound by memory latency, not by hashing).
+struct Packed {
+    bytes: Box<[u8]>,
+    raw_len: u32,
+}
+
+impl Packed {
+    fn raw(&self) -> &[u8] {
+        &self.bytes[..self.raw_len as usize]
+    }
+
+    fn rep(&self) -> &[u8] {
+        &self.bytes[self.raw_len as usize..]
+    }
+}
+
+// Hashed and compared as the raw string alone, so `&[u8]` looks it up.
+impl std::hash::Hash for Packed {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.raw().hash(state);
+    }
+}
+
+impl PartialEq for Packed {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw() == other.raw()
+    }
+}
+
+impl Eq for Packed {}
+
+impl std::borrow::Borrow<[u8]> for Packed {
+    fn borrow(&self) -> &[u8] {
+        self.raw()
+    }
+}
+
 struct Entry {
     ctx: ScanCtx,
-    /// The replacement, quotes included; `None` when the string stays as it is.
-    rep: Option<Box<[u8]>>,
-    /// The findings' kinds, and whether each was served in the clear.
-    counts: Box<[(KindId, bool)]>,
+    /// The string is replaced (by the bytes after it in its key).
+    replaced: bool,
+    /// The findings' kinds, and whether each was served in the clear (`n` of them).
+    counts: [(KindId, bool); MAX_COUNTS],
+    n: u8,
 }
 
 thread_local! {
-    static VALUES: RefCell<Memo<Box<[u8]>, Entry>> = RefCell::new(Memo::new(ENTRIES));
+    static VALUES: RefCell<Memo<Packed, Entry>> = RefCell::new(Memo::new(ENTRIES));
 }
 
 /// If `raw` was scanned with `ctx`: appends its replacement to `rep` (if it has one),
@@ -64,20 +106,17 @@ pub fn replay(
     VALUES.with(|values| {
         let mut values = values.borrow_mut();
         values
-            .get_with(raw, |e| {
+            .get_key_value_with(raw, |key, e| {
                 if e.ctx != ctx {
                     return None;
                 }
-                for &(kind, clear) in e.counts.iter() {
+                for &(kind, clear) in &e.counts[..usize::from(e.n)] {
                     counts.bump(kind, clear);
                 }
-                Some(match &e.rep {
-                    Some(r) => {
-                        rep.extend_from_slice(r);
-                        true
-                    }
-                    None => false,
-                })
+                if e.replaced {
+                    rep.extend_from_slice(key.rep());
+                }
+                Some(e.replaced)
             })
             .flatten()
     })
@@ -88,17 +127,31 @@ pub fn remember(
     ctx: ScanCtx,
     raw: &[u8],
     rep: Option<&[u8]>,
-    counts: impl Iterator<Item = (KindId, bool)>,
+    found: impl Iterator<Item = (KindId, bool)>,
 ) {
-    VALUES.with(|values| {
-        let mut values = values.borrow_mut();
-        let entry = Entry {
-            ctx,
-            rep: rep.map(Into::into),
-            counts: counts.collect(),
-        };
-        values.insert(raw.into(), entry);
-    });
+    let mut counts = [(KindId(0), false); MAX_COUNTS];
+    let mut n = 0;
+    for c in found {
+        if n == MAX_COUNTS {
+            return;
+        }
+        counts[n] = c;
+        n += 1;
+    }
+    let mut bytes = Vec::with_capacity(raw.len() + rep.map_or(0, <[u8]>::len));
+    bytes.extend_from_slice(raw);
+    bytes.extend_from_slice(rep.unwrap_or_default());
+    let key = Packed {
+        bytes: bytes.into_boxed_slice(),
+        raw_len: raw.len() as u32,
+    };
+    let entry = Entry {
+        ctx,
+        replaced: rep.is_some(),
+        counts,
+        n: n as u8,
+    };
+    VALUES.with(|values| values.borrow_mut().insert(key, entry));
 }
 
 /// Forgets this thread's entries.
