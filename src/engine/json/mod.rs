@@ -369,13 +369,13 @@ impl JsonMasker {
         kind: super::kind::KindId,
         rep: &mut Vec<u8>,
     ) -> Result<bool, MaskError> {
-        let text: &str = if has_escape {
-            escape::decode(raw, &mut self.decoded, &mut self.map)
-                .map_err(|_| self.malformed(0, "invalid escape in a string"))?;
-            &self.decoded
-        } else {
-            std::str::from_utf8(raw).map_err(|_| self.malformed(0, "invalid UTF-8 in a string"))?
-        };
+        let text = text_of(
+            raw,
+            has_escape,
+            self.offset,
+            &mut self.decoded,
+            &mut self.map,
+        )?;
         self.scratch.clear();
         if !self.values.mask_field(kind, text, &mut self.scratch) {
             return Ok(false);
@@ -409,13 +409,13 @@ impl JsonMasker {
                 return Ok(changed);
             }
         }
-        let text: &str = if has_escape {
-            escape::decode(raw, &mut self.decoded, &mut self.map)
-                .map_err(|_| self.malformed(0, "invalid escape in a string"))?;
-            &self.decoded
-        } else {
-            std::str::from_utf8(raw).map_err(|_| self.malformed(0, "invalid UTF-8 in a string"))?
-        };
+        let text = text_of(
+            raw,
+            has_escape,
+            self.offset,
+            &mut self.decoded,
+            &mut self.map,
+        )?;
         let changed = self.values.scan(text, 0);
         if cached {
             let role = &self.values.plan.role;
@@ -946,6 +946,29 @@ fn quote_or_backslash(h: &[u8]) -> Option<usize> {
         .iter()
         .position(|&b| b == b'"' || b == b'\\')
         .map(|p| i + p)
+}
+
+/// A string value's content as text: its escapes decoded into `decoded` (with `map` back
+/// to the raw offsets), or the raw bytes themselves when it has none. `offset`: where the
+/// chunk being read starts in the document, for the error.
+fn text_of<'a>(
+    raw: &'a [u8],
+    has_escape: bool,
+    offset: u64,
+    decoded: &'a mut String,
+    map: &mut Vec<u32>,
+) -> Result<&'a str, MaskError> {
+    let malformed = |reason| MaskError::Malformed {
+        format: FORMAT,
+        offset,
+        reason,
+    };
+    if has_escape {
+        escape::decode(raw, decoded, map).map_err(|_| malformed("invalid escape in a string"))?;
+        Ok(decoded)
+    } else {
+        std::str::from_utf8(raw).map_err(|_| malformed("invalid UTF-8 in a string"))
+    }
 }
 
 /// Does a string's raw content hold a control character (which JSON forbids)? Branch-free,
