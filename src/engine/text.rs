@@ -58,6 +58,9 @@ impl MatchCounts {
 /// this thread has just masked, as the worker's buffers do (see docs/threat-model.md).
 struct Token {
     ring: u64,
+    /// The rule set (its detectors' generation): a kind id names another kind after a
+    /// reload that kept the keys, and the kind's name is part of the token.
+    rules: u64,
     kind: KindId,
     hash: bool,
     done: Box<str>,
@@ -92,9 +95,9 @@ thread_local! {
         std::cell::RefCell::new(super::memo::Memo::new(FINDINGS_CACHE_ENTRIES));
 }
 
-/// Forgets this thread's cached tokens and findings (benchmarks measure cold documents
-/// with it).
-pub fn clear_thread_cache() {
+/// Forgets this thread's cached tokens, findings and field replacements (see
+/// [`clear_thread_caches`](super::clear_thread_caches)).
+pub(crate) fn clear_thread_cache() {
     TOKENS.with(|c| c.borrow_mut().clear());
     FINDINGS.with(|c| c.borrow_mut().clear());
     FIELDS.with(|c| c.borrow_mut().clear());
@@ -108,11 +111,12 @@ fn apply_action(plan: &MaskPlan, kind: KindId, raw: &str, normalized: &str, out:
         return;
     }
     let ring = plan.keys.generation();
+    let rules = plan.detectors.generation();
     let hash = *action == Action::Hash;
     TOKENS.with(|cache| {
         let mut cache = cache.borrow_mut();
         let hit = cache.get_with(normalized, |m| {
-            let same = m.ring == ring && m.kind == kind && m.hash == hash;
+            let same = m.ring == ring && m.rules == rules && m.kind == kind && m.hash == hash;
             if same {
                 out.push_str(&m.done);
             }
@@ -125,6 +129,7 @@ fn apply_action(plan: &MaskPlan, kind: KindId, raw: &str, normalized: &str, out:
         action.apply(plan.kinds.name(kind), raw, normalized, &plan.keys, out);
         let token = Token {
             ring,
+            rules,
             kind,
             hash,
             done: out[from..].into(),
@@ -189,6 +194,21 @@ impl ValueMasker {
         } else {
             detectors.scan_with(text, scan_from, scan, &mut self.findings, &mut self.cache);
         }
+        self.any_to_change()
+    }
+
+    /// [`Self::scan`] of a whole value, without the findings cache: for a caller that
+    /// caches the masked value itself (the JSON masker), so the value is neither
+    /// prefiltered again nor stored twice.
+    pub fn scan_uncached(&mut self, text: &str) -> bool {
+        self.findings.clear();
+        let (detectors, scan) = (&self.plan.detectors, self.plan.scan);
+        detectors.scan_with(text, 0, scan, &mut self.findings, &mut self.cache);
+        self.any_to_change()
+    }
+
+    /// Does any finding of the last scan need a change for this role?
+    fn any_to_change(&self) -> bool {
         let role = &self.plan.role;
         self.findings
             .iter()
@@ -464,5 +484,54 @@ impl Masker for TextMasker {
         self.buf.clear();
         self.ctx = 0;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::compile::compile_sources;
+    use crate::rules::diagnostic::Source;
+    use std::sync::Arc;
+
+    /// The plan of the fallback route for `agent` in rules whose one custom detector finds
+    /// ticket numbers as kind `kind` (tokenized), with tokens made by `keys`.
+    fn plan_with(kind: &str, keys: &Arc<super::super::token::KeyRing>) -> MaskPlan {
+        let text = format!(
+            "detectors:\n  ticket: {{ regex: 'TKT-[0-9]{{6}}', kind: {kind} }}\nroles:\n  agent:\n    actions:\n      {kind}: token\n      \"*\": redact\ndefault_role: agent\n"
+        );
+        let sources = vec![Source {
+            path: "rules.yaml".into(),
+            text,
+        }];
+        let (set, _) = compile_sources(&sources, Vec::new()).expect("rules compile");
+        let role = set.role("agent").expect("agent");
+        set.plan(&set.fallback, role, keys)
+    }
+
+    #[test]
+    fn a_reload_that_keeps_the_keys_gets_tokens_of_its_own_kinds() {
+        let keys = Arc::new(
+            super::super::token::KeyRing::parse(super::super::testutil::TEST_KEY).unwrap(),
+        );
+        let value = "chamado TKT-123456 aberto";
+        let mut out = String::new();
+        assert!(ValueMasker::new(plan_with("ticket", &keys)).mask_text(value, &mut out));
+        assert!(
+            out.contains("vt_ticket_") && !out.contains("123456"),
+            "{out}"
+        );
+        assert!(
+            out.starts_with("chamado ") && out.ends_with(" aberto"),
+            "{out}"
+        );
+        // The same kind id, named otherwise by the reloaded rules: the cached token of the
+        // old rules must not be served.
+        out.clear();
+        assert!(ValueMasker::new(plan_with("pedido", &keys)).mask_text(value, &mut out));
+        assert!(
+            out.contains("vt_pedido_") && !out.contains("123456"),
+            "{out}"
+        );
     }
 }

@@ -586,7 +586,7 @@ thread_local! {
 const INTL_CACHE_ENTRIES: usize = 16384;
 
 /// Forgets the cached verdicts of this thread (benchmarks measure cold parses with it).
-pub fn clear_thread_cache() {
+pub(crate) fn clear_thread_cache() {
     INTL_CACHE.with(|c| c.borrow_mut().clear());
 }
 

@@ -155,6 +155,6 @@ pub fn remember(
 }
 
 /// Forgets this thread's entries.
-pub fn clear_thread_cache() {
+pub(crate) fn clear_thread_cache() {
     VALUES.with(|values| values.borrow_mut().clear());
 }

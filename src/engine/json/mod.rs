@@ -416,7 +416,11 @@ impl JsonMasker {
             &mut self.decoded,
             &mut self.map,
         )?;
-        let changed = self.values.scan(text, 0);
+        let changed = if cached {
+            self.values.scan_uncached(text)
+        } else {
+            self.values.scan(text, 0)
+        };
         if cached {
             let role = &self.values.plan.role;
             let counts = self.values.findings().iter().map(|f| {
@@ -814,6 +818,10 @@ impl JsonMasker {
     /// left as they are) are not copied one by one: [`Writer`] copies them in runs, up to
     /// the next value that is replaced or buffered.
     fn run(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
+        if input.is_empty() {
+            // Nothing to read; resuming on nothing would forget a pending escape.
+            return Ok(());
+        }
         let mut w = Writer { out, mark: 0 };
         let mut i = self.resume(input, &mut w)?;
         while i < input.len() {
@@ -1230,6 +1238,27 @@ routes:
             let plain = h.iter().position(|&b| b == b'"' || b == b'\\');
             proptest::prop_assert_eq!(quote_or_backslash(&h), plain);
         }
+    }
+
+    #[test]
+    fn an_empty_chunk_inside_an_escape_changes_nothing() {
+        let doc = br#"{"note":"ligue \"+55 21 98123-4567\" hoje"}"#;
+        let split = doc.iter().position(|&b| b == b'\\').unwrap() + 1;
+        let plan = crate::engine::testutil::fallback_plan("agent");
+        let whole = crate::engine::mask_all(&mut JsonMasker::new(plan.clone()), doc).unwrap();
+        let mut m = JsonMasker::new(plan);
+        let mut out = Vec::new();
+        for part in [&doc[..split], &[][..], &doc[split..]] {
+            m.push(part, &mut out).unwrap();
+        }
+        m.finish(&mut out).unwrap();
+        assert_eq!(out, whole);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains("98123") && text.contains(r#"ligue \""#),
+            "{text}"
+        );
+        serde_json::from_str::<serde_json::Value>(&text).unwrap();
     }
 
     #[test]
