@@ -215,6 +215,11 @@ impl Encoder {
         })
     }
 
+    /// The identity coding: what is written comes out unchanged.
+    pub fn is_identity(&self) -> bool {
+        matches!(self, Encoder::Identity(_))
+    }
+
     pub fn write(&mut self, data: &[u8]) -> Result<(), CodecError> {
         let r = match self {
             Encoder::Identity(v) => {
