@@ -17,8 +17,8 @@ use super::super::plan::MaskPlan;
 use super::super::text::MatchCounts;
 use std::cell::RefCell;
 
-/// Longest string value cached.
-pub const MAX_LEN: usize = 256;
+/// Longest string value cached (its length is stored in one byte).
+pub const MAX_LEN: usize = u8::MAX as usize;
 const ENTRIES: usize = 16384;
 
 /// What a scan result depends on besides the string.
@@ -44,20 +44,32 @@ impl ScanCtx {
 /// Findings counted per entry, at most (a value with more is not cached).
 const MAX_COUNTS: usize = 2;
 
-/// The key: the raw string, followed in the same allocation by its replacement, so a hit
-/// reads one heap block (a lookup is bound by memory latency, not by hashing).
-struct Packed {
-    bytes: Box<[u8]>,
-    raw_len: u32,
-}
+/// Distinct [`ScanCtx`]s a thread keeps entries for. One more clears the cache: contexts
+/// change only with a reload, a key rotation or another role or route.
+const MAX_CTXS: usize = 32;
+
+/// The key, one heap block: the raw string's length (one byte), the raw string, then its
+/// replacement. A lookup is bound by memory latency, not by hashing, so a hit reads this
+/// one block, and the table itself stays small (a pointer and a few bytes per entry, the
+/// context as a one-byte index into [`Values::ctxs`]) to stay in the core's cache.
+struct Packed(Box<[u8]>);
 
 impl Packed {
+    fn new(raw: &[u8], rep: &[u8]) -> Packed {
+        let len = u8::try_from(raw.len()).expect("cached strings are at most MAX_LEN bytes");
+        let mut bytes = Vec::with_capacity(1 + raw.len() + rep.len());
+        bytes.push(len);
+        bytes.extend_from_slice(raw);
+        bytes.extend_from_slice(rep);
+        Packed(bytes.into_boxed_slice())
+    }
+
     fn raw(&self) -> &[u8] {
-        &self.bytes[..self.raw_len as usize]
+        &self.0[1..1 + usize::from(self.0[0])]
     }
 
     fn rep(&self) -> &[u8] {
-        &self.bytes[self.raw_len as usize..]
+        &self.0[1 + usize::from(self.0[0])..]
     }
 }
 
@@ -83,16 +95,39 @@ impl std::borrow::Borrow<[u8]> for Packed {
 }
 
 struct Entry {
-    ctx: ScanCtx,
+    /// Index of the entry's context in [`Values::ctxs`].
+    ctx: u8,
     /// The string is replaced (by the bytes after it in its key).
     replaced: bool,
     /// The findings' kinds, and whether each was served in the clear (`n` of them).
-    counts: [(KindId, bool); MAX_COUNTS],
     n: u8,
+    counts: [(KindId, bool); MAX_COUNTS],
+}
+
+struct Values {
+    memo: Memo<Packed, Entry>,
+    /// The contexts entries were made in; an entry holds its index.
+    ctxs: Vec<ScanCtx>,
+}
+
+impl Values {
+    fn ctx_index(&self, ctx: &ScanCtx) -> Option<u8> {
+        // Most recent last: a thread usually serves one or two contexts.
+        let i = self.ctxs.iter().rposition(|c| c == ctx)?;
+        Some(i as u8)
+    }
+
+    fn clear(&mut self) {
+        self.memo.clear();
+        self.ctxs.clear();
+    }
 }
 
 thread_local! {
-    static VALUES: RefCell<Memo<Packed, Entry>> = RefCell::new(Memo::new(ENTRIES));
+    static VALUES: RefCell<Values> = RefCell::new(Values {
+        memo: Memo::new(ENTRIES),
+        ctxs: Vec::new(),
+    });
 }
 
 /// If `raw` was scanned with `ctx`: appends its replacement to `rep` (if it has one),
@@ -105,9 +140,11 @@ pub fn replay(
 ) -> Option<bool> {
     VALUES.with(|values| {
         let mut values = values.borrow_mut();
+        let at = values.ctx_index(&ctx)?;
         values
+            .memo
             .get_key_value_with(raw, |key, e| {
-                if e.ctx != ctx {
+                if e.ctx != at {
                     return None;
                 }
                 for &(kind, clear) in &e.counts[..usize::from(e.n)] {
@@ -122,13 +159,16 @@ pub fn replay(
     })
 }
 
-/// Records the result of scanning `raw` with `ctx`.
+/// Records the result of scanning `raw` (at most [`MAX_LEN`] bytes) with `ctx`.
 pub fn remember(
     ctx: ScanCtx,
     raw: &[u8],
     rep: Option<&[u8]>,
     found: impl Iterator<Item = (KindId, bool)>,
 ) {
+    if raw.len() > MAX_LEN {
+        return;
+    }
     let mut counts = [(KindId(0), false); MAX_COUNTS];
     let mut n = 0;
     for c in found {
@@ -138,20 +178,28 @@ pub fn remember(
         counts[n] = c;
         n += 1;
     }
-    let mut bytes = Vec::with_capacity(raw.len() + rep.map_or(0, <[u8]>::len));
-    bytes.extend_from_slice(raw);
-    bytes.extend_from_slice(rep.unwrap_or_default());
-    let key = Packed {
-        bytes: bytes.into_boxed_slice(),
-        raw_len: raw.len() as u32,
-    };
-    let entry = Entry {
-        ctx,
-        replaced: rep.is_some(),
-        counts,
-        n: n as u8,
-    };
-    VALUES.with(|values| values.borrow_mut().insert(key, entry));
+    VALUES.with(|values| {
+        let mut values = values.borrow_mut();
+        let at = match values.ctx_index(&ctx) {
+            Some(at) => at,
+            None => {
+                if values.ctxs.len() == MAX_CTXS {
+                    values.clear();
+                }
+                values.ctxs.push(ctx);
+                (values.ctxs.len() - 1) as u8
+            }
+        };
+        let entry = Entry {
+            ctx: at,
+            replaced: rep.is_some(),
+            n: n as u8,
+            counts,
+        };
+        values
+            .memo
+            .insert(Packed::new(raw, rep.unwrap_or_default()), entry);
+    })
 }
 
 /// Forgets this thread's entries.
