@@ -77,18 +77,23 @@ pub struct JsonFields {
 /// A `(from bit, to bit)` edge of the path automaton.
 type Edge = (u32, u32);
 
+/// The transitions. Every edge of the automaton goes from a rule's position `p` to `p + 1`
+/// (the bit after it), so the edges a child takes are a mask of source positions, and the
+/// child's state is `(parent & self_loops) | ((parent & taken) << 1)`: a few word
+/// operations per key, whatever the number of rules.
 #[derive(Default)]
 struct Transitions {
     /// Positions that stay active below (`..` steps).
     self_loops: Vec<u64>,
-    /// Edges taken by member names.
-    by_name: rustc_hash::FxHashMap<Box<[u8]>, Vec<Edge>>,
+    /// Source positions of the edges taken by each member name. A name's mask includes
+    /// the edges any child takes (`*`).
+    by_name: rustc_hash::FxHashMap<Box<[u8]>, Vec<u64>>,
     /// For each first byte, the lengths (bit `min(len, 63)`) of the names in `by_name` that
     /// start with it: most keys of a document are no rule's, and are told so without
     /// hashing.
     name_shapes: Vec<u64>,
-    /// Edges taken by any child (`*`).
-    any: Vec<Edge>,
+    /// Source positions of the edges any child takes (`*`).
+    any: Vec<u64>,
     /// Edges taken by array indices (`[n]`, `[a:b]`), with their selector.
     by_index: Vec<(Edge, Sel)>,
     /// Edges that need a filter evaluated: (edge, filter index).
@@ -114,10 +119,11 @@ impl Transitions {
             self_loops: vec![0; words],
             live: vec![0; words],
             accept: vec![0; words],
+            any: vec![0; words],
             name_shapes: vec![0; 256],
             ..Transitions::default()
         };
-        let mut names: std::collections::BTreeMap<&str, Vec<Edge>> = Default::default();
+        let mut names: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
         for r in rules {
             set(&mut t.accept, r.base + r.steps.len());
             for (p, step) in r.steps.iter().enumerate() {
@@ -129,22 +135,25 @@ impl Transitions {
                 }
                 for sel in &step.sels {
                     match sel {
-                        Sel::Name(n) => names.entry(n).or_default().push(edge),
-                        Sel::Wildcard => t.any.push(edge),
+                        Sel::Name(n) => set(names.entry(n).or_insert_with(|| vec![0; words]), from),
+                        Sel::Wildcard => set(&mut t.any, from),
                         Sel::Index(_) | Sel::Slice(..) => t.by_index.push((edge, sel.clone())),
                         Sel::Filter(f) => t.filtered.push((edge, *f)),
                     }
                 }
             }
         }
-        for name in names.keys() {
+        for (name, mask) in &mut names {
             if let Some(&first) = name.as_bytes().first() {
                 t.name_shapes[usize::from(first)] |= 1 << name.len().min(63);
+            }
+            for (m, a) in mask.iter_mut().zip(&t.any) {
+                *m |= a;
             }
         }
         t.by_name = names
             .into_iter()
-            .map(|(n, e)| (n.as_bytes().into(), e))
+            .map(|(n, m)| (n.as_bytes().into(), m))
             .collect();
         t
     }
@@ -233,39 +242,29 @@ impl JsonFields {
         pending: Option<&mut Vec<PendingFilter>>,
     ) {
         let t = &self.table;
-        let mut live = false;
-        for ((o, p), (l, s)) in out
-            .iter_mut()
-            .zip(parent)
-            .zip(t.live.iter().zip(&t.self_loops))
-        {
-            *o = p & s;
-            live |= p & l != 0;
-        }
-        if !live {
+        if parent.iter().zip(&t.live).all(|(p, l)| p & l == 0) {
+            // Nothing leads anywhere: only `..` positions (none live) carry over.
+            for ((o, p), s) in out.iter_mut().zip(parent).zip(&t.self_loops) {
+                *o = p & s;
+            }
             return;
         }
-        let take = |edges: &[Edge], out: &mut [u64]| {
-            for &(from, to) in edges {
-                if get(parent, from as usize) {
-                    set(out, to as usize);
-                }
-            }
+        let taken: &[u64] = match elem {
+            Elem::Key(k) if t.may_name(k) => t.by_name.get(k).unwrap_or(&t.any),
+            _ => &t.any,
         };
-        take(&t.any, out);
-        match elem {
-            Elem::Key(k) => {
-                if t.may_name(k) {
-                    if let Some(edges) = t.by_name.get(k) {
-                        take(edges, out);
-                    }
-                }
-            }
-            Elem::Index(_) => {
-                for ((from, to), sel) in &t.by_index {
-                    if get(parent, *from as usize) && sel_matches(sel, elem) {
-                        set(out, *to as usize);
-                    }
+        // out = (parent & self_loops) | ((parent & taken) << 1), the shift carried across
+        // words.
+        let mut carry = 0;
+        for (((o, p), s), m) in out.iter_mut().zip(parent).zip(&t.self_loops).zip(taken) {
+            let moved = p & m;
+            *o = (p & s) | (moved << 1) | carry;
+            carry = moved >> 63;
+        }
+        if let Elem::Index(_) = elem {
+            for ((from, to), sel) in &t.by_index {
+                if get(parent, *from as usize) && sel_matches(sel, elem) {
+                    set(out, *to as usize);
                 }
             }
         }
@@ -459,6 +458,92 @@ mod tests {
         );
         let root = JsonFields::compile(&[("$".into(), target(7))]).unwrap();
         assert_eq!(eval(&root, &[]), Some(target(7)));
+    }
+
+    /// Does `steps` match `path` exactly? A direct reading of the rule, for checking the
+    /// bit-set automaton against.
+    fn matches(steps: &[Step], path: &[Elem]) -> bool {
+        let Some((step, rest)) = steps.split_first() else {
+            return path.is_empty();
+        };
+        let skips = if step.descendant { path.len() } else { 1 };
+        (0..skips.min(path.len())).any(|k| {
+            step.sels.iter().any(|sel| sel_matches(sel, path[k])) && matches(rest, &path[k + 1..])
+        })
+    }
+
+    /// The automaton (shifted bit masks over several words) agrees with the rules read
+    /// directly, on every path of up to four elements, with the rules laid out at 40
+    /// different offsets so that edges cross the word boundaries at different places.
+    #[test]
+    fn automaton_agrees_with_the_rules() {
+        const ALPHABET: [Elem; 8] = [
+            Elem::Key(b"a"),
+            Elem::Key(b"b"),
+            Elem::Key(b"c"),
+            Elem::Key(b"email"),
+            Elem::Key(b"data"),
+            Elem::Key(b"phone_number"),
+            Elem::Index(1),
+            Elem::Index(3),
+        ];
+        let exprs = [
+            "$.a.b.email",
+            "$..email",
+            "$.data[*].phone_number",
+            "$..data..a",
+            "$.*.b",
+            "$['c','a'][1]",
+            "$.a[0:2].c",
+            "$..b[*]",
+            "$.data.data.data.email",
+            "$..a..b..c",
+            "$.c.*.*.email",
+            "$..phone_number",
+            "$.b[2].a.b.c",
+            "$..c[1:4:2]",
+            "$.a.a.a.a",
+            "$..data.email",
+            "$.b.*",
+            "$..a.c.a",
+            "$.data[3].b",
+            "$.c.c..email",
+            "$..*.phone_number",
+            "$.a..data[0]",
+        ];
+        let mut paths: Vec<Vec<Elem>> = vec![vec![]];
+        let mut last = paths.clone();
+        for _ in 0..4 {
+            last = last
+                .iter()
+                .flat_map(|p| {
+                    ALPHABET.iter().map(move |e| {
+                        let mut p = p.clone();
+                        p.push(*e);
+                        p
+                    })
+                })
+                .collect();
+            paths.extend(last.iter().cloned());
+        }
+        for pad in 0..40 {
+            // `pad` one-step rules (two bits each) first move every other rule's positions.
+            let rules: Vec<(String, FieldTarget)> = std::iter::repeat_n("$.zz", pad)
+                .chain(exprs)
+                .enumerate()
+                .map(|(i, e)| (e.to_string(), target(i as u16)))
+                .collect();
+            let f = JsonFields::compile(&rules).unwrap();
+            assert!(f.words() > 1);
+            for path in &paths {
+                let want = f
+                    .rules
+                    .iter()
+                    .find(|r| matches(&r.steps, path))
+                    .map(|r| r.target);
+                assert_eq!(eval(&f, path), want, "pad {pad}, path {path:?}");
+            }
+        }
     }
 
     #[test]
