@@ -77,6 +77,8 @@ const MAX_CTXS: usize = 32;
 /// | 5 | findings counted (≤ [`MAX_COUNTS`]) |
 /// | 6..12 | per finding: kind id (u16 LE), 1 when served in the clear |
 const HEADER: usize = 12;
+/// The longest record.
+const MAX_RECORD: usize = HEADER + MAX_LEN + u16::MAX as usize;
 
 /// The result of a scan, as recorded.
 struct Scanned<'a> {
@@ -112,6 +114,12 @@ impl Generation {
 
     /// Appends a record (a copy of `rec`, header included) and indexes it.
     fn push(&mut self, hash: u32, rec: &[u8]) {
+        if self.log.capacity() - self.log.len() < rec.len() {
+            // Doubling, but never past what a generation can hold before it is full.
+            let want =
+                (self.log.capacity() * 2).clamp(self.log.len() + rec.len(), LOG_BYTES + MAX_RECORD);
+            self.log.reserve_exact(want - self.log.len());
+        }
         let at = self.log.len() as u32;
         self.log.extend_from_slice(rec);
         self.index.insert(hash, at);
@@ -349,11 +357,34 @@ mod tests {
         VALUES.with(|v| {
             let v = v.borrow();
             for g in [&v.new, &v.old] {
-                assert!(
-                    g.index.len() <= ENTRIES && g.log.len() <= LOG_BYTES + HEADER + 2 * MAX_LEN
-                );
+                assert!(g.index.len() <= ENTRIES && g.log.capacity() <= LOG_BYTES + MAX_RECORD);
             }
         });
+    }
+
+    #[test]
+    fn the_log_rotates_at_its_byte_cap() {
+        clear_thread_cache();
+        let rep = vec![b'x'; 4096];
+        let n = 3 * LOG_BYTES / rep.len();
+        for i in 0..n {
+            remember(
+                ctx(1),
+                format!("v{i}").as_bytes(),
+                Some(&rep),
+                std::iter::empty(),
+            );
+        }
+        VALUES.with(|v| {
+            let v = v.borrow();
+            for g in [&v.new, &v.old] {
+                assert!(g.log.capacity() <= LOG_BYTES + MAX_RECORD);
+            }
+        });
+        // The latest records are there, whole; the first ones are gone.
+        let (replaced, got, _) = replayed(ctx(1), format!("v{}", n - 1).as_bytes()).unwrap();
+        assert!(replaced && got == rep);
+        assert!(replayed(ctx(1), b"v0").is_none());
     }
 
     #[test]

@@ -243,7 +243,8 @@ impl JsonFields {
     ) {
         let t = &self.table;
         if parent.iter().zip(&t.live).all(|(p, l)| p & l == 0) {
-            // Nothing leads anywhere: only `..` positions (none live) carry over.
+            // No position leads anywhere (`..` positions are live too): nothing below can
+            // match.
             for ((o, p), s) in out.iter_mut().zip(parent).zip(&t.self_loops) {
                 *o = p & s;
             }
