@@ -96,9 +96,12 @@ struct State {
     script_json: bool,
     /// Attribute field rules that matched the current element: (name, target).
     attr_rules: Vec<(String, FieldTarget)>,
-    /// Scratch of [`Self::on_element`]: changed attributes and their new values.
+    /// Scratch of [`Self::on_element`]: changed attributes and their new values, the
+    /// scanned names seen so far (ranges in `attr_values`), names repeated with a change.
     attr_changes: Vec<(String, usize, usize)>,
     attr_values: String,
+    attr_seen: Vec<(usize, usize)>,
+    attr_dups: Vec<String>,
     decoded: String,
     map: Vec<u32>,
     masked: String,
@@ -316,8 +319,12 @@ impl State {
         // Changed attributes: (name, start, end of the new value in `values`).
         let mut changes = std::mem::take(&mut self.attr_changes);
         let mut values = std::mem::take(&mut self.attr_values);
+        let mut seen = std::mem::take(&mut self.attr_seen);
+        let mut dups = std::mem::take(&mut self.attr_dups);
         changes.clear();
         values.clear();
+        seen.clear();
+        dups.clear();
         // The first `type` attribute's value (what `get_attribute("type")` returns), read in
         // the loop below so that the tag name is only asked for (a String) when it matters.
         let mut type_attr: Option<String> = None;
@@ -344,6 +351,13 @@ impl State {
             if rule.is_none() && name == "href" && !contact_link(&raw) {
                 continue;
             }
+            // A repeated name: lol_html sets (and browsers read) only the first occurrence.
+            let dup = seen.iter().any(|&(a, b)| values[a..b] == *name);
+            if !dup {
+                let from = values.len();
+                values.push_str(&name);
+                seen.push((from, values.len()));
+            }
             self.masked.clear();
             let changed = match rule {
                 Some(FieldTarget::Ignore) => false,
@@ -359,11 +373,33 @@ impl State {
                 }
                 None => self.mask_decoded(&raw, entity::decode, entity::escape),
             };
-            if changed {
+            if changed && dup {
+                if !dups.contains(&name) {
+                    dups.push(name);
+                }
+            } else if changed {
                 let from = values.len();
                 values.push_str(&self.masked);
                 changes.push((name, from, values.len()));
             }
+        }
+        // A later occurrence of a name holds a value to mask: every occurrence goes, and the
+        // first one's value (masked if it needs to be) is written back once. What a browser
+        // reads is unchanged; the clear value is not left in a duplicate.
+        for name in dups.drain(..) {
+            let first = match changes.iter().position(|(n, _, _)| *n == name) {
+                Some(i) => {
+                    let (_, from, to) = changes.remove(i);
+                    values[from..to].to_owned()
+                }
+                None => el.get_attribute(&name).unwrap_or_default(),
+            };
+            el.remove_attribute(&name);
+            el.set_attribute(&name, &first)
+                .map_err(|e| MaskError::Rewriter {
+                    format: FORMAT,
+                    reason: e.to_string(),
+                })?;
         }
         self.script_json = type_attr.is_some_and(|t| {
             let t = t
@@ -383,6 +419,8 @@ impl State {
         }
         self.attr_changes = changes;
         self.attr_values = values;
+        self.attr_seen = seen;
+        self.attr_dups = dups;
         self.attr_rules = rules;
         self.attr_rules.clear();
         Ok(())
@@ -487,6 +525,8 @@ impl HtmlMasker {
             attr_rules: Vec::new(),
             attr_changes: Vec::new(),
             attr_values: String::new(),
+            attr_seen: Vec::new(),
+            attr_dups: Vec::new(),
             decoded: String::new(),
             map: Vec::new(),
             masked: String::new(),
@@ -777,6 +817,22 @@ routes:
         );
         assert!(out.starts_with("<p>vt_phone_k1_"), "{out}");
         assert!(out.contains(" &amp; [email] &commat; vt_phone"), "{out}");
+    }
+
+    #[test]
+    fn html_a_repeated_attribute_cannot_hide_a_value() {
+        let p = fallback_plan("agent");
+        let input = r#"<a title="Suporte" title="+55 11 98765-4321" href="/x">x</a><b data-a="+55 11 98765-4322" data-a="+55 11 98765-4323">y</b><i title="a" title="b">z</i>"#;
+        let out = mask(&p, input);
+        assert_absent(&out, &["98765-4321", "98765-4322", "98765-4323"]);
+        // The first occurrence, what a browser reads, is kept (masked when it holds a value).
+        assert!(
+            out.starts_with(r#"<a href="/x" title="Suporte">x</a><b data-a="vt_phone_k1_"#),
+            "{out}"
+        );
+        assert_eq!(out.matches("data-a=").count(), 1, "{out}");
+        // Repeated attributes without a value to mask are left as they are.
+        assert!(out.ends_with(r#"<i title="a" title="b">z</i>"#), "{out}");
     }
 
     #[test]
