@@ -1,11 +1,12 @@
 //! A bounded memo for the per-thread caches that outlive a response (number verdicts,
-//! tokens, masked JSON values).
+//! tokens, findings, field replacements; the JSON value cache applies the same policy to
+//! a log, `json/cache.rs`).
 //!
-//! Two generations: entries go into `new`; when it is full, it becomes `old` (the previous
-//! `old` is dropped) and a fresh `new` starts. A hit in `old` moves the entry back into
-//! `new`. Whatever is used at least once per `cap` insertions stays, so a working set up
-//! to `cap` entries never thrashes (a single map cleared when full would drop it all on
-//! every large response), and memory stays under `2 × cap` entries.
+//! Two generations: entries go into `new`; when it is full, the previous `old` is emptied
+//! (its table kept) and the two swap. A hit in `old` moves the entry back into `new`.
+//! Whatever is used at least once per `cap` insertions stays, so a working set up to `cap`
+//! entries never thrashes (a single map cleared when full would drop it all on every
+//! large response), and memory stays under `2 × cap` entries.
 use rustc_hash::FxHashMap;
 use std::borrow::Borrow;
 use std::hash::Hash;
@@ -32,20 +33,11 @@ impl<K: Hash + Eq, V> Memo<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.get_key_value_with(key, |_, v| f(v))
-    }
-
-    /// [`Self::get_with`], with the stored key too.
-    pub fn get_key_value_with<Q, R>(&mut self, key: &Q, f: impl FnOnce(&K, &V) -> R) -> Option<R>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        if let Some((k, v)) = self.new.get_key_value(key) {
-            return Some(f(k, v));
+        if let Some(v) = self.new.get(key) {
+            return Some(f(v));
         }
         let (k, v) = self.old.remove_entry(key)?;
-        let r = f(&k, &v);
+        let r = f(&v);
         self.rotate_if_full();
         self.new.insert(k, v);
         Some(r)
@@ -71,7 +63,10 @@ impl<K: Hash + Eq, V> Memo<K, V> {
 
     fn rotate_if_full(&mut self) {
         if self.new.len() >= self.cap {
-            self.old = std::mem::take(&mut self.new);
+            // The old generation's table is emptied and reused: a fresh one would grow
+            // again, rehashing, on the hot path.
+            std::mem::swap(&mut self.new, &mut self.old);
+            self.new.clear();
         }
     }
 }

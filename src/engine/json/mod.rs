@@ -485,16 +485,12 @@ impl JsonMasker {
         let Some(FieldTarget::Kind(kind)) = self.target() else {
             return Ok(false);
         };
-        let text = std::str::from_utf8(num).expect("number bytes are ASCII");
-        self.scratch.clear();
-        if !self.values.mask_field(kind, text, &mut self.scratch) {
-            return Ok(false);
-        }
-        self.rep.clear();
-        self.rep.push(b'"');
-        escape::encode(&self.scratch, &mut self.rep);
-        self.rep.push(b'"');
-        Ok(true)
+        // Replaced like a string the rule names: the replacement is a JSON string.
+        let mut rep = std::mem::take(&mut self.rep);
+        rep.clear();
+        let r = self.mask_whole(num, false, kind, &mut rep);
+        self.rep = rep;
+        r
     }
 
     /// A value starts at `input[at]`; reads as much of it as this chunk holds. Returns where
