@@ -24,6 +24,7 @@ pub mod kind;
 pub mod memo;
 pub mod plan;
 pub mod policy;
+pub mod record_log;
 pub mod sse;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -9,26 +9,15 @@
 //! so a reload never reuses an entry). Like the token cache, it holds values this thread
 //! has just masked (docs/threat-model.md).
 //!
-//! # Layout: why a log
-//! A lookup is bound by memory latency, not by hashing: the response streaming through
-//! evicts the cache from the core's caches between two lookups. So the entries are records
-//! appended to a byte log in the order they were first seen, and the hash index only maps
-//! a 32-bit hash to a record's offset (8 bytes a slot, small enough to stay cached). A
-//! document masked again (the common case) then reads the log front to back, which the
-//! hardware prefetcher follows; a hash table of boxed entries cost two cache misses per
-//! value instead.
-//!
-//! # Bounds
-//! Two generations ([`Memo`](super::super::memo::Memo)'s policy, with a byte cap too):
-//! records go into `new`; when it holds [`ENTRIES`] records or [`LOG_BYTES`] bytes, it
-//! becomes `old` and the previous `old` is emptied (its buffers reused). A hit in `old` is
-//! copied into `new`, so a working set within the caps survives large responses. Only
-//! strings up to [`MAX_LEN`] bytes are cached.
+//! The records live in a [`RecordLog`] (why a log, and its bounds, are explained there):
+//! [`ENTRIES`] records or [`LOG_BYTES`] bytes per generation. Only strings up to
+//! [`MAX_LEN`] bytes are cached.
 use super::super::detect::DetectorSet;
 use super::super::kind::KindId;
 use super::super::plan::MaskPlan;
+use super::super::record_log::RecordLog;
 use super::super::text::MatchCounts;
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::FxHasher;
 use std::cell::RefCell;
 use std::hash::Hasher;
 
@@ -62,10 +51,6 @@ impl ScanCtx {
 /// Findings counted per entry, at most (a value with more is not cached).
 const MAX_COUNTS: usize = 2;
 
-/// Distinct [`ScanCtx`]s a thread keeps entries for. One more clears the cache: contexts
-/// change only with a reload, a key rotation or another role or route.
-const MAX_CTXS: usize = 32;
-
 /// A record in the log: this header, then the raw string, then its replacement.
 ///
 /// | bytes | field |
@@ -77,8 +62,6 @@ const MAX_CTXS: usize = 32;
 /// | 5 | findings counted (≤ [`MAX_COUNTS`]) |
 /// | 6..12 | per finding: kind id (u16 LE), 1 when served in the clear |
 const HEADER: usize = 12;
-/// The longest record.
-const MAX_RECORD: usize = HEADER + MAX_LEN + u16::MAX as usize;
 
 /// The result of a scan, as recorded.
 struct Scanned<'a> {
@@ -87,109 +70,8 @@ struct Scanned<'a> {
     n: usize,
 }
 
-/// One generation: records in the order they were added, and where each one starts.
-#[derive(Default)]
-struct Generation {
-    index: FxHashMap<u32, u32>,
-    log: Vec<u8>,
-}
-
-impl Generation {
-    /// The record of `raw` in context `ctx`, as its offset in the log.
-    fn find(&self, hash: u32, raw: &[u8], ctx: u8) -> Option<usize> {
-        let at = *self.index.get(&hash)? as usize;
-        let rec = &self.log[at..];
-        let raw_len = usize::from(rec[0]);
-        (rec[3] == ctx && &rec[HEADER..HEADER + raw_len] == raw).then_some(at)
-    }
-
-    fn is_full(&self) -> bool {
-        self.index.len() >= ENTRIES || self.log.len() >= LOG_BYTES
-    }
-
-    fn clear(&mut self) {
-        self.index.clear();
-        self.log.clear();
-    }
-
-    /// Appends a record (a copy of `rec`, header included) and indexes it.
-    fn push(&mut self, hash: u32, rec: &[u8]) {
-        if self.log.capacity() - self.log.len() < rec.len() {
-            // Doubling, but never past what a generation can hold before it is full.
-            let want =
-                (self.log.capacity() * 2).clamp(self.log.len() + rec.len(), LOG_BYTES + MAX_RECORD);
-            self.log.reserve_exact(want - self.log.len());
-        }
-        let at = self.log.len() as u32;
-        self.log.extend_from_slice(rec);
-        self.index.insert(hash, at);
-    }
-}
-
-/// Length of the record starting at `rec[0]`.
-fn record_len(rec: &[u8]) -> usize {
-    HEADER + usize::from(rec[0]) + usize::from(u16::from_le_bytes([rec[1], rec[2]]))
-}
-
-#[derive(Default)]
-struct Values {
-    new: Generation,
-    old: Generation,
-    /// The contexts records were made in; a record holds its index.
-    ctxs: Vec<ScanCtx>,
-    /// Scratch for a record being built or moved.
-    rec: Vec<u8>,
-}
-
-impl Values {
-    fn ctx_index(&self, ctx: &ScanCtx) -> Option<u8> {
-        // Most recent last: a thread usually serves one or two contexts.
-        let i = self.ctxs.iter().rposition(|c| c == ctx)?;
-        Some(i as u8)
-    }
-
-    fn clear(&mut self) {
-        self.new.clear();
-        self.old.clear();
-        self.ctxs.clear();
-    }
-
-    /// Makes room in `new` for one more record.
-    fn rotate_if_full(&mut self) {
-        if self.new.is_full() {
-            std::mem::swap(&mut self.new, &mut self.old);
-            self.new.clear();
-        }
-    }
-
-    fn insert(&mut self, hash: u32, rec: &[u8]) {
-        self.rotate_if_full();
-        self.new.push(hash, rec);
-    }
-
-    /// The record of `raw` in `ctx`, moved into `new` if it was in `old`: a copy of it.
-    fn lookup(&mut self, hash: u32, raw: &[u8], ctx: u8, f: impl FnOnce(&[u8])) -> bool {
-        if let Some(at) = self.new.find(hash, raw, ctx) {
-            let rec = &self.new.log[at..];
-            f(&rec[..record_len(rec)]);
-            return true;
-        }
-        let Some(at) = self.old.find(hash, raw, ctx) else {
-            return false;
-        };
-        let mut rec = std::mem::take(&mut self.rec);
-        rec.clear();
-        let old = &self.old.log[at..];
-        rec.extend_from_slice(&old[..record_len(old)]);
-        f(&rec);
-        self.insert(hash, &rec);
-        self.rec = rec;
-        true
-    }
-}
-
 thread_local! {
-    static VALUES: RefCell<Values> = RefCell::default();
+    static VALUES: RefCell<RecordLog<ScanCtx>> = RefCell::new(RecordLog::new(ENTRIES, LOG_BYTES));
 }
 
 fn hash(raw: &[u8], ctx: u8) -> u32 {
@@ -198,6 +80,12 @@ fn hash(raw: &[u8], ctx: u8) -> u32 {
     h.write(raw);
     let h = h.finish();
     (h ^ (h >> 32)) as u32
+}
+
+/// Does record `rec` hold `raw`, made in context `ctx`?
+fn holds(rec: &[u8], raw: &[u8], ctx: u8) -> bool {
+    let raw_len = usize::from(rec[0]);
+    rec[3] == ctx && rec.get(HEADER..HEADER + raw_len) == Some(raw)
 }
 
 /// If `raw` was scanned with `ctx`: appends its replacement to `rep` (if it has one),
@@ -212,15 +100,19 @@ pub fn replay(
         let mut values = values.borrow_mut();
         let at = values.ctx_index(&ctx)?;
         let mut replaced = false;
-        let hit = values.lookup(hash(raw, at), raw, at, |rec| {
-            for c in rec[6..6 + 3 * usize::from(rec[5])].chunks_exact(3) {
-                counts.bump(KindId(u16::from_le_bytes([c[0], c[1]])), c[2] == 1);
-            }
-            replaced = rec[4] == 1;
-            if replaced {
-                rep.extend_from_slice(&rec[HEADER + usize::from(rec[0])..]);
-            }
-        });
+        let hit = values.get(
+            hash(raw, at),
+            |rec| holds(rec, raw, at),
+            |rec| {
+                for c in rec[6..6 + 3 * usize::from(rec[5])].chunks_exact(3) {
+                    counts.bump(KindId(u16::from_le_bytes([c[0], c[1]])), c[2] == 1);
+                }
+                replaced = rec[4] == 1;
+                if replaced {
+                    rep.extend_from_slice(&rec[HEADER + usize::from(rec[0])..]);
+                }
+            },
+        );
         hit.then_some(replaced)
     })
 }
@@ -255,31 +147,23 @@ pub fn remember(
     };
     VALUES.with(|values| {
         let mut values = values.borrow_mut();
-        let at = match values.ctx_index(&ctx) {
-            Some(at) => at,
-            None => {
-                if values.ctxs.len() == MAX_CTXS {
-                    values.clear();
-                }
-                values.ctxs.push(ctx);
-                (values.ctxs.len() - 1) as u8
-            }
-        };
-        let mut rec = std::mem::take(&mut values.rec);
-        rec.clear();
-        rec.push(raw_len);
-        rec.extend_from_slice(&rep_len.to_le_bytes());
-        rec.push(at);
-        rec.push(u8::from(scanned.rep.is_some()));
-        rec.push(scanned.n as u8);
-        for &(kind, clear) in &scanned.counts {
-            rec.extend_from_slice(&kind.0.to_le_bytes());
-            rec.push(u8::from(clear));
+        let at = values.ctx_index_or_insert(ctx);
+        let mut header = [0u8; HEADER];
+        header[0] = raw_len;
+        header[1..3].copy_from_slice(&rep_len.to_le_bytes());
+        header[3] = at;
+        header[4] = u8::from(scanned.rep.is_some());
+        header[5] = scanned.n as u8;
+        for (i, &(kind, clear)) in scanned.counts.iter().enumerate() {
+            header[6 + 3 * i..8 + 3 * i].copy_from_slice(&kind.0.to_le_bytes());
+            header[8 + 3 * i] = u8::from(clear);
         }
-        rec.extend_from_slice(raw);
-        rec.extend_from_slice(scanned.rep.unwrap_or_default());
-        values.insert(hash(raw, at), &rec);
-        values.rec = rec;
+        let rep = scanned.rep.unwrap_or_default();
+        values.insert(hash(raw, at), HEADER + raw.len() + rep.len(), |log| {
+            log.extend_from_slice(&header);
+            log.extend_from_slice(raw);
+            log.extend_from_slice(rep);
+        });
     })
 }
 
@@ -355,9 +239,8 @@ mod tests {
             }
         }
         VALUES.with(|v| {
-            let v = v.borrow();
-            for g in [&v.new, &v.old] {
-                assert!(g.index.len() <= ENTRIES && g.log.capacity() <= LOG_BYTES + MAX_RECORD);
+            for (entries, bytes) in v.borrow().sizes() {
+                assert!(entries <= ENTRIES && bytes <= LOG_BYTES + HEADER + MAX_LEN + 4);
             }
         });
     }
@@ -376,25 +259,13 @@ mod tests {
             );
         }
         VALUES.with(|v| {
-            let v = v.borrow();
-            for g in [&v.new, &v.old] {
-                assert!(g.log.capacity() <= LOG_BYTES + MAX_RECORD);
+            for (_, bytes) in v.borrow().sizes() {
+                assert!(bytes <= LOG_BYTES + 2 * rep.len());
             }
         });
         // The latest records are there, whole; the first ones are gone.
         let (replaced, got, _) = replayed(ctx(1), format!("v{}", n - 1).as_bytes()).unwrap();
         assert!(replaced && got == rep);
         assert!(replayed(ctx(1), b"v0").is_none());
-    }
-
-    #[test]
-    fn too_many_contexts_clear_the_cache() {
-        clear_thread_cache();
-        for n in 0..=MAX_CTXS as u64 {
-            remember(ctx(n), b"v", None, std::iter::empty());
-        }
-        VALUES.with(|v| assert_eq!(v.borrow().ctxs.len(), 1));
-        assert!(replayed(ctx(0), b"v").is_none());
-        assert!(replayed(ctx(MAX_CTXS as u64), b"v").is_some());
     }
 }
