@@ -384,9 +384,9 @@ fn split_raw_bytewise(
 }
 
 /// `bytes` as text, invalid bytes read as U+FFFD: [`String::from_utf8_lossy`], with the
-/// faster validation of [`std::str::from_utf8`] first (cells are almost always UTF-8).
+/// faster validation of [`super::utf8::check`] first (cells are almost always UTF-8).
 fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
+    match super::utf8::check(bytes) {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(bytes),
     }

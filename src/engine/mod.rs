@@ -30,6 +30,7 @@ pub mod sse;
 pub(crate) mod testutil;
 pub mod text;
 pub mod token;
+pub mod utf8;
 
 pub use error::MaskError;
 
@@ -123,6 +124,7 @@ pub fn clear_thread_caches() {
     detect::numeric::clear_thread_cache();
     text::clear_thread_cache();
     json::cache::clear_thread_cache();
+    json::subtree::clear_thread_cache();
 }
 
 /// Runs a whole document through a masker in one call (CLI, tests, small bodies).

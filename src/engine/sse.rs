@@ -163,7 +163,7 @@ impl SseMasker {
             out.extend_from_slice(event);
             return Ok(());
         }
-        let text = std::str::from_utf8(event).map_err(|e| MaskError::Malformed {
+        let text = super::utf8::check(event).map_err(|e| MaskError::Malformed {
             format: FORMAT,
             offset: self.offset + e.valid_up_to() as u64,
             reason: "an event is not UTF-8",

@@ -18,6 +18,10 @@ pub struct MatchCounts {
 
 impl MatchCounts {
     pub(crate) fn bump(&mut self, kind: KindId, clear: bool) {
+        self.bump_by(kind, clear, 1);
+    }
+
+    pub(crate) fn bump_by(&mut self, kind: KindId, clear: bool, n: u32) {
         let v = if clear {
             &mut self.clear
         } else {
@@ -27,7 +31,7 @@ impl MatchCounts {
         if v.len() <= i {
             v.resize(i + 1, 0);
         }
-        v[i] += 1;
+        v[i] += n;
     }
 
     /// Adds the counts of `other` (a sub-masker's) to these.
@@ -401,11 +405,11 @@ impl TextMasker {
     fn process(&mut self, last: bool, out: &mut Vec<u8>) {
         loop {
             // The valid UTF-8 prefix of the pending bytes.
-            let (valid_len, bad_len) = match std::str::from_utf8(&self.buf) {
+            let (valid_len, bad_len) = match super::utf8::check(&self.buf) {
                 Ok(_) => (self.buf.len(), 0),
                 Err(e) => (e.valid_up_to(), e.error_len().unwrap_or(0)),
             };
-            let text = std::str::from_utf8(&self.buf[..valid_len]).expect("checked prefix");
+            let text = super::utf8::check(&self.buf[..valid_len]).expect("checked prefix");
             let whole = last || bad_len > 0;
             let mut cut = if whole {
                 valid_len

@@ -50,6 +50,10 @@ impl DetectorSet {
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }
+    /// The set as a bit mask (bit `i`: detector `i`).
+    pub fn bits(self) -> u64 {
+        self.0
+    }
 }
 
 /// Where a finding came from, for metrics ("matches by rule").

@@ -19,14 +19,18 @@
 //! bytes that are not JSON, [`Masker::push`] returns an error and the masker emits nothing
 //! more. Several top-level values in a row (JSON lines, one WebSocket frame per line) are
 //! accepted.
+pub mod brackets;
 pub mod cache;
 pub mod escape;
 pub mod path;
+pub mod subtree;
 
 use super::plan::{FieldTarget, MaskPlan};
 use super::text::{MatchCounts, ValueMasker};
 use super::{MaskError, Masker};
+use brackets::Brackets;
 use path::{Elem, JsonFields, PendingFilter};
+use subtree::{Place, SubtreeCtx};
 
 const FORMAT: &str = "JSON";
 
@@ -68,6 +72,24 @@ struct Frame {
     /// Index of the current element (arrays).
     index: usize,
     /// Target inherited from a field rule that matched this container or an ancestor.
+    inherit: Option<FieldTarget>,
+    /// The deepest nesting of containers inside this one so far (0: none).
+    height: usize,
+    /// Set when this container is recorded for the subtree cache at its closing bracket.
+    rec: Option<Recording>,
+}
+
+/// A container being recorded for [`subtree`]: it opened in the chunk being read, and its
+/// closing bracket is in it too.
+#[derive(Debug)]
+struct Recording {
+    /// Offset of the opening bracket in the chunk.
+    start: usize,
+    /// Where its output starts in the caller's `out`.
+    out_start: usize,
+    /// Where the counts at its opening bracket are in `count_snaps`.
+    snap: usize,
+    /// The target it inherited when it opened.
     inherit: Option<FieldTarget>,
 }
 
@@ -120,6 +142,14 @@ pub struct JsonMasker {
     map: Vec<u32>,
     scratch: String,
     capture: Capture,
+    /// The subtree cache's context; `None` when it is not used (see [`subtree`]).
+    subtrees: Option<SubtreeCtx>,
+    /// Where the containers of the chunk being read close.
+    brackets: Brackets,
+    /// Counts (masked, then clear, per kind) when each recorded container opened.
+    count_snaps: Vec<u32>,
+    /// What a recorded container found: (kind, served clear, how many).
+    count_delta: Vec<(super::kind::KindId, bool, u32)>,
     offset: u64,
     poisoned: bool,
 }
@@ -130,6 +160,7 @@ impl JsonMasker {
         let passthrough = plan.is_passthrough();
         let mut root = vec![0; words];
         plan.fields.json.root(&mut root);
+        let subtrees = (!passthrough && !plan.fields.json.has_filters()).then(|| SubtreeCtx::of(&plan));
         JsonMasker {
             cur: root.clone(),
             root,
@@ -152,6 +183,10 @@ impl JsonMasker {
             map: Vec::new(),
             scratch: String::new(),
             capture: Capture::default(),
+            subtrees,
+            brackets: Brackets::default(),
+            count_snaps: Vec::new(),
+            count_delta: Vec::new(),
             offset: 0,
             poisoned: false,
         }
@@ -221,35 +256,141 @@ impl JsonMasker {
         !self.capture.filters.is_empty()
     }
 
-    fn open(&mut self, container: Container) -> Result<(), MaskError> {
+    /// Opens a container. `close`: where it closes, when that is in this chunk and the
+    /// container is one the subtree cache records.
+    fn open(
+        &mut self,
+        container: Container,
+        at: usize,
+        close: Option<usize>,
+        w: &Writer,
+    ) -> Result<(), MaskError> {
         if self.frames.len() >= self.values.plan.limits.max_depth {
             return Err(MaskError::CapExceeded {
                 what: "JSON nesting depth",
                 cap: self.values.plan.limits.max_depth,
             });
         }
+        let inherited = self.inherited();
         let inherit = match self.target() {
             Some(t) => Some(t),
-            None => self.inherited(),
+            None => inherited,
         };
+        let rec = close.map(|_| {
+            let snap = self.count_snaps.len();
+            let counts = &self.values.counts;
+            for v in [&counts.masked, &counts.clear] {
+                self.count_snaps.extend_from_slice(v);
+                self.count_snaps
+                    .resize(self.count_snaps.len() + self.kinds() - v.len(), 0);
+            }
+            Recording {
+                start: at,
+                out_start: w.out.len(),
+                snap,
+                inherit: inherited,
+            }
+        });
         self.frames.push(Frame {
             container,
             index: 0,
             inherit,
+            height: 0,
+            rec,
         });
         self.states.extend_from_slice(&self.cur);
         Ok(())
     }
 
-    fn close(&mut self) {
-        self.frames.pop();
+    /// Kinds the counts can hold.
+    fn kinds(&self) -> usize {
+        self.values.plan.kinds.len()
+    }
+
+    /// Closes the innermost container at its closing bracket `input[at]`, recording it
+    /// for the subtree cache if it is being recorded.
+    fn close(&mut self, input: &[u8], at: usize, w: &mut Writer) {
+        let frame = self.frames.pop().expect("inside a container");
+        let height = frame.height + 1;
+        if let Some(parent) = self.frames.last_mut() {
+            parent.height = parent.height.max(height);
+        }
         let len = self.states.len() - self.words;
+        if let (Some(rec), Some(ctx)) = (frame.rec, self.subtrees.as_ref()) {
+            w.flush_to(input, at + 1);
+            let kinds = self.kinds();
+            let snap = &self.count_snaps[rec.snap..rec.snap + 2 * kinds];
+            self.count_delta.clear();
+            let counts = &self.values.counts;
+            for (clear, now, before) in [
+                (false, &counts.masked, &snap[..kinds]),
+                (true, &counts.clear, &snap[kinds..]),
+            ] {
+                for (k, (&n, &b)) in now.iter().zip(before).enumerate() {
+                    if n > b {
+                        self.count_delta
+                            .push((super::kind::KindId(k as u16), clear, n - b));
+                    }
+                }
+            }
+            self.count_snaps.truncate(rec.snap);
+            let place = Place {
+                state: &self.states[len..],
+                inherit: rec.inherit,
+            };
+            subtree::remember(
+                *ctx,
+                place,
+                &input[rec.start..=at],
+                &w.out[rec.out_start..],
+                height,
+                &self.count_delta,
+            );
+        }
         self.states.truncate(len);
         self.st = if self.frames.is_empty() {
             St::Top
         } else {
             St::AfterValue
         };
+    }
+
+    /// A container opens at `input[at]`: replays it from the subtree cache if it can
+    /// (returns where reading goes on), or says where it closes if it is to be recorded.
+    fn replay_container(
+        &mut self,
+        input: &[u8],
+        at: usize,
+        w: &mut Writer,
+    ) -> Result<usize, Option<usize>> {
+        let Some(ctx) = self.subtrees.as_ref() else {
+            return Err(None);
+        };
+        let Some(close) = self.brackets.close_of(at) else {
+            return Err(None);
+        };
+        let end = close + 1;
+        if !(subtree::MIN_LEN..=subtree::MAX_LEN).contains(&(end - at)) {
+            return Err(None);
+        }
+        w.flush_to(input, at);
+        let max_height = self.values.plan.limits.max_depth.saturating_sub(self.frames.len());
+        let place = Place {
+            state: &self.cur,
+            inherit: self.inherited(),
+        };
+        let raw = &input[at..end];
+        match subtree::replay(ctx, place, raw, max_height, w.out, &mut self.values.counts) {
+            Some(height) => {
+                if let Some(parent) = self.frames.last_mut() {
+                    parent.height = parent.height.max(height);
+                }
+                w.skip_to(end);
+                self.value_done();
+                Ok(end)
+            }
+            None => Err(Some(close)),
+        }
     }
 
     /// After a scalar value ends.
@@ -285,7 +426,7 @@ impl JsonMasker {
             }
             self.utf8_carry.clear();
         }
-        match std::str::from_utf8(data) {
+        match super::utf8::check(data) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
                 self.utf8_carry.extend_from_slice(&data[e.valid_up_to()..]);
@@ -497,14 +638,18 @@ impl JsonMasker {
     /// reading goes on.
     fn value_at(&mut self, input: &[u8], at: usize, w: &mut Writer) -> Result<usize, MaskError> {
         match input[at] {
-            b'{' => {
-                self.open(Container::Object)?;
-                self.st = St::ObjectFirst;
-                Ok(at + 1)
-            }
-            b'[' => {
-                self.open(Container::Array)?;
-                self.st = St::ArrayFirst;
+            b @ (b'{' | b'[') => {
+                let close = match self.replay_container(input, at, w) {
+                    Ok(end) => return Ok(end),
+                    Err(close) => close,
+                };
+                if b == b'{' {
+                    self.open(Container::Object, at, close, w)?;
+                    self.st = St::ObjectFirst;
+                } else {
+                    self.open(Container::Array, at, close, w)?;
+                    self.st = St::ArrayFirst;
+                }
                 Ok(at + 1)
             }
             b'"' => self.string_at(input, at, false, w),
@@ -818,6 +963,16 @@ impl JsonMasker {
             // Nothing to read; resuming on nothing would forget a pending escape.
             return Ok(());
         }
+        if self.subtrees.is_some() {
+            // Recordings hold offsets in the previous chunk: a container that spans two
+            // chunks is not recorded.
+            for f in &mut self.frames {
+                f.rec = None;
+            }
+            self.count_snaps.clear();
+            let in_string = matches!(self.st, St::Str { .. });
+            self.brackets.index(input, in_string, self.escape_pending);
+        }
         let mut w = Writer { out, mark: 0 };
         let mut i = self.resume(input, &mut w)?;
         while i < input.len() {
@@ -842,13 +997,13 @@ impl JsonMasker {
                     }
                 }
                 St::ArrayFirst if b == b']' => {
-                    self.close();
+                    self.close(input, i, &mut w);
                     i + 1
                 }
                 St::ArrayFirst => self.element_at(input, i, &mut w)?,
                 St::ObjectFirst | St::Key if b == b'"' => self.string_at(input, i, true, &mut w)?,
                 St::ObjectFirst if b == b'}' => {
-                    self.close();
+                    self.close(input, i, &mut w);
                     i + 1
                 }
                 St::ObjectFirst | St::Key => return Err(self.malformed(i, "expected a key")),
@@ -865,7 +1020,9 @@ impl JsonMasker {
                             self.st = St::Value;
                         }
                         (b',', Container::Object) => self.st = St::Key,
-                        (b']', Container::Array) | (b'}', Container::Object) => self.close(),
+                        (b']', Container::Array) | (b'}', Container::Object) => {
+                            self.close(input, i, &mut w)
+                        }
                         _ => return Err(self.malformed(i, "expected ',' or a closing bracket")),
                     }
                     i + 1
@@ -971,7 +1128,7 @@ fn text_of<'a>(
         escape::decode(raw, decoded, map).map_err(|_| malformed("invalid escape in a string"))?;
         Ok(decoded)
     } else {
-        std::str::from_utf8(raw).map_err(|_| malformed("invalid UTF-8 in a string"))
+        super::utf8::check(raw).map_err(|_| malformed("invalid UTF-8 in a string"))
     }
 }
 
@@ -1255,6 +1412,84 @@ routes:
             "{text}"
         );
         serde_json::from_str::<serde_json::Value>(&text).unwrap();
+    }
+
+    const CONTACTS: &str = r#"
+routes:
+  - name: contacts
+    json:
+      "$..contact.phone": phone
+"#;
+
+    /// A contact object, 64 bytes or more: recorded by the subtree cache.
+    const OBJ: &str =
+        r#"{"phone":"call 1234","note":"ligue +55 21 98123-4567 hoje","id":"x-0001"}"#;
+
+    /// Masks `input` whole (containers can be recorded and replayed) and one byte at a time
+    /// (no container is ever whole in a chunk: the subtree cache is never used).
+    fn whole_and_bytewise(p: &MaskPlan, input: &str) -> (String, String, MatchCounts) {
+        let mut m = JsonMasker::new(p.clone());
+        let whole = crate::engine::mask_all(&mut m, input.as_bytes()).unwrap();
+        let counts = m.counts().clone();
+        let mut m = JsonMasker::new(p.clone());
+        let mut bytewise = Vec::new();
+        for b in input.as_bytes().chunks(1) {
+            m.push(b, &mut bytewise).unwrap();
+        }
+        m.finish(&mut bytewise).unwrap();
+        assert_eq!(m.counts(), &counts);
+        let s = |v: Vec<u8>| String::from_utf8(v).unwrap();
+        (s(whole), s(bytewise), counts)
+    }
+
+    #[test]
+    fn a_repeated_container_is_replayed_only_where_it_masks_the_same() {
+        crate::engine::clear_thread_caches();
+        let p = plan(CONTACTS, "contacts", "agent");
+        let input = format!(r#"{{"a":{{"contact":{OBJ}}},"b":{{"other":{OBJ}}},"c":{{"contact":{OBJ}}}}}"#);
+        let hits = subtree::hits();
+        let (whole, bytewise, counts) = whole_and_bytewise(&p, &input);
+        assert_eq!(whole, bytewise);
+        // `c.contact` is `a.contact` again; `b.other` has another path state.
+        assert_eq!(subtree::hits() - hits, 1);
+        let v: serde_json::Value = serde_json::from_str(&whole).unwrap();
+        for k in ["a", "c"] {
+            let phone = v[k]["contact"]["phone"].as_str().unwrap();
+            assert!(phone.starts_with("vt_phone_k1_"), "{whole}");
+        }
+        assert_eq!(v["b"]["other"]["phone"], "call 1234");
+        assert!(!whole.contains("98123"), "{whole}");
+        assert_eq!(v["a"]["contact"]["id"], "x-0001");
+        // Three notes and two field phones, whether replayed or not.
+        assert_eq!(counts.total_masked(), 5);
+        // The whole document again: replayed from the top, the same bytes and counts.
+        let hits = subtree::hits();
+        let (again, _, again_counts) = whole_and_bytewise(&p, &input);
+        assert_eq!(again, whole);
+        assert_eq!(again_counts, counts);
+        assert_eq!(subtree::hits() - hits, 1);
+        // Another role never gets the agent's records.
+        let admin = plan(CONTACTS, "contacts", "admin");
+        let mut m = JsonMasker::new(admin);
+        assert_eq!(
+            crate::engine::mask_all(&mut m, input.as_bytes()).unwrap(),
+            input.as_bytes()
+        );
+    }
+
+    #[test]
+    fn a_recorded_container_too_deep_for_the_cap_still_fails() {
+        crate::engine::clear_thread_caches();
+        let mut p = plan(CONTACTS, "contacts", "agent");
+        p.limits.max_depth = 3;
+        let nested = format!(r#"{{"x":[{OBJ}, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}}"#);
+        let mut m = JsonMasker::new(p.clone());
+        crate::engine::mask_all(&mut m, nested.as_bytes()).unwrap();
+        // The same array one level deeper: four levels, over the cap of three.
+        let deeper = format!(r#"{{"y":{nested}}}"#);
+        let mut m = JsonMasker::new(p);
+        let err = crate::engine::mask_all(&mut m, deeper.as_bytes()).unwrap_err();
+        assert!(matches!(err, MaskError::CapExceeded { .. }), "{err:?}");
     }
 
     #[test]
