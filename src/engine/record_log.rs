@@ -175,7 +175,9 @@ mod tests {
 
     fn put(l: &mut RecordLog<u32>, hash: u32, parts: &[&[u8]]) {
         let len = parts.iter().map(|p| p.len()).sum();
-        l.insert(hash, len, |log| parts.iter().for_each(|p| log.extend_from_slice(p)));
+        l.insert(hash, len, |log| {
+            parts.iter().for_each(|p| log.extend_from_slice(p))
+        });
     }
 
     fn get(l: &mut RecordLog<u32>, hash: u32, want: &[u8]) -> Option<Vec<u8>> {

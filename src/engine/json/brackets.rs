@@ -109,8 +109,8 @@ impl Brackets {
         let quote = v.simd_eq(u8x64::splat(b'"')).to_bitmask();
         // `{` and `[` differ in one bit (0x20), as do `}` and `]`.
         let folded = v | u8x64::splat(0x20);
-        let brackets = (folded.simd_eq(u8x64::splat(b'{')) | folded.simd_eq(u8x64::splat(b'}')))
-            .to_bitmask();
+        let brackets =
+            (folded.simd_eq(u8x64::splat(b'{')) | folded.simd_eq(u8x64::splat(b'}'))).to_bitmask();
         // (A backslash outside a string is not JSON; it is taken to escape the next byte
         // there too, which only matters for input the tokenizer rejects.)
         let escaped = if escapes {
@@ -205,7 +205,10 @@ mod tests {
     #[test]
     fn a_chunk_that_starts_inside_a_string_or_an_escape() {
         // `x"]` closes a string begun earlier; `\"` is an escaped quote.
-        assert_eq!(indexed(br#"x"][{}]"#, true, false), vec![(3, Some(6)), (4, Some(5))]);
+        assert_eq!(
+            indexed(br#"x"][{}]"#, true, false),
+            vec![(3, Some(6)), (4, Some(5))]
+        );
         // The first quote is escaped: the string ends at the second one.
         assert_eq!(indexed(br#""x"{}"#, true, true), vec![(3, Some(4))]);
         // Not escaped: it closes the string, and the next quote opens one around `{}`.

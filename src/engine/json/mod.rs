@@ -160,7 +160,8 @@ impl JsonMasker {
         let passthrough = plan.is_passthrough();
         let mut root = vec![0; words];
         plan.fields.json.root(&mut root);
-        let subtrees = (!passthrough && !plan.fields.json.has_filters()).then(|| SubtreeCtx::of(&plan));
+        let subtrees =
+            (!passthrough && !plan.fields.json.has_filters()).then(|| SubtreeCtx::of(&plan));
         JsonMasker {
             cur: root.clone(),
             root,
@@ -374,7 +375,12 @@ impl JsonMasker {
             return Err(None);
         }
         w.flush_to(input, at);
-        let max_height = self.values.plan.limits.max_depth.saturating_sub(self.frames.len());
+        let max_height = self
+            .values
+            .plan
+            .limits
+            .max_depth
+            .saturating_sub(self.frames.len());
         let place = Place {
             state: &self.cur,
             inherit: self.inherited(),
@@ -1446,7 +1452,8 @@ routes:
     fn a_repeated_container_is_replayed_only_where_it_masks_the_same() {
         crate::engine::clear_thread_caches();
         let p = plan(CONTACTS, "contacts", "agent");
-        let input = format!(r#"{{"a":{{"contact":{OBJ}}},"b":{{"other":{OBJ}}},"c":{{"contact":{OBJ}}}}}"#);
+        let input =
+            format!(r#"{{"a":{{"contact":{OBJ}}},"b":{{"other":{OBJ}}},"c":{{"contact":{OBJ}}}}}"#);
         let hits = subtree::hits();
         let (whole, bytewise, counts) = whole_and_bytewise(&p, &input);
         assert_eq!(whole, bytewise);

@@ -136,6 +136,13 @@ fn holds(rec: &[u8], ctx: u8, inherit: &[u8; 9], state: &[u64], raw: &[u8]) -> b
     same_state && rec[s..s + raw.len()] == *raw
 }
 
+/// Bytes of a container hashed at each end (see [`hash`]).
+const HASHED_END: usize = 64;
+
+/// The index key of a record. Only the length and both ends of the container are hashed:
+/// the index only picks a candidate, which is then compared in full, and two versions of
+/// one object (a conversation whose `unread_count` changed) sharing a slot is what should
+/// happen anyway: the newer replaces the older.
 fn hash(ctx: u8, inherit: &[u8; 9], state: &[u64], raw: &[u8]) -> u32 {
     let mut h = FxHasher::default();
     h.write_u8(ctx);
@@ -143,7 +150,9 @@ fn hash(ctx: u8, inherit: &[u8; 9], state: &[u64], raw: &[u8]) -> u32 {
     for w in state {
         h.write_u64(*w);
     }
-    h.write(raw);
+    h.write_usize(raw.len());
+    h.write(&raw[..raw.len().min(HASHED_END)]);
+    h.write(&raw[raw.len().saturating_sub(HASHED_END)..]);
     let h = h.finish();
     (h ^ (h >> 32)) as u32
 }
@@ -168,9 +177,8 @@ pub fn replay(
         let c = log.ctx_index(ctx)?;
         let mut height = 0;
         let inherit = place.inherit_bytes();
-        let matches = |rec: &[u8]| {
-            holds(rec, c, &inherit, place.state, raw) && u16_at(rec, 1) <= max_height
-        };
+        let matches =
+            |rec: &[u8]| holds(rec, c, &inherit, place.state, raw) && u16_at(rec, 1) <= max_height;
         let hit = log.get(hash(c, &inherit, place.state, raw), matches, |rec| {
             height = u16_at(rec, 1);
             let at = HEADER + 8 * place.state.len() + raw.len();
