@@ -1485,6 +1485,30 @@ routes:
     }
 
     #[test]
+    fn similar_objects_each_keep_their_record() {
+        crate::engine::clear_thread_caches();
+        let p = plan(CONTACTS, "contacts", "agent");
+        // Same length, same first and last 64 bytes: only the middle tells them apart.
+        let obj = |i: usize| {
+            format!(
+                r#"{{"kind":"status","pad":"{}","id":"5058749240{i:03}","tail":"{}"}}"#,
+                "a".repeat(60),
+                "z".repeat(60)
+            )
+        };
+        let list = |order: &mut dyn Iterator<Item = usize>| {
+            format!("[{}]", order.map(obj).collect::<Vec<_>>().join(","))
+        };
+        let (first, _, _) = whole_and_bytewise(&p, &list(&mut (0..50)));
+        let hits = subtree::hits();
+        // The same objects in another order: the array is new, each object is a hit.
+        let (second, bytewise, _) = whole_and_bytewise(&p, &list(&mut (0..50).rev()));
+        assert_eq!(second, bytewise);
+        assert_eq!(subtree::hits() - hits, 50);
+        assert_eq!(first.len(), second.len());
+    }
+
+    #[test]
     fn a_recorded_container_too_deep_for_the_cap_still_fails() {
         crate::engine::clear_thread_caches();
         let mut p = plan(CONTACTS, "contacts", "agent");

@@ -136,13 +136,9 @@ fn holds(rec: &[u8], ctx: u8, inherit: &[u8; 9], state: &[u64], raw: &[u8]) -> b
     same_state && rec[s..s + raw.len()] == *raw
 }
 
-/// Bytes of a container hashed at each end (see [`hash`]).
-const HASHED_END: usize = 64;
-
-/// The index key of a record. Only the length and both ends of the container are hashed:
-/// the index only picks a candidate, which is then compared in full, and two versions of
-/// one object (a conversation whose `unread_count` changed) sharing a slot is what should
-/// happen anyway: the newer replaces the older.
+/// The index key of a record: everything [`holds`] compares. (Hashing only a
+/// container's ends was tried: arrays of similar objects, such as tweets whose ids share
+/// their first digits, then collide in the index and replace each other.)
 fn hash(ctx: u8, inherit: &[u8; 9], state: &[u64], raw: &[u8]) -> u32 {
     let mut h = FxHasher::default();
     h.write_u8(ctx);
@@ -150,9 +146,7 @@ fn hash(ctx: u8, inherit: &[u8; 9], state: &[u64], raw: &[u8]) -> u32 {
     for w in state {
         h.write_u64(*w);
     }
-    h.write_usize(raw.len());
-    h.write(&raw[..raw.len().min(HASHED_END)]);
-    h.write(&raw[raw.len().saturating_sub(HASHED_END)..]);
+    h.write(raw);
     let h = h.finish();
     (h ^ (h >> 32)) as u32
 }
