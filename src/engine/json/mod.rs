@@ -125,6 +125,8 @@ pub struct JsonMasker {
     capture_next: bool,
     /// The first bytes of a UTF-8 character split across two chunks.
     utf8_carry: Vec<u8>,
+    /// Containers of the chunk being read that were replayed (not checked for UTF-8 again).
+    utf8_skips: Vec<(usize, usize)>,
     words: usize,
     /// The key just read, decoded.
     key: String,
@@ -168,6 +170,7 @@ impl JsonMasker {
             root_inherit: None,
             capture_next: false,
             utf8_carry: Vec::new(),
+            utf8_skips: Vec::new(),
             values: ValueMasker::new(plan),
             passthrough,
             st: St::Top,
@@ -391,6 +394,7 @@ impl JsonMasker {
                 if let Some(parent) = self.frames.last_mut() {
                     parent.height = parent.height.max(height);
                 }
+                self.utf8_skips.push((at, end));
                 w.skip_to(end);
                 self.value_done();
                 Ok(end)
@@ -409,21 +413,23 @@ impl JsonMasker {
     }
 
     /// The whole document is checked to be UTF-8 once, chunk by chunk (much cheaper than
-    /// per string); a character split across two chunks is carried over.
+    /// per string), after the tokenizer has read the chunk: containers replayed from the
+    /// subtree cache (`utf8_skips`) equal bytes that were checked when they were recorded,
+    /// and are skipped. A character split across two chunks is carried over. (An error
+    /// here poisons the masker like any other: the chunk's output is not to be sent.)
     fn check_utf8(&mut self, chunk: &[u8]) -> Result<(), MaskError> {
         if self.passthrough {
             return Ok(());
         }
-        let mut data = chunk;
+        let mut from = 0;
         if !self.utf8_carry.is_empty() {
             let width = match self.utf8_carry[0] {
                 0xC0..=0xDF => 2,
                 0xE0..=0xEF => 3,
                 _ => 4,
             };
-            let take = (width - self.utf8_carry.len()).min(data.len());
-            self.utf8_carry.extend_from_slice(&data[..take]);
-            data = &data[take..];
+            let take = (width - self.utf8_carry.len()).min(chunk.len());
+            self.utf8_carry.extend_from_slice(&chunk[..take]);
             if self.utf8_carry.len() < width {
                 return Ok(());
             }
@@ -431,14 +437,26 @@ impl JsonMasker {
                 return Err(self.malformed(0, "invalid UTF-8"));
             }
             self.utf8_carry.clear();
+            from = take;
         }
-        match super::utf8::check(data) {
+        // Between two skipped containers: ends at a bracket, so no character is cut.
+        for i in 0..self.utf8_skips.len() {
+            let (start, end) = self.utf8_skips[i];
+            if start >= from {
+                if let Err(e) = super::utf8::check(&chunk[from..start]) {
+                    return Err(self.malformed(from + e.valid_up_to(), "invalid UTF-8"));
+                }
+            }
+            from = from.max(end);
+        }
+        let tail = &chunk[from..];
+        match super::utf8::check(tail) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
-                self.utf8_carry.extend_from_slice(&data[e.valid_up_to()..]);
+                self.utf8_carry.extend_from_slice(&tail[e.valid_up_to()..]);
                 Ok(())
             }
-            Err(e) => Err(self.malformed(e.valid_up_to(), "invalid UTF-8")),
+            Err(e) => Err(self.malformed(from + e.valid_up_to(), "invalid UTF-8")),
         }
     }
 
@@ -965,6 +983,7 @@ impl JsonMasker {
     /// left as they are) are not copied one by one: [`Writer`] copies them in runs, up to
     /// the next value that is replaced or buffered.
     fn run(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
+        self.utf8_skips.clear();
         if input.is_empty() {
             // Nothing to read; resuming on nothing would forget a pending escape.
             return Ok(());
@@ -1201,7 +1220,7 @@ impl Masker for JsonMasker {
         if self.poisoned {
             return Err(MaskError::Poisoned);
         }
-        let r = self.check_utf8(chunk).and_then(|()| self.run(chunk, out));
+        let r = self.run(chunk, out).and_then(|()| self.check_utf8(chunk));
         if r.is_err() {
             self.poisoned = true;
         }
@@ -1506,6 +1525,26 @@ routes:
         assert_eq!(second, bytewise);
         assert_eq!(subtree::hits() - hits, 50);
         assert_eq!(first.len(), second.len());
+    }
+
+    #[test]
+    fn bytes_around_a_replayed_container_are_still_checked_for_utf8() {
+        crate::engine::clear_thread_caches();
+        let p = plan(CONTACTS, "contacts", "agent");
+        let mut m = JsonMasker::new(p.clone());
+        crate::engine::mask_all(&mut m, format!("[{OBJ}]").as_bytes()).unwrap();
+        for (before, after) in [(&b"\"\xff\","[..], &b""[..]), (&b""[..], &b",\"\xc3\""[..])] {
+            let doc = [&b"["[..], before, OBJ.as_bytes(), after, b"]"].concat();
+            let hits = subtree::hits();
+            let mut m = JsonMasker::new(p.clone());
+            let err = crate::engine::mask_all(&mut m, &doc).unwrap_err();
+            assert!(matches!(err, MaskError::Malformed { .. }), "{err:?}");
+            assert_eq!(
+                subtree::hits() - hits,
+                1,
+                "the container itself was replayed"
+            );
+        }
     }
 
     #[test]
