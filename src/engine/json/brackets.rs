@@ -77,14 +77,22 @@ impl Brackets {
         let mut esc = u64::from(escape);
         // Most chunks hold no backslash at all: then no block needs the escape step.
         let escapes = escape || memchr::memchr(b'\\', chunk).is_some();
-        let mut blocks = chunk.chunks_exact(64);
         let mut base = 0usize;
-        for block in blocks.by_ref() {
+        while let Some(block) = chunk.get(base..base + 64) {
             let block: [u8; 64] = block.try_into().expect("64 bytes");
-            self.block(chunk, block, base, u64::MAX, escapes, &mut in_str, &mut esc);
+            let quiet = self.block(chunk, block, base, u64::MAX, escapes, &mut in_str, &mut esc);
             base += 64;
+            if quiet {
+                // Inside a long string (a message body): jump to the block of its next quote
+                // or backslash; the blocks before it hold nothing to index.
+                match memchr::memchr2(b'"', b'\\', &chunk[base..]) {
+                    Some(p) => base += p / 64 * 64,
+                    None => return,
+                }
+                esc = 0;
+            }
         }
-        let rest = blocks.remainder();
+        let rest = &chunk[base..];
         if !rest.is_empty() {
             let mut block = [b' '; 64];
             block[..rest.len()].copy_from_slice(rest);
@@ -93,6 +101,8 @@ impl Brackets {
         }
     }
 
+    /// Indexes one block; returns true when it lies wholly inside a string and holds no
+    /// quote or backslash.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     fn block(
@@ -104,7 +114,7 @@ impl Brackets {
         escapes: bool,
         in_str: &mut u64,
         esc: &mut u64,
-    ) {
+    ) -> bool {
         let v = u8x64::from(block);
         let quote = v.simd_eq(u8x64::splat(b'"')).to_bitmask();
         // `{` and `[` differ in one bit (0x20), as do `}` and `]`.
@@ -113,11 +123,12 @@ impl Brackets {
             (folded.simd_eq(u8x64::splat(b'{')) | folded.simd_eq(u8x64::splat(b'}'))).to_bitmask();
         // (A backslash outside a string is not JSON; it is taken to escape the next byte
         // there too, which only matters for input the tokenizer rejects.)
-        let escaped = if escapes {
-            escaped(v.simd_eq(u8x64::splat(b'\\')).to_bitmask(), esc)
+        let backslash = if escapes {
+            v.simd_eq(u8x64::splat(b'\\')).to_bitmask()
         } else {
             0
         };
+        let escaped = escaped(backslash, esc);
         let inside = prefix_xor(quote & !escaped) ^ *in_str;
         *in_str = ((inside as i64) >> 63) as u64;
         let mut brackets = brackets & !inside & !escaped & valid;
@@ -133,6 +144,7 @@ impl Brackets {
             }
             brackets &= brackets - 1;
         }
+        (quote | backslash) & valid == 0 && *in_str != 0
     }
 
     /// The closing bracket of the container that opens at `at`, if it is in the chunk.
@@ -219,10 +231,18 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(512))]
         #[test]
         fn pairs_agree_with_a_byte_by_byte_scan(
-            bytes in proptest::collection::vec(prop::sample::select(b"{}[]\"\\ a:,".to_vec()), 0..400),
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    4 => prop::sample::select(b"{}[]\"\\ a:,".to_vec()).prop_map(|b| vec![b]),
+                    // Long runs without quotes: whole blocks inside (or outside) a string.
+                    1 => (1usize..200).prop_map(|n| vec![b'x'; n]),
+                ],
+                0..200,
+            ),
             in_string: bool,
             escape: bool,
         ) {
+            let bytes = pieces.concat();
             // A pending escape only ever happens inside a string.
             let in_string = in_string || escape;
             prop_assert_eq!(indexed(&bytes, in_string, escape), reference(&bytes, in_string, escape));
