@@ -27,6 +27,7 @@
 //! whose raw bytes cannot be split the way csv-core read them is written whole from its
 //! decoded fields when it changes.
 use super::plan::{FieldTarget, MaskPlan};
+use super::replay::{self, ReplayCtx, Span};
 use super::text::{MatchCounts, ValueMasker};
 use super::{FormatSteps, MaskError};
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
@@ -58,8 +59,19 @@ pub struct CsvMasker {
     changed: Vec<(usize, usize, usize)>,
     cell: String,
     line: Vec<u8>,
+    /// The context of records in the span cache ([`replay`]); `None` for a role that sees
+    /// everything.
+    replay: Option<ReplayCtx>,
+    /// The records' place for [`replay`]: the delimiter and the column targets.
+    place: Vec<u8>,
+    /// Scratch: counts before a record, and what it found.
+    snap: Vec<u32>,
+    found: Vec<(super::kind::KindId, bool, u32)>,
     poisoned: bool,
 }
+
+/// Shortest record looked up in the span cache: below it, masking is about as cheap.
+const REPLAY_MIN: usize = 32;
 
 impl CsvMasker {
     /// A comma-separated masker.
@@ -71,6 +83,10 @@ impl CsvMasker {
     pub fn with_delimiter(plan: MaskPlan, delimiter: u8) -> Self {
         let passthrough = plan.is_passthrough();
         CsvMasker {
+            replay: (!passthrough).then(|| ReplayCtx::of(&plan, Span::CsvRecord)),
+            place: Vec::new(),
+            snap: Vec::new(),
+            found: Vec::new(),
             values: ValueMasker::new(plan),
             passthrough,
             delimiter,
@@ -174,11 +190,31 @@ impl CsvMasker {
                 .collect();
             // The header's own cells are scanned like any other (no rule applies to them).
             self.emit(out, n, &vec![None; n]);
+            self.place.clear();
+            self.place.push(self.delimiter);
+            for &t in &cols {
+                replay::push_target(t, &mut self.place);
+            }
             self.columns = Some(cols);
             return;
         }
         let cols = self.columns.take().unwrap_or_default();
-        self.emit(out, n, &cols);
+        match self.replay {
+            Some(ctx) if (REPLAY_MIN..=replay::MAX_LEN).contains(&self.raw.len()) => {
+                let counts = &mut self.values.counts;
+                if replay::replay(&ctx, &self.place, &self.raw, 0, out, counts).is_none() {
+                    self.snap.clear();
+                    counts.snapshot(self.values.plan.kinds.len(), &mut self.snap);
+                    let from = out.len();
+                    self.emit(out, n, &cols);
+                    self.found.clear();
+                    self.values.counts.since(&self.snap, &mut self.found);
+                    let rep = &out[from..];
+                    replay::remember(ctx, &self.place, &self.raw, rep, 0, &self.found);
+                }
+            }
+            _ => self.emit(out, n, &cols),
+        }
         self.columns = Some(cols);
     }
 
@@ -486,6 +522,54 @@ routes:
         assert!(
             out.ends_with("Reporting period 2025-11-01 to 2025-11-30"),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn a_repeated_record_is_replayed_only_under_the_same_columns() {
+        crate::engine::clear_thread_caches();
+        let p = plan(ROUTES, "export", "agent");
+        let row = "7,+55 11 91234-5678,ligue +55 21 98123-4567 amanhã\n";
+        let run = |header: &str| {
+            let mut m = CsvMasker::new(p.clone());
+            let input = format!("{header}\n{row}{row}");
+            let out = crate::engine::mask_all(&mut m, input.as_bytes()).unwrap();
+            (String::from_utf8(out).unwrap(), m.counts().clone())
+        };
+        // The second row is the first again: replayed, the same bytes and counts.
+        let hits = replay::hits();
+        let (named, counts) = run("id,name,note");
+        assert_eq!(replay::hits() - hits, 1);
+        let rows: Vec<&str> = named.lines().skip(1).collect();
+        assert_eq!(rows[0], rows[1]);
+        assert!(
+            !named.contains("91234-5678") && !named.contains("98123"),
+            "{named}"
+        );
+        // Per row: the `name` cell (a field rule) and the phone in the note; the replayed
+        // row counts them again.
+        assert_eq!(counts.total_masked(), 4, "{counts:?}");
+        assert!(
+            named.contains("7,[redacted:name],ligue vt_phone_k1_"),
+            "{named}"
+        );
+        // Under another header the same row is another place: not replayed from the first.
+        let hits = replay::hits();
+        let (other, _) = run("id,phone,note");
+        assert_eq!(
+            replay::hits() - hits,
+            1,
+            "only the second row of this document"
+        );
+        // There the cell is scanned, not a `name`: a phone token, not a redaction.
+        assert!(other.contains("\n7,vt_phone_k1_"), "{other}");
+        // A role that sees everything never gets the agent's records.
+        let admin = plan(ROUTES, "export", "admin");
+        let input = format!("id,name,note\n{row}");
+        let mut m = CsvMasker::new(admin);
+        assert_eq!(
+            crate::engine::mask_all(&mut m, input.as_bytes()).unwrap(),
+            input.as_bytes()
         );
     }
 

@@ -25,6 +25,7 @@ pub mod memo;
 pub mod plan;
 pub mod policy;
 pub mod record_log;
+pub mod replay;
 pub mod sse;
 #[cfg(test)]
 pub(crate) mod testutil;
@@ -124,7 +125,7 @@ pub fn clear_thread_caches() {
     detect::numeric::clear_thread_cache();
     text::clear_thread_cache();
     json::cache::clear_thread_cache();
-    json::subtree::clear_thread_cache();
+    replay::clear_thread_cache();
 }
 
 /// Runs a whole document through a masker in one call (CLI, tests, small bodies).

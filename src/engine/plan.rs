@@ -22,7 +22,7 @@ pub enum FieldTarget {
 }
 
 /// The field rules of one route, per format.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FieldRules {
     pub json: JsonFields,
     /// CSV columns by header name (exact, case-insensitive).
@@ -32,6 +32,22 @@ pub struct FieldRules {
     /// The selectors of [`Self::html`], parsed on first use and shared by every response of
     /// the route (`None`: does not parse). See [`Self::html_selectors`].
     pub(crate) html_selectors: OnceLock<Vec<Option<lol_html::Selector>>>,
+    /// Unique to each `FieldRules` of this process (see
+    /// [`next_generation`](super::next_generation)): caches that outlive a response key
+    /// their entries by it.
+    pub generation: u64,
+}
+
+impl Default for FieldRules {
+    fn default() -> Self {
+        FieldRules {
+            json: JsonFields::default(),
+            csv_columns: Vec::new(),
+            html: Vec::new(),
+            html_selectors: OnceLock::new(),
+            generation: super::next_generation(),
+        }
+    }
 }
 
 impl FieldRules {

@@ -34,6 +34,30 @@ impl MatchCounts {
         v[i] += n;
     }
 
+    /// Appends these counts to `snap`: masked, then clear, `kinds` of each.
+    pub(crate) fn snapshot(&self, kinds: usize, snap: &mut Vec<u32>) {
+        for v in [&self.masked, &self.clear] {
+            snap.extend_from_slice(v);
+            snap.resize(snap.len() + kinds - v.len(), 0);
+        }
+    }
+
+    /// What was counted since `snap` (a [`Self::snapshot`]), as (kind, served clear, how
+    /// many), appended to `out`.
+    pub(crate) fn since(&self, snap: &[u32], out: &mut Vec<(KindId, bool, u32)>) {
+        let kinds = snap.len() / 2;
+        for (clear, now, before) in [
+            (false, &self.masked, &snap[..kinds]),
+            (true, &self.clear, &snap[kinds..]),
+        ] {
+            for (k, (&n, &b)) in now.iter().zip(before).enumerate() {
+                if n > b {
+                    out.push((KindId(k as u16), clear, n - b));
+                }
+            }
+        }
+    }
+
     /// Adds the counts of `other` (a sub-masker's) to these.
     pub fn add(&mut self, other: &MatchCounts) {
         for (mine, theirs) in [

@@ -1,9 +1,9 @@
 //! Where each container of a chunk closes, found before the tokenizer reads the chunk.
 //!
-//! The subtree cache ([`super::subtree`]) needs a container's whole raw bytes when the
-//! tokenizer reaches its opening bracket. Finding the matching bracket one byte at a time
-//! would cost as much as reading the container; here it is found 64 bytes at a time, the
-//! way simdjson's first stage does:
+//! The span cache ([`replay`](crate::engine::replay)) needs a container's whole raw bytes
+//! when the tokenizer reaches its opening bracket. Finding the matching bracket one byte at
+//! a time would cost as much as reading the container; here it is found 64 bytes at a
+//! time, the way simdjson's first stage does:
 //!
 //! 1. compare each byte with `"`, `\`, `{`/`[` and `}`/`]` ([`wide`]'s portable vectors:
 //!    SSE2 on x86_64, NEON on aarch64), giving one bit per byte;

@@ -23,14 +23,13 @@ pub mod brackets;
 pub mod cache;
 pub mod escape;
 pub mod path;
-pub mod subtree;
 
 use super::plan::{FieldTarget, MaskPlan};
+use super::replay::{self, ReplayCtx, Span};
 use super::text::{MatchCounts, ValueMasker};
 use super::{MaskError, Masker};
 use brackets::Brackets;
 use path::{Elem, JsonFields, PendingFilter};
-use subtree::{Place, SubtreeCtx};
 
 const FORMAT: &str = "JSON";
 
@@ -75,11 +74,11 @@ struct Frame {
     inherit: Option<FieldTarget>,
     /// The deepest nesting of containers inside this one so far (0: none).
     height: usize,
-    /// Set when this container is recorded for the subtree cache at its closing bracket.
+    /// Set when this container is recorded for [`replay`] at its closing bracket.
     rec: Option<Recording>,
 }
 
-/// A container being recorded for [`subtree`]: it opened in the chunk being read, and its
+/// A container being recorded for [`replay`]: it opened in the chunk being read, and its
 /// closing bracket is in it too.
 #[derive(Debug)]
 struct Recording {
@@ -144,8 +143,12 @@ pub struct JsonMasker {
     map: Vec<u32>,
     scratch: String,
     capture: Capture,
-    /// The subtree cache's context; `None` when it is not used (see [`subtree`]).
-    subtrees: Option<SubtreeCtx>,
+    /// The context of containers in the span cache ([`replay`]); `None` when it is not
+    /// used: for a role that sees everything, and for plans with filters (a filter buffers
+    /// and masks its element through a sub-masker).
+    replay_ctx: Option<ReplayCtx>,
+    /// Scratch: a container's place for [`replay`].
+    place: Vec<u8>,
     /// Where the containers of the chunk being read close.
     brackets: Brackets,
     /// Counts (masked, then clear, per kind) when each recorded container opened.
@@ -162,8 +165,8 @@ impl JsonMasker {
         let passthrough = plan.is_passthrough();
         let mut root = vec![0; words];
         plan.fields.json.root(&mut root);
-        let subtrees =
-            (!passthrough && !plan.fields.json.has_filters()).then(|| SubtreeCtx::of(&plan));
+        let replay_ctx = (!passthrough && !plan.fields.json.has_filters())
+            .then(|| ReplayCtx::of(&plan, Span::JsonContainer));
         JsonMasker {
             cur: root.clone(),
             root,
@@ -187,7 +190,8 @@ impl JsonMasker {
             map: Vec::new(),
             scratch: String::new(),
             capture: Capture::default(),
-            subtrees,
+            replay_ctx,
+            place: Vec::new(),
             brackets: Brackets::default(),
             count_snaps: Vec::new(),
             count_delta: Vec::new(),
@@ -261,7 +265,7 @@ impl JsonMasker {
     }
 
     /// Opens a container. `close`: where it closes, when that is in this chunk and the
-    /// container is one the subtree cache records.
+    /// container is one the span cache records.
     fn open(
         &mut self,
         container: Container,
@@ -282,12 +286,8 @@ impl JsonMasker {
         };
         let rec = close.map(|_| {
             let snap = self.count_snaps.len();
-            let counts = &self.values.counts;
-            for v in [&counts.masked, &counts.clear] {
-                self.count_snaps.extend_from_slice(v);
-                self.count_snaps
-                    .resize(self.count_snaps.len() + self.kinds() - v.len(), 0);
-            }
+            let kinds = self.values.plan.kinds.len();
+            self.values.counts.snapshot(kinds, &mut self.count_snaps);
             Recording {
                 start: at,
                 out_start: w.out.len(),
@@ -306,13 +306,8 @@ impl JsonMasker {
         Ok(())
     }
 
-    /// Kinds the counts can hold.
-    fn kinds(&self) -> usize {
-        self.values.plan.kinds.len()
-    }
-
     /// Closes the innermost container at its closing bracket `input[at]`, recording it
-    /// for the subtree cache if it is being recorded.
+    /// for [`replay`] if it is being recorded.
     fn close(&mut self, input: &[u8], at: usize, w: &mut Writer) {
         let frame = self.frames.pop().expect("inside a container");
         let height = frame.height + 1;
@@ -320,31 +315,17 @@ impl JsonMasker {
             parent.height = parent.height.max(height);
         }
         let len = self.states.len() - self.words;
-        if let (Some(rec), Some(ctx)) = (frame.rec, self.subtrees.as_ref()) {
+        if let (Some(rec), Some(ctx)) = (frame.rec, self.replay_ctx) {
             w.flush_to(input, at + 1);
-            let kinds = self.kinds();
-            let snap = &self.count_snaps[rec.snap..rec.snap + 2 * kinds];
             self.count_delta.clear();
-            let counts = &self.values.counts;
-            for (clear, now, before) in [
-                (false, &counts.masked, &snap[..kinds]),
-                (true, &counts.clear, &snap[kinds..]),
-            ] {
-                for (k, (&n, &b)) in now.iter().zip(before).enumerate() {
-                    if n > b {
-                        self.count_delta
-                            .push((super::kind::KindId(k as u16), clear, n - b));
-                    }
-                }
-            }
+            self.values
+                .counts
+                .since(&self.count_snaps[rec.snap..], &mut self.count_delta);
             self.count_snaps.truncate(rec.snap);
-            let place = Place {
-                state: &self.states[len..],
-                inherit: rec.inherit,
-            };
-            subtree::remember(
-                *ctx,
-                place,
+            place_of(&self.states[len..], rec.inherit, &mut self.place);
+            replay::remember(
+                ctx,
+                &self.place,
                 &input[rec.start..=at],
                 &w.out[rec.out_start..],
                 height,
@@ -359,7 +340,7 @@ impl JsonMasker {
         };
     }
 
-    /// A container opens at `input[at]`: replays it from the subtree cache if it can
+    /// A container opens at `input[at]`: replays it from the span cache if it can
     /// (returns where reading goes on), or says where it closes if it is to be recorded.
     fn replay_container(
         &mut self,
@@ -367,14 +348,14 @@ impl JsonMasker {
         at: usize,
         w: &mut Writer,
     ) -> Result<usize, Option<usize>> {
-        let Some(ctx) = self.subtrees.as_ref() else {
+        let Some(ctx) = self.replay_ctx.as_ref() else {
             return Err(None);
         };
         let Some(close) = self.brackets.close_of(at) else {
             return Err(None);
         };
         let end = close + 1;
-        if !(subtree::MIN_LEN..=subtree::MAX_LEN).contains(&(end - at)) {
+        if !(replay::JSON_MIN..=replay::MAX_LEN).contains(&(end - at)) {
             return Err(None);
         }
         w.flush_to(input, at);
@@ -384,12 +365,17 @@ impl JsonMasker {
             .limits
             .max_depth
             .saturating_sub(self.frames.len());
-        let place = Place {
-            state: &self.cur,
-            inherit: self.inherited(),
-        };
+        let inherit = self.inherited();
+        place_of(&self.cur, inherit, &mut self.place);
         let raw = &input[at..end];
-        match subtree::replay(ctx, place, raw, max_height, w.out, &mut self.values.counts) {
+        match replay::replay(
+            ctx,
+            &self.place,
+            raw,
+            max_height,
+            w.out,
+            &mut self.values.counts,
+        ) {
             Some(height) => {
                 if let Some(parent) = self.frames.last_mut() {
                     parent.height = parent.height.max(height);
@@ -414,7 +400,7 @@ impl JsonMasker {
 
     /// The whole document is checked to be UTF-8 once, chunk by chunk (much cheaper than
     /// per string), after the tokenizer has read the chunk: containers replayed from the
-    /// subtree cache (`utf8_skips`) equal bytes that were checked when they were recorded,
+    /// span cache (`utf8_skips`) equal bytes that were checked when they were recorded,
     /// and are skipped. A character split across two chunks is carried over. (An error
     /// here poisons the masker like any other: the chunk's output is not to be sent.)
     fn check_utf8(&mut self, chunk: &[u8]) -> Result<(), MaskError> {
@@ -988,7 +974,7 @@ impl JsonMasker {
             // Nothing to read; resuming on nothing would forget a pending escape.
             return Ok(());
         }
-        if self.subtrees.is_some() {
+        if self.replay_ctx.is_some() {
             // Recordings hold offsets in the previous chunk: a container that spans two
             // chunks is not recorded.
             for f in &mut self.frames {
@@ -1061,6 +1047,15 @@ impl JsonMasker {
         self.offset += input.len() as u64;
         Ok(())
     }
+}
+
+/// A container's place for [`replay`]: the path state at it and the target it inherits.
+fn place_of(state: &[u64], inherit: Option<FieldTarget>, place: &mut Vec<u8>) {
+    place.clear();
+    for w in state {
+        place.extend_from_slice(&w.to_le_bytes());
+    }
+    replay::push_target(inherit, place);
 }
 
 /// Where the tokenizer writes: `input[mark..]` has not been written yet and, up to the
@@ -1446,12 +1441,12 @@ routes:
       "$..contact.phone": phone
 "#;
 
-    /// A contact object, 64 bytes or more: recorded by the subtree cache.
+    /// A contact object, 64 bytes or more: recorded by the span cache.
     const OBJ: &str =
         r#"{"phone":"call 1234","note":"ligue +55 21 98123-4567 hoje","id":"x-0001"}"#;
 
     /// Masks `input` whole (containers can be recorded and replayed) and one byte at a time
-    /// (no container is ever whole in a chunk: the subtree cache is never used).
+    /// (no container is ever whole in a chunk: the span cache is never used).
     fn whole_and_bytewise(p: &MaskPlan, input: &str) -> (String, String, MatchCounts) {
         let mut m = JsonMasker::new(p.clone());
         let whole = crate::engine::mask_all(&mut m, input.as_bytes()).unwrap();
@@ -1473,11 +1468,11 @@ routes:
         let p = plan(CONTACTS, "contacts", "agent");
         let input =
             format!(r#"{{"a":{{"contact":{OBJ}}},"b":{{"other":{OBJ}}},"c":{{"contact":{OBJ}}}}}"#);
-        let hits = subtree::hits();
+        let hits = replay::hits();
         let (whole, bytewise, counts) = whole_and_bytewise(&p, &input);
         assert_eq!(whole, bytewise);
         // `c.contact` is `a.contact` again; `b.other` has another path state.
-        assert_eq!(subtree::hits() - hits, 1);
+        assert_eq!(replay::hits() - hits, 1);
         let v: serde_json::Value = serde_json::from_str(&whole).unwrap();
         for k in ["a", "c"] {
             let phone = v[k]["contact"]["phone"].as_str().unwrap();
@@ -1489,11 +1484,11 @@ routes:
         // Three notes and two field phones, whether replayed or not.
         assert_eq!(counts.total_masked(), 5);
         // The whole document again: replayed from the top, the same bytes and counts.
-        let hits = subtree::hits();
+        let hits = replay::hits();
         let (again, _, again_counts) = whole_and_bytewise(&p, &input);
         assert_eq!(again, whole);
         assert_eq!(again_counts, counts);
-        assert_eq!(subtree::hits() - hits, 1);
+        assert_eq!(replay::hits() - hits, 1);
         // Another role never gets the agent's records.
         let admin = plan(CONTACTS, "contacts", "admin");
         let mut m = JsonMasker::new(admin);
@@ -1519,11 +1514,11 @@ routes:
             format!("[{}]", order.map(obj).collect::<Vec<_>>().join(","))
         };
         let (first, _, _) = whole_and_bytewise(&p, &list(&mut (0..50)));
-        let hits = subtree::hits();
+        let hits = replay::hits();
         // The same objects in another order: the array is new, each object is a hit.
         let (second, bytewise, _) = whole_and_bytewise(&p, &list(&mut (0..50).rev()));
         assert_eq!(second, bytewise);
-        assert_eq!(subtree::hits() - hits, 50);
+        assert_eq!(replay::hits() - hits, 50);
         assert_eq!(first.len(), second.len());
     }
 
@@ -1535,12 +1530,12 @@ routes:
         crate::engine::mask_all(&mut m, format!("[{OBJ}]").as_bytes()).unwrap();
         for (before, after) in [(&b"\"\xff\","[..], &b""[..]), (&b""[..], &b",\"\xc3\""[..])] {
             let doc = [&b"["[..], before, OBJ.as_bytes(), after, b"]"].concat();
-            let hits = subtree::hits();
+            let hits = replay::hits();
             let mut m = JsonMasker::new(p.clone());
             let err = crate::engine::mask_all(&mut m, &doc).unwrap_err();
             assert!(matches!(err, MaskError::Malformed { .. }), "{err:?}");
             assert_eq!(
-                subtree::hits() - hits,
+                replay::hits() - hits,
                 1,
                 "the container itself was replayed"
             );

@@ -72,9 +72,6 @@ pub struct JsonFields {
     /// The transitions, indexed so that [`JsonFields::step`] costs one lookup per key
     /// instead of a walk over every rule.
     table: Transitions,
-    /// See [`next_generation`](crate::engine::next_generation); 0 for the empty default
-    /// (no rules: every empty set behaves the same).
-    generation: u64,
 }
 
 /// A `(from bit, to bit)` edge of the path automaton.
@@ -201,13 +198,7 @@ impl JsonFields {
             rules,
             words,
             filters,
-            generation: crate::engine::next_generation(),
         })
-    }
-
-    /// Identifies these compiled rules among every set of this process (for caches).
-    pub fn generation(&self) -> u64 {
-        self.generation
     }
 
     pub fn is_empty(&self) -> bool {
