@@ -13,72 +13,11 @@ use veil::engine::format::Format;
 use veil::engine::plan::MaskPlan;
 
 mod common;
+use common::docs::{csv_export, generic_page, inbox_page};
 use common::Rng;
+use common::{lol_html_empty_handlers, lol_html_no_handlers};
 
 const CHUNK: usize = 16 * 1024;
-const NAMES: &[&str] = &[
-    "Maria Silva",
-    "Jürgen Müller",
-    "João Gonçalves",
-    "Priya Iyer",
-    "Dewi Lestari",
-];
-
-fn inbox_page(rng: &mut Rng, target: usize) -> String {
-    let mut s = String::from("<!DOCTYPE html><html><head><title>Contatos</title><meta charset=\"utf-8\"></head><body><table>\n");
-    let mut i = 0;
-    while s.len() < target {
-        let phone = format!("+55 11 9{}-{}", rng.digits(4), rng.digits(4));
-        let email = format!("cliente{i}@example.com");
-        s.push_str(&format!(
-            "<tr data-id=\"{i}\"><td class=\"name\">{}</td><td><a href=\"tel:{}\">{}</a></td><td><a href=\"mailto:{email}\">{email}</a></td><td>Pedido PED-2025-{i:04} · R$ 1.234,56 · entregue em 20/11/2025</td></tr>\n",
-            rng.pick(NAMES),
-            phone.replace(' ', ""),
-            phone,
-        ));
-        i += 1;
-    }
-    s.push_str("</table></body></html>");
-    s
-}
-
-fn generic_page(rng: &mut Rng, target: usize) -> String {
-    let words = [
-        "the", "inbox", "support", "order", "delivery", "customer", "team", "weekly", "report",
-        "update",
-    ];
-    let mut s = String::from("<!DOCTYPE html><html><head><title>Blog</title></head><body><nav><a href=\"/\">Home</a></nav>\n");
-    while s.len() < target {
-        s.push_str("<article><h2>");
-        for _ in 0..6 {
-            s.push_str(rng.pick(&words));
-            s.push(' ');
-        }
-        s.push_str("</h2><p class=\"lead\">");
-        for _ in 0..120 {
-            s.push_str(rng.pick(&words));
-            s.push(' ');
-        }
-        s.push_str("</p></article>\n");
-    }
-    s.push_str("</body></html>");
-    s
-}
-
-fn csv_export(rng: &mut Rng, target: usize) -> String {
-    let mut s = String::from("id,name,email,phone_number,identifier,additional_attributes,custom_attributes,created_at\n");
-    let mut i = 0;
-    while s.len() < target {
-        s.push_str(&format!(
-            "{i},{},cliente{i}@example.com,+55119{},,\"{{\"\"city\"\" => \"\"São Paulo\"\"}}\",\"{{\"\"plano\"\" => \"\"ouro\"\"}}\",2024-10-16 12:00:00 UTC\n",
-            rng.pick(NAMES),
-            rng.digits(8)
-        ));
-        i += 1;
-    }
-    s
-}
-
 /// Cold: the per-thread caches (number verdicts, tokens) are cleared first, so every
 /// number of the document is parsed by libphonenumber and every value tokenized once.
 fn mask(format: Format, plan: &MaskPlan, doc: &[u8], out: &mut Vec<u8>) {
@@ -94,33 +33,6 @@ fn mask_warm(format: Format, plan: &MaskPlan, doc: &[u8], out: &mut Vec<u8>) {
         m.push(c, out).unwrap();
     }
     m.finish(out).unwrap();
-}
-
-fn lol_html_no_handlers(doc: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    let mut r = lol_html::HtmlRewriter::new(lol_html::Settings::new(), |c: &[u8]| {
-        out.extend_from_slice(c)
-    });
-    for c in doc.chunks(CHUNK) {
-        r.write(c).unwrap();
-    }
-    r.end().unwrap();
-}
-
-/// lol_html with the handlers the HTML masker registers (every element, every text chunk,
-/// every comment) doing nothing: what the parser costs once content handlers are on.
-fn lol_html_empty_handlers(doc: &[u8], out: &mut Vec<u8>) {
-    use lol_html::html_content::{Comment, Element, TextChunk};
-    out.clear();
-    let settings = lol_html::Settings::new()
-        .append_element_content_handler(lol_html::element!("*", |_: &mut Element<'_, '_>| Ok(())))
-        .append_document_content_handler(lol_html::doc_text!(|_: &mut TextChunk<'_>| Ok(())))
-        .append_document_content_handler(lol_html::doc_comments!(|_: &mut Comment<'_>| Ok(())));
-    let mut r = lol_html::HtmlRewriter::new(settings, |c: &[u8]| out.extend_from_slice(c));
-    for c in doc.chunks(CHUNK) {
-        r.write(c).unwrap();
-    }
-    r.end().unwrap();
 }
 
 fn formats(c: &mut Criterion) {

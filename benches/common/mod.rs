@@ -7,6 +7,8 @@ use veil::cli::test::TEST_KEYS;
 use veil::engine::plan::MaskPlan;
 use veil::engine::token::KeyRing;
 
+pub mod docs;
+
 /// A small xorshift generator: the same inputs on every machine and run.
 pub struct Rng(u64);
 
@@ -96,4 +98,32 @@ pub fn chat_text(n: usize, seed: u64) -> Vec<String> {
         lines.push(l);
     }
     lines
+}
+
+/// lol_html rewriting with no handlers: the HTML parser alone.
+pub fn lol_html_no_handlers(doc: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let mut r = lol_html::HtmlRewriter::new(lol_html::Settings::new(), |c: &[u8]| {
+        out.extend_from_slice(c)
+    });
+    for c in doc.chunks(16 * 1024) {
+        r.write(c).unwrap();
+    }
+    r.end().unwrap();
+}
+
+/// lol_html with the handlers the HTML masker registers (every element, every text chunk,
+/// every comment) doing nothing: what the parser costs once content handlers are on.
+pub fn lol_html_empty_handlers(doc: &[u8], out: &mut Vec<u8>) {
+    use lol_html::html_content::{Comment, Element, TextChunk};
+    out.clear();
+    let settings = lol_html::Settings::new()
+        .append_element_content_handler(lol_html::element!("*", |_: &mut Element<'_, '_>| Ok(())))
+        .append_document_content_handler(lol_html::doc_text!(|_: &mut TextChunk<'_>| Ok(())))
+        .append_document_content_handler(lol_html::doc_comments!(|_: &mut Comment<'_>| Ok(())));
+    let mut r = lol_html::HtmlRewriter::new(settings, |c: &[u8]| out.extend_from_slice(c));
+    for c in doc.chunks(16 * 1024) {
+        r.write(c).unwrap();
+    }
+    r.end().unwrap();
 }
