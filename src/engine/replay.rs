@@ -126,14 +126,30 @@ fn holds(rec: &[u8], ctx: u8, place: &[u8], raw: &[u8]) -> bool {
     rec[HEADER..p] == *place && rec[p..p + raw.len()] == *raw
 }
 
-/// The index key of a record: everything [`holds`] compares. (Hashing only a span's ends
-/// was tried: arrays of similar objects, such as tweets whose ids share their first
-/// digits, then collide in the index and replace each other.)
+/// Spans up to this long are hashed whole; longer ones by three samples of
+/// [`SAMPLE`] bytes (start, middle, end) and their length.
+const HASHED_WHOLE: usize = 2048;
+const SAMPLE: usize = 512;
+
+/// The index key of a record: everything [`holds`] compares, except the middle of a long
+/// span. The index only picks a candidate, which is then compared in full, so a sample can
+/// only cost a miss, never a wrong replay. Short spans are hashed whole: hashing only a
+/// span's ends was tried, and arrays of similar objects (tweets whose ids share their first
+/// digits) then collided in the index and replaced each other; a long span (a message with
+/// its body) differs from its neighbours within its first, middle or last 512 bytes.
 fn hash(ctx: u8, place: &[u8], raw: &[u8]) -> u32 {
     let mut h = FxHasher::default();
     h.write_u8(ctx);
     h.write(place);
-    h.write(raw);
+    if raw.len() <= HASHED_WHOLE {
+        h.write(raw);
+    } else {
+        let mid = raw.len() / 2 - SAMPLE / 2;
+        h.write_usize(raw.len());
+        h.write(&raw[..SAMPLE]);
+        h.write(&raw[mid..mid + SAMPLE]);
+        h.write(&raw[raw.len() - SAMPLE..]);
+    }
     let h = h.finish();
     (h ^ (h >> 32)) as u32
 }

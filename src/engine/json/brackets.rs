@@ -75,12 +75,10 @@ impl Brackets {
         self.cursor = 0;
         let mut in_str = if in_string { u64::MAX } else { 0 };
         let mut esc = u64::from(escape);
-        // Most chunks hold no backslash at all: then no block needs the escape step.
-        let escapes = escape || memchr::memchr(b'\\', chunk).is_some();
         let mut base = 0usize;
         while let Some(block) = chunk.get(base..base + 64) {
             let block: [u8; 64] = block.try_into().expect("64 bytes");
-            let quiet = self.block(chunk, block, base, u64::MAX, escapes, &mut in_str, &mut esc);
+            let quiet = self.block(chunk, block, base, u64::MAX, &mut in_str, &mut esc);
             base += 64;
             if quiet {
                 // Inside a long string (a message body): jump to the block of its next quote
@@ -97,7 +95,7 @@ impl Brackets {
             let mut block = [b' '; 64];
             block[..rest.len()].copy_from_slice(rest);
             let valid = (1u64 << rest.len()) - 1;
-            self.block(chunk, block, base, valid, escapes, &mut in_str, &mut esc);
+            self.block(chunk, block, base, valid, &mut in_str, &mut esc);
         }
     }
 
@@ -111,7 +109,6 @@ impl Brackets {
         block: [u8; 64],
         base: usize,
         valid: u64,
-        escapes: bool,
         in_str: &mut u64,
         esc: &mut u64,
     ) -> bool {
@@ -123,11 +120,7 @@ impl Brackets {
             (folded.simd_eq(u8x64::splat(b'{')) | folded.simd_eq(u8x64::splat(b'}'))).to_bitmask();
         // (A backslash outside a string is not JSON; it is taken to escape the next byte
         // there too, which only matters for input the tokenizer rejects.)
-        let backslash = if escapes {
-            v.simd_eq(u8x64::splat(b'\\')).to_bitmask()
-        } else {
-            0
-        };
+        let backslash = v.simd_eq(u8x64::splat(b'\\')).to_bitmask();
         let escaped = escaped(backslash, esc);
         let inside = prefix_xor(quote & !escaped) ^ *in_str;
         *in_str = ((inside as i64) >> 63) as u64;

@@ -1543,6 +1543,38 @@ routes:
     }
 
     #[test]
+    fn long_objects_alike_in_their_sampled_bytes_are_still_masked_right() {
+        crate::engine::clear_thread_caches();
+        let p = plan(CONTACTS, "contacts", "agent");
+        // 3 KB objects: hashed by samples. They differ at byte ~700 only (outside every
+        // sample), in the phone of the note, so they share an index slot.
+        let obj = |i: usize| {
+            format!(
+                r#"{{"a":"{}","note":"ligue +55 21 98123-45{i:02} hoje","b":"{}"}}"#,
+                "x".repeat(660),
+                "y".repeat(2400)
+            )
+        };
+        let list = |ids: &[usize]| {
+            format!(
+                "[{}]",
+                ids.iter().map(|&i| obj(i)).collect::<Vec<_>>().join(",")
+            )
+        };
+        let (first, bytewise, _) = whole_and_bytewise(&p, &list(&[1, 2]));
+        assert_eq!(first, bytewise);
+        assert!(!first.contains("98123"), "{first}");
+        // Again, reversed: whatever the index kept, each object is masked as itself.
+        let (again, bytewise, _) = whole_and_bytewise(&p, &list(&[2, 1]));
+        assert_eq!(again, bytewise);
+        let v: serde_json::Value = serde_json::from_str(&first).unwrap();
+        let w: serde_json::Value = serde_json::from_str(&again).unwrap();
+        assert_eq!(v[0], w[1]);
+        assert_eq!(v[1], w[0]);
+        assert_ne!(v[0], v[1]);
+    }
+
+    #[test]
     fn a_recorded_container_too_deep_for_the_cap_still_fails() {
         crate::engine::clear_thread_caches();
         let mut p = plan(CONTACTS, "contacts", "agent");
