@@ -60,39 +60,6 @@ async fn assert_still_serving(veil: &Veil) {
     assert_present(&got.text(), KEEP);
 }
 
-/// GET as agent; a connection closed before the head counts as an empty, cut response.
-async fn agent_get(veil: &Veil, path: &str) -> Got {
-    match try_fetch(request(
-        "GET",
-        &veil.url(path),
-        Some("agent"),
-        &[],
-        Bytes::new(),
-    ))
-    .await
-    {
-        Ok(g) => g,
-        Err(e) => Got {
-            status: http::StatusCode::BAD_GATEWAY,
-            headers: Default::default(),
-            version: http::Version::HTTP_11,
-            body: Vec::new(),
-            error: Some(e),
-        },
-    }
-}
-
-/// The response did not arrive whole as a success.
-#[track_caller]
-fn assert_not_whole(got: &Got) {
-    assert!(
-        got.error.is_some() || got.status != 200,
-        "a body that cannot be masked must not arrive whole: {} {}",
-        got.status,
-        got.text()
-    );
-}
-
 async fn blocked(veil: &Veil, reason: &str, n: f64) {
     veil.wait_metrics(Duration::from_secs(5), |m| {
         m.value("veil_blocked_total", &[("reason", reason)]) >= n
@@ -131,7 +98,7 @@ async fn upstream_reset_mid_body() {
         })
         .await;
         let veil = Veil::start(up);
-        let got = agent_get(&veil, FAULT_PATH).await;
+        let got = get_or_cut(&veil, FAULT_PATH, "agent").await;
         assert!(
             got.error.is_some(),
             "a cut body must be cut: {}",
@@ -289,7 +256,7 @@ async fn invalid_chunked_encoding_is_aborted() {
         })
         .await;
         let veil = Veil::start(up);
-        let got = agent_get(&veil, FAULT_PATH).await;
+        let got = get_or_cut(&veil, FAULT_PATH, "agent").await;
         assert_not_whole(&got);
         assert!(got.error.is_some());
         assert_absent(&got.text(), PII);
@@ -321,7 +288,7 @@ async fn lying_content_length_short_and_long() {
         })
         .await;
         let veil = Veil::start(up);
-        let short = agent_get(&veil, "/api/v1/accounts/1/says-100").await;
+        let short = get_or_cut(&veil, "/api/v1/accounts/1/says-100", "agent").await;
         assert_not_whole(&short);
         assert_absent(&short.text(), PII);
         blocked(&veil, "upstream_error", 1.0).await;
@@ -329,7 +296,7 @@ async fn lying_content_length_short_and_long() {
 
         // 110 bytes: the document is cut inside the e-mail string.
         assert!(CONTACTS_JSON[..110].contains("maria.teste@"));
-        let long = agent_get(&veil, "/api/v1/accounts/1/says-110").await;
+        let long = get_or_cut(&veil, "/api/v1/accounts/1/says-110", "agent").await;
         assert_not_whole(&long);
         assert_absent(&long.text(), PII);
         assert_absent(&long.text(), &["maria", "example.com"]);
@@ -356,12 +323,12 @@ async fn content_type_that_does_not_match_the_body() {
         })
         .await;
         let veil = Veil::start(up);
-        let html = agent_get(&veil, "/api/v1/accounts/1/html-as-json").await;
+        let html = get_or_cut(&veil, "/api/v1/accounts/1/html-as-json", "agent").await;
         assert_not_whole(&html);
         assert_absent(&html.text(), PII);
         blocked(&veil, "malformed_body", 1.0).await;
 
-        let text = agent_get(&veil, "/api/v1/accounts/1/json-as-text").await;
+        let text = get_or_cut(&veil, "/api/v1/accounts/1/json-as-text", "agent").await;
         text.complete();
         assert_eq!(text.status, 200);
         assert_absent(&text.text(), PII);
@@ -406,7 +373,7 @@ async fn huge_response_header_with_pii() {
         })
         .await;
         let veil = Veil::start(up);
-        let got = agent_get(&veil, FAULT_PATH).await;
+        let got = get_or_cut(&veil, FAULT_PATH, "agent").await;
         let headers: String = got
             .headers
             .iter()
@@ -446,7 +413,7 @@ async fn one_byte_chunks_mask_like_the_whole_body() {
         })
         .await;
         let veil = Veil::start(up);
-        let tiny = agent_get(&veil, FAULT_PATH).await;
+        let tiny = get_or_cut(&veil, FAULT_PATH, "agent").await;
         tiny.complete();
         assert_eq!(tiny.status, 200);
         assert_absent(&tiny.text(), PII);

@@ -432,13 +432,10 @@ async fn upstream_dying_mid_body_cuts_the_response_without_leaking() {
         })
         .await;
         let veil = Veil::start(up);
-        let got = get(&veil, "/api/v1/accounts/1/contacts", "agent").await;
-        assert_eq!(got.status, 200);
-        assert!(
-            got.error.is_some(),
-            "a cut upstream body must cut the client's body; got a whole one: {}",
-            got.text()
-        );
+        // The cut reaches the client mid-body, or before the head if veil had not
+        // flushed it yet: either way, never a whole body.
+        let got = get_or_cut(&veil, "/api/v1/accounts/1/contacts", "agent").await;
+        assert_not_whole(&got);
         assert_absent(&got.text(), PII);
         assert_absent(&got.text(), &["219812"]);
     })
@@ -455,28 +452,11 @@ async fn malformed_json_aborts_the_stream_without_leaking() {
         })
         .await;
         let veil = Veil::start(up);
-        let got = try_fetch(request(
-            "GET",
-            &veil.url("/api/v1/accounts/1/contacts"),
-            Some("agent"),
-            &[],
-            Bytes::new(),
-        ))
-        .await;
         // The masker fails before it emits a byte: the connection closes, before the
         // response head (nothing received at all) or after it (a cut body).
-        match got {
-            Err(e) => assert!(e.contains("IncompleteMessage"), "{e}"),
-            Ok(got) => {
-                assert!(
-                    got.error.is_some() || got.status != 200,
-                    "a body that cannot be masked must not arrive whole: {} {}",
-                    got.status,
-                    got.text()
-                );
-                assert_absent(&got.text(), PII);
-            }
-        }
+        let got = get_or_cut(&veil, "/api/v1/accounts/1/contacts", "agent").await;
+        assert_not_whole(&got);
+        assert_absent(&got.text(), PII);
         assert!(veil.log().contains("malformed_body"), "{}", veil.log());
     })
     .await

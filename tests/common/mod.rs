@@ -810,8 +810,44 @@ pub async fn get(veil: &Veil, path: &str, role: &str) -> Got {
     .await
 }
 
+/// GET `path` through veil as `role`, where veil may cut the response: a connection
+/// closed before the response head (hyper had not flushed it when veil aborted) counts
+/// as a cut, empty response with status 502.
+pub async fn get_or_cut(veil: &Veil, path: &str, role: &str) -> Got {
+    match try_fetch(request(
+        "GET",
+        &veil.url(path),
+        Some(role),
+        &[],
+        Bytes::new(),
+    ))
+    .await
+    {
+        Ok(g) => g,
+        Err(e) => Got {
+            status: StatusCode::BAD_GATEWAY,
+            headers: HeaderMap::new(),
+            version: http::Version::HTTP_11,
+            body: Vec::new(),
+            error: Some(e),
+        },
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Assertions
+
+/// The response did not arrive whole as a success: cut mid-body, closed before its
+/// head, or an error status.
+#[track_caller]
+pub fn assert_not_whole(got: &Got) {
+    assert!(
+        got.error.is_some() || got.status != StatusCode::OK,
+        "a body that cannot be masked must not arrive whole: {} {}",
+        got.status,
+        got.text()
+    );
+}
 
 /// None of `pii` appears in `text`.
 #[track_caller]
