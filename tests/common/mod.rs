@@ -703,6 +703,9 @@ pub async fn dead_addr() -> SocketAddr {
 /// the body (if one did).
 #[derive(Debug)]
 pub struct Got {
+    /// The response head arrived. When it did not (the connection closed first, see
+    /// [`get_or_cut`]), `status` is a stand-in 502, the rest is empty and `error` says why.
+    pub head: bool,
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub version: http::Version,
@@ -779,6 +782,7 @@ pub async fn read(resp: Response<Incoming>) -> Got {
         }
     }
     Got {
+        head: true,
         status: parts.status,
         headers: parts.headers,
         version: parts.version,
@@ -798,9 +802,9 @@ pub async fn try_fetch(req: Request<Full<Bytes>>) -> Result<Got, String> {
     Ok(read(resp).await)
 }
 
-/// GET `path` through veil as `role`.
-pub async fn get(veil: &Veil, path: &str, role: &str) -> Got {
-    fetch(request(
+/// As [`try_fetch`], a GET of `path` through veil as `role`.
+pub async fn try_get(veil: &Veil, path: &str, role: &str) -> Result<Got, String> {
+    try_fetch(request(
         "GET",
         &veil.url(path),
         Some(role),
@@ -810,28 +814,23 @@ pub async fn get(veil: &Veil, path: &str, role: &str) -> Got {
     .await
 }
 
-/// GET `path` through veil as `role`, where veil may cut the response: a connection
-/// closed before the response head (hyper had not flushed it when veil aborted) counts
-/// as a cut, empty response with status 502.
+/// GET `path` through veil as `role`.
+pub async fn get(veil: &Veil, path: &str, role: &str) -> Got {
+    try_get(veil, path, role).await.expect("veil answered")
+}
+
+/// GET `path` through veil as `role`, where veil may cut the response. When veil aborts
+/// before hyper has flushed the response head, the client sees the connection close
+/// instead of a cut body: that is a cut too, returned with `head: false`.
 pub async fn get_or_cut(veil: &Veil, path: &str, role: &str) -> Got {
-    match try_fetch(request(
-        "GET",
-        &veil.url(path),
-        Some(role),
-        &[],
-        Bytes::new(),
-    ))
-    .await
-    {
-        Ok(g) => g,
-        Err(e) => Got {
-            status: StatusCode::BAD_GATEWAY,
-            headers: HeaderMap::new(),
-            version: http::Version::HTTP_11,
-            body: Vec::new(),
-            error: Some(e),
-        },
-    }
+    try_get(veil, path, role).await.unwrap_or_else(|e| Got {
+        head: false,
+        status: StatusCode::BAD_GATEWAY,
+        headers: HeaderMap::new(),
+        version: http::Version::HTTP_11,
+        body: Vec::new(),
+        error: Some(e),
+    })
 }
 
 // ---------------------------------------------------------------------------------------
