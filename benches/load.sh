@@ -8,6 +8,7 @@
 # 200 concurrent clients streaming 50 MB masked responses, veil's peak RSS.
 #
 # Usage: benches/load.sh [seconds per run, default 5] [rounds, default 2]
+# VEIL_BIN=path measures that veil binary instead of building this tree's (an A/B run).
 # Installs wrk and nginx (Debian) when missing. Traffic stays on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +22,12 @@ if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq wrk nginx-light >/dev/null
 fi
-cargo build --release --locked --quiet
-VEIL=target/release/veil
+if [ -n "${VEIL_BIN:-}" ]; then
+  VEIL=$VEIL_BIN
+else
+  cargo build --release --locked --quiet
+  VEIL=target/release/veil
+fi
 
 # Payloads: inbox-shaped JSON (about one PII value per 200 bytes) and an HTML page.
 python3 - "$WORK" <<'PY'

@@ -1,6 +1,7 @@
 //! Operating veil: the metrics it exports after real traffic, hot reload of the rules
 //! (a broken change keeps the running rules, a good one applies to the next request, a
-//! response in flight keeps the rules it started with), and the admin endpoints.
+//! response in flight keeps the rules it started with), the admin endpoints, the worker
+//! threads, the connection limit and graceful shutdown.
 //! Real `veil serve` binary, real upstreams on 127.0.0.1; every test is bounded.
 mod common;
 
@@ -529,6 +530,148 @@ async fn readyz_follows_the_upstream_and_admin_paths_stay_off_the_proxy_port() {
             admin_get(&veil, "/api/v1/accounts/1/contacts").await.status,
             404
         );
+    })
+    .await
+}
+
+/// A masked JSON response read raw off a connection: its head, and the end of its body
+/// (the masked body is chunked).
+async fn raw_masked_get(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<String> {
+    let req = format!("GET {CONTACTS} HTTP/1.1\r\nhost: inbox\r\nx-veil-role: agent\r\n\r\n");
+    send_raw(stream, req.as_bytes()).await;
+    let got = read_until(stream, b"\r\n0\r\n\r\n", within).await?;
+    Some(String::from_utf8_lossy(&got).into_owned())
+}
+
+#[tokio::test]
+async fn workers_serve_in_parallel_and_sigterm_drains_what_is_in_flight() {
+    bounded(async {
+        let (senders, mut slow_bodies) = tokio::sync::mpsc::unbounded_channel();
+        let (up, _) = upstream(move |seen: Seen| {
+            let senders = senders.clone();
+            async move {
+                if seen.target.ends_with("/slow") {
+                    let (tx, body) = channel_body();
+                    let _ = senders.send(tx);
+                    response(200, &[json_ct()], body)
+                } else {
+                    response(200, &[json_ct()], whole(CONTACTS_JSON))
+                }
+            }
+        })
+        .await;
+        let mut setup = Setup::new(format!("http://{up}"));
+        setup.extra = "workers: 3\nlimits:\n  shutdown_grace: 20s\n".into();
+        let mut veil = Veil::with(setup);
+        // (A thread names itself once it runs: give the workers a moment.)
+        let mut workers = Vec::new();
+        for _ in 0..100 {
+            workers = veil.thread_names();
+            workers.retain(|n| n.starts_with("veil-worker"));
+            if workers.len() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(workers, ["veil-worker-0", "veil-worker-1", "veil-worker-2"]);
+
+        // Many connections at once, spread over the workers: every one masked.
+        let all = futures_util::future::join_all((0..24).map(|_| get(&veil, CONTACTS, "agent")));
+        for got in all.await {
+            assert_eq!(got.status, 200);
+            got.complete();
+            assert_absent(&got.text(), PII);
+            assert_present(&got.text(), KEEP);
+        }
+
+        // A response in flight when SIGTERM arrives...
+        let slow = tokio::spawn(try_fetch(request(
+            "GET",
+            &veil.url("/api/v1/accounts/1/slow"),
+            Some("agent"),
+            &[],
+            Bytes::new(),
+        )));
+        let body = slow_bodies
+            .recv()
+            .await
+            .expect("the upstream got the request");
+        let (first, rest) = CONTACTS_JSON.split_at(CONTACTS_JSON.len() / 2);
+        body.send(Bytes::from_static(first.as_bytes()))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        veil.signal("TERM");
+        // ...stops veil accepting new connections...
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(veil.addr).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "veil still accepts connections after SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            veil.wait_exit(Duration::ZERO).await.is_none(),
+            "veil exited with a response in flight"
+        );
+        // ...and still ends, masked, before veil exits.
+        body.send(Bytes::from_static(rest.as_bytes()))
+            .await
+            .unwrap();
+        drop(body);
+        let got = slow.await.unwrap().expect("the in-flight response");
+        assert_eq!(got.status, 200);
+        got.complete();
+        assert_absent(&got.text(), PII);
+        assert_present(&got.text(), KEEP);
+        let status = veil
+            .wait_exit(Duration::from_secs(10))
+            .await
+            .expect("veil exits once drained");
+        assert!(status.success(), "{status:?}");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_wait_until_one_closes() {
+    bounded(async {
+        let (up, _) =
+            upstream(|_| async { response(200, &[json_ct()], whole(CONTACTS_JSON)) }).await;
+        let mut setup = Setup::new(format!("http://{up}"));
+        setup.extra = "workers: 2\nlimits:\n  max_connections: 2\n".into();
+        let veil = Veil::with(setup);
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut s = tokio::net::TcpStream::connect(veil.addr).await.unwrap();
+            let text = raw_masked_get(&mut s, Duration::from_secs(10))
+                .await
+                .expect("a connection under the limit is served");
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+            assert_absent(&text, PII);
+            held.push(s);
+        }
+        // The kernel queues the third connection; veil does not serve it...
+        let mut third = tokio::net::TcpStream::connect(veil.addr).await.unwrap();
+        assert!(
+            raw_masked_get(&mut third, Duration::from_millis(700))
+                .await
+                .is_none(),
+            "a connection over the limit was served"
+        );
+        // ...until one of the first two closes.
+        drop(held.remove(0));
+        let text = read_until(&mut third, b"\r\n0\r\n\r\n", Duration::from_secs(10))
+            .await
+            .expect("the queued connection is served once a slot frees");
+        assert!(text.starts_with(b"HTTP/1.1 200"));
+        assert_absent(&String::from_utf8_lossy(&text), PII);
+        // The one still held is still served.
+        let text = raw_masked_get(&mut held[0], Duration::from_secs(10))
+            .await
+            .expect("kept alive");
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     })
     .await
 }

@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// ...honoured only from these peers (comma-separated addresses or CIDRs).
     #[arg(long, value_delimiter = ',')]
     pub trusted_peers: Vec<String>,
+    /// Worker threads (0: one per CPU).
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// Log format: pretty or json.
     #[arg(long)]
     pub log_format: Option<String>,
@@ -63,6 +66,9 @@ impl ServeArgs {
         if let Some(k) = &self.keys {
             cfg.keys = Some(k.clone());
         }
+        if let Some(w) = self.workers {
+            cfg.workers = w;
+        }
         if let Some(f) = &self.log_format {
             cfg.log.format = f.clone();
         }
@@ -87,7 +93,9 @@ impl ServeArgs {
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let cfg = args.config()?;
     crate::server::init_logging(&cfg.log.format, &cfg.log.level);
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // The proxy's connections run on the worker threads `start` spawns; this runtime only
+    // runs the admin listener, reloads and signal handling.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {

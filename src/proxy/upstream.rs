@@ -1,5 +1,10 @@
 //! The upstream leg: a pooled HTTP/1.1 client (plain or rustls), request bodies
 //! (detokenized when they are JSON or forms), and upstream failures as 502 / 504.
+//!
+//! One connection pool per worker thread (see `server::workers`): a pooled connection is
+//! driven by a task on the thread that opened it, so a request that borrowed it from
+//! another worker's pool would wake that thread for every read and write. Each worker
+//! thread marks itself with [`use_pool_of_worker`]; other threads use the first pool.
 use super::detokenize::{detokenize, Detokenized, Escape};
 use super::{error_response, BoxError, ProxyBody};
 use crate::engine::token::KeyRing;
@@ -13,14 +18,28 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use std::cell::Cell;
 use std::time::Duration;
 
 /// Upstream read buffer per connection.
 const UPSTREAM_READ_BUFFER: usize = 64 * 1024;
 
+thread_local! {
+    /// The worker this thread runs, which picks its upstream pool.
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Makes this thread use the pool of worker `index` (called once by each worker thread).
+pub fn use_pool_of_worker(index: usize) {
+    WORKER.with(|w| w.set(index));
+}
+
+type PooledClient = Client<HttpsConnector<HttpConnector>, ProxyBody>;
+
 /// The upstream inbox server.
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    /// One pool per worker thread.
+    pools: Box<[PooledClient]>,
     pub https: bool,
     pub authority: String,
 }
@@ -46,7 +65,8 @@ pub enum UpstreamError {
 }
 
 impl Upstream {
-    pub fn new(config: &Config) -> Result<Upstream, UpstreamError> {
+    /// The upstream of `config`, with `pools` connection pools (one per worker thread).
+    pub fn new(config: &Config, pools: usize) -> Result<Upstream, UpstreamError> {
         let UpstreamTarget {
             https, authority, ..
         } = config.upstream_target().map_err(UpstreamError::Target)?;
@@ -71,17 +91,25 @@ impl Upstream {
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
+        let mut builder = Client::builder(TokioExecutor::new());
+        builder
             .pool_idle_timeout(Duration::from_secs(60))
             // Bounds what one response holds while it is masked: read ahead at most this
             // much from the upstream (hyper's default lets a fast upstream fill ~400 KiB).
-            .http1_max_buf_size(UPSTREAM_READ_BUFFER)
-            .build(connector);
+            .http1_max_buf_size(UPSTREAM_READ_BUFFER);
+        let pools = (0..pools.max(1))
+            .map(|_| builder.build(connector.clone()))
+            .collect();
         Ok(Upstream {
-            client,
+            pools,
             https,
             authority,
         })
+    }
+
+    /// The pool of the calling thread's worker.
+    fn client(&self) -> &PooledClient {
+        &self.pools[WORKER.with(Cell::get) % self.pools.len()]
     }
 
     /// The upstream URI for a downstream path and query.
@@ -100,7 +128,7 @@ impl Upstream {
         timeout: Duration,
         metrics: &Metrics,
     ) -> Result<Response<Incoming>, Response<ProxyBody>> {
-        match tokio::time::timeout(timeout, self.client.request(req)).await {
+        match tokio::time::timeout(timeout, self.client().request(req)).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => {
                 let kind = if e.is_connect() { "connect" } else { "request" };
@@ -132,7 +160,7 @@ impl Upstream {
         req: Request<ProxyBody>,
         timeout: Duration,
     ) -> Result<Response<Incoming>, ()> {
-        match tokio::time::timeout(timeout, self.client.request(req)).await {
+        match tokio::time::timeout(timeout, self.client().request(req)).await {
             Ok(Ok(r)) => Ok(r),
             _ => Err(()),
         }

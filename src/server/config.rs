@@ -16,6 +16,10 @@ pub struct Config {
     pub listen: String,
     /// Serve TLS downstream with these PEM files (reloaded with the rules).
     pub tls: Option<TlsConfig>,
+    /// Worker threads, each serving its own connections start to end. Default 0: one per
+    /// CPU the process may use (affinity and cgroup quota included).
+    #[serde(default)]
+    pub workers: usize,
     pub upstream: UpstreamConfig,
     /// The rule folder. Default `rules`.
     #[serde(default = "default_rules")]
@@ -316,12 +320,24 @@ pub struct UpstreamTarget {
     pub host: String,
 }
 
+/// More worker threads than this is a typo, not a machine.
+const MAX_WORKERS: usize = 1024;
+
 impl Config {
+    /// The number of worker threads to run: `workers`, or one per usable CPU.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// A configuration for the quick start: `veil serve --upstream URL`.
     pub fn quick(upstream: &str) -> Config {
         Config {
             listen: default_listen(),
             tls: None,
+            workers: 0,
             upstream: UpstreamConfig {
                 url: upstream.to_owned(),
                 ca: None,
@@ -422,6 +438,15 @@ impl Config {
                 format!(
                     "admin.listen: {:?} is not an address (host:port) or off",
                     self.admin.listen
+                ),
+            );
+        }
+        if self.workers > MAX_WORKERS {
+            err(
+                "workers",
+                format!(
+                    "workers: {} is more than {MAX_WORKERS} (0 means one per CPU)",
+                    self.workers
                 ),
             );
         }
@@ -548,5 +573,16 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:8080");
         assert_eq!(c.upstream.response_timeout, Duration::from_secs(2));
         assert_eq!(c.upstream_target().unwrap().authority, "127.0.0.1:3000");
+        assert_eq!(c.workers, 0);
+        assert!(c.worker_count() >= 1);
+    }
+
+    #[test]
+    fn workers_are_counted_or_one_per_cpu() {
+        let c = load("workers: 3\nupstream:\n  url: http://127.0.0.1:3000\n").unwrap();
+        assert_eq!(c.worker_count(), 3);
+        let e = load("upstream:\n  url: http://127.0.0.1:3000\nworkers: 100000\n").unwrap_err();
+        assert_eq!(e.0[0].line, 3, "{e}");
+        assert!(e.0[0].message.contains("workers: 100000"), "{e}");
     }
 }

@@ -1,31 +1,33 @@
-//! The process around the proxy: listeners (plain or TLS, HTTP/1.1 and HTTP/2), the admin
-//! listener, reloads, and graceful shutdown.
+//! The process around the proxy: listeners (plain or TLS, HTTP/1.1 and HTTP/2), the worker
+//! threads, the admin listener, reloads, and graceful shutdown.
 //!
-//! Lifecycle: [`start`] compiles the rules, loads the keys, binds every listener and
-//! returns a [`Running`] handle (the bound addresses, for tests and logs); [`Running::wait`]
-//! serves until SIGTERM or SIGINT, then stops accepting and lets in-flight requests finish
-//! up to `limits.shutdown_grace`.
+//! Lifecycle: [`start`] compiles the rules, loads the keys, binds every listener, starts
+//! the workers and returns a [`Running`] handle (the bound addresses, for tests and logs);
+//! [`Running::wait`] serves until SIGTERM or SIGINT, then stops accepting and lets in-flight
+//! requests finish up to `limits.shutdown_grace`. The proxy's connections are served on
+//! the worker threads ([`workers`]); the admin listener, reloads and signals run on the
+//! runtime that called [`start`].
 pub mod admin;
 pub mod config;
 pub mod reload;
 pub mod tls;
+pub mod workers;
 
 use crate::engine::token::KeyRing;
 use crate::metrics::Metrics;
-use crate::proxy::{Downstream, Proxy, ProxySettings};
+use crate::proxy::{Proxy, ProxySettings};
 use crate::roles::RoleResolver;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use config::Config;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{watch, Semaphore};
+
+/// Pending connections the kernel queues for the proxy listener (tokio's default).
+const LISTEN_BACKLOG: u32 = 1024;
 
 /// A started server.
 pub struct Running {
@@ -34,6 +36,7 @@ pub struct Running {
     pub proxy: Arc<Proxy>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// Loads the key ring the config names (file, then `VEIL_KEYS`, then a random key).
@@ -75,7 +78,8 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
     }
     let metrics = Metrics::new();
     metrics.set_rules_version(&rules.version);
-    let upstream = crate::proxy::upstream::Upstream::new(&config)?;
+    let worker_count = config.worker_count();
+    let upstream = crate::proxy::upstream::Upstream::new(&config, worker_count)?;
     let proxy = Arc::new(Proxy {
         rules: ArcSwap::from_pointee(rules),
         keys: ArcSwap::from_pointee(keys),
@@ -103,18 +107,21 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
         None => None,
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener =
+        bind(&config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let proxy_addr = listener.local_addr()?;
-    let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(accept_loop(
+    let workers = workers::spawn(
         listener,
-        proxy.clone(),
-        tls.clone(),
-        config.clone(),
-        shutdown_rx.clone(),
-    )));
+        worker_count,
+        workers::Shared {
+            proxy: proxy.clone(),
+            tls: tls.clone(),
+            config: config.clone(),
+            connections: Arc::new(Semaphore::new(config.limits.max_connections)),
+            shutdown: shutdown_rx.clone(),
+        },
+    )?;
+    let mut tasks = Vec::new();
     let admin_addr = if config.admin.listen != "off" {
         let l = TcpListener::bind(&config.admin.listen)
             .await
@@ -135,14 +142,30 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
         tls,
         shutdown_rx,
     )));
-    tracing::info!(%proxy_addr, admin = ?admin_addr, upstream = ?proxy.upstream, rules = %proxy.rules.load().version, "veil is serving");
+    tracing::info!(%proxy_addr, admin = ?admin_addr, upstream = ?proxy.upstream, workers = worker_count, rules = %proxy.rules.load().version, "veil is serving");
     Ok(Running {
         proxy_addr,
         admin_addr,
         proxy,
         shutdown,
         tasks,
+        workers,
     })
+}
+
+/// Binds the proxy listener, to be shared by the workers. (Not `SO_REUSEPORT`, which would
+/// let a second veil on the same port quietly take half the connections.)
+fn bind(listen: &str) -> anyhow::Result<std::net::TcpListener> {
+    let addr: SocketAddr = listen.parse().context("not an address")?;
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    let listener: TcpListener = socket.listen(LISTEN_BACKLOG)?;
+    Ok(listener.into_std()?)
 }
 
 impl Running {
@@ -163,92 +186,12 @@ impl Running {
         for t in self.tasks {
             let _ = t.await;
         }
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    proxy: Arc<Proxy>,
-    tls: Option<tls::Acceptor>,
-    config: Config,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let limit = Arc::new(Semaphore::new(config.limits.max_connections));
-    let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.limits.header_read_timeout)
-        .max_buf_size(config.limits.max_header_bytes.max(8192));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(config.limits.max_header_bytes as u32);
-    loop {
-        let permit = tokio::select! {
-            p = limit.clone().acquire_owned() => p.expect("the semaphore is never closed"),
-            _ = shutdown.changed() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let proxy = proxy.clone();
-        let https = tls.is_some();
-        let svc = service_fn(move |req| {
-            let proxy = proxy.clone();
-            async move {
-                Ok::<_, std::convert::Infallible>(
-                    proxy.handle(req, Downstream { peer, https }).await,
-                )
-            }
-        });
-        match &tls {
-            None => {
-                let conn = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                    drop(permit);
-                });
-            }
-            Some(acceptor) => {
-                let acceptor = acceptor.current();
-                let builder = builder.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(
-                        std::time::Duration::from_secs(10),
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        _ => return,
-                    };
-                    let conn = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                        .into_owned();
-                    let _ = watcher.watch(conn).await;
-                    drop(permit);
-                });
+        for w in self.workers {
+            if let Ok(Err(_)) = tokio::task::spawn_blocking(move || w.join()).await {
+                tracing::error!("a worker thread panicked");
             }
         }
-    }
-    drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections drained"),
-        _ = tokio::time::sleep(config.limits.shutdown_grace) => tracing::warn!("grace period over; closing the remaining connections"),
+        tracing::info!("stopped");
     }
 }
 

@@ -222,12 +222,41 @@ impl Veil {
 
     /// Sends SIGHUP (reload the rules).
     pub fn sighup(&self) {
+        self.signal("HUP");
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`).
+    pub fn signal(&self, name: &str) {
         let ok = Command::new("kill")
-            .args(["-HUP", &self.pid().to_string()])
+            .args([&format!("-{name}"), &self.pid().to_string()])
             .status()
             .expect("run kill")
             .success();
-        assert!(ok, "kill -HUP {} failed", self.pid());
+        assert!(ok, "kill -{name} {} failed", self.pid());
+    }
+
+    /// Waits up to `within` for the process to exit on its own.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// The names of the process's threads (`/proc/PID/task/*/comm`), sorted.
+    pub fn thread_names(&self) -> Vec<String> {
+        let tasks =
+            std::fs::read_dir(format!("/proc/{}/task", self.pid())).expect("/proc/PID/task");
+        let mut names: Vec<String> = tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|n| n.trim().to_owned())
+            .collect();
+        names.sort();
+        names
     }
 
     /// Resident memory of the veil process, in KiB (`VmRSS` in /proc/PID/status).
@@ -688,6 +717,26 @@ where
 pub async fn send_raw(stream: &mut TcpStream, bytes: &[u8]) {
     let _ = stream.write_all(bytes).await;
     let _ = stream.flush().await;
+}
+
+/// Reads from `stream` until `end` has arrived (returns all bytes read), or `None` when
+/// it has not within `within` or the connection closed first.
+pub async fn read_until(stream: &mut TcpStream, end: &[u8], within: Duration) -> Option<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    tokio::time::timeout(within, async {
+        while !got.windows(end.len()).any(|w| w == end) {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        Some(())
+    })
+    .await
+    .ok()
+    .flatten()?;
+    Some(got)
 }
 
 /// An address nothing listens on.
