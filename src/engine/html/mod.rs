@@ -30,6 +30,15 @@
 //! its memory limit at `max_value + 64 KiB`. Output lags input by at most the current text
 //! node or tag.
 //!
+//! # No lock on the hot path
+//! lol_html's `Send` handlers are `'static` closures and its output sink is owned by the
+//! rewriter, so they cannot borrow the masker. The masker lends them its state and the
+//! caller's output buffer for the duration of each `write` through two thread-locals
+//! ([`Lent`]): the rewriter runs handlers and the sink synchronously on the calling thread,
+//! so the thread-local is the masker's for that call, with a `RefCell` flag check per
+//! access where a `Mutex` cost two atomic operations. The loan is returned when the call
+//! ends (or unwinds). HTML maskers do not nest (a handler never runs another one).
+//!
 //! # Failure modes
 //! Any rewriter error — a handler error, lol_html's memory limit, a parsing ambiguity in
 //! strict mode — is returned as a [`MaskError`] and poisons the masker; lol_html's graceful
@@ -54,26 +63,59 @@ use lol_html::html_content::{Comment, ContentType, TextChunk, TextType};
 use lol_html::send::{Element, ElementContentHandlers, HtmlRewriter, Settings};
 use lol_html::{DocumentContentHandlers, MemorySettings, OutputSink, Selector};
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::cell::RefCell;
+use std::sync::OnceLock;
 
 const FORMAT: &str = "HTML";
 
 /// Slack over `max_value` for lol_html's internal buffers (a tag split across chunks).
 const PARSER_SLACK: usize = 64 << 10;
 
-/// Where the rewriter writes; drained into the caller's `out` after each call.
-struct Sink(Arc<Mutex<Vec<u8>>>);
+thread_local! {
+    /// The state of the masker whose rewriter is running on this thread (see [`Lent`]).
+    static STATE: RefCell<Option<Box<State>>> = const { RefCell::new(None) };
+    /// The output buffer of that call: the caller's `out`, lent to the sink.
+    static OUTPUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Where the rewriter writes: the output buffer lent for the current call.
+struct Sink;
 
 impl OutputSink for Sink {
     fn handle_chunk(&mut self, chunk: &[u8]) {
-        lock(&self.0).extend_from_slice(chunk);
+        OUTPUT.with(|o| o.borrow_mut().extend_from_slice(chunk));
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A handler that panicked has already unwound through the rewriter; the state is only
-    // read again by code that is about to fail.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// Runs `f` on the lent state: what every handler does.
+fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        f(s.as_mut()
+            .expect("a handler runs only while its masker's state is lent"))
+    })
+}
+
+/// A masker's state and its caller's output, lent to the thread-locals while its rewriter
+/// runs; given back on drop (also when a handler panics).
+struct Lent<'a> {
+    state: &'a mut Option<Box<State>>,
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a> Lent<'a> {
+    fn new(state: &'a mut Option<Box<State>>, out: &'a mut Vec<u8>) -> Self {
+        STATE.with(|s| std::mem::swap(&mut *s.borrow_mut(), state));
+        OUTPUT.with(|o| std::mem::swap(&mut *o.borrow_mut(), out));
+        Lent { state, out }
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        STATE.with(|s| std::mem::swap(&mut *s.borrow_mut(), self.state));
+        OUTPUT.with(|o| std::mem::swap(&mut *o.borrow_mut(), self.out));
+    }
 }
 
 /// Per-fragment context set by the selector-bound handlers, read by the text handler.
@@ -484,8 +526,8 @@ fn into_handler_error(e: MaskError) -> HandlerError {
 /// The streaming HTML masker. See the module docs.
 pub struct HtmlMasker {
     rewriter: Option<HtmlRewriter<'static, Sink>>,
-    state: Option<Arc<Mutex<State>>>,
-    sink: Arc<Mutex<Vec<u8>>>,
+    /// The handlers' state; lent to them (taken out of here) while the rewriter runs.
+    state: Option<Box<State>>,
     passthrough: bool,
     poisoned: bool,
 }
@@ -503,19 +545,17 @@ impl HtmlMasker {
     /// A masker for one document. The route's HTML field rules were validated when the rules
     /// were compiled; a selector that still fails to parse here poisons the masker.
     pub fn new(plan: MaskPlan) -> Self {
-        let sink = Arc::new(Mutex::new(Vec::new()));
         if plan.is_passthrough() {
             return HtmlMasker {
                 rewriter: None,
                 state: None,
-                sink,
                 passthrough: true,
                 poisoned: false,
             };
         }
         let max_value = plan.limits.max_value;
         let fields = plan.fields.clone();
-        let state = Arc::new(Mutex::new(State {
+        let state = Box::new(State {
             values: ValueMasker::new(plan),
             max_value,
             text: String::new(),
@@ -531,7 +571,7 @@ impl HtmlMasker {
             map: Vec::new(),
             masked: String::new(),
             json_out: Vec::new(),
-        }));
+        });
         let mut poisoned = false;
         let mut settings = Settings::new_send()
             .with_strict(true)
@@ -550,44 +590,40 @@ impl HtmlMasker {
                 continue;
             };
             let target = *target;
-            let st = state.clone();
             let handlers = match attr {
                 None => ElementContentHandlers::default().text(move |_: &mut TextChunk<'_>| {
-                    lock(&st).chunk_ctx.target = Some(target);
+                    with_state(|st| st.chunk_ctx.target = Some(target));
                     Ok(())
                 }),
                 Some(attr) => {
                     let attr = attr.to_ascii_lowercase();
                     ElementContentHandlers::default().element(move |_: &mut Element<'_, '_>| {
-                        lock(&st).attr_rules.push((attr.clone(), target));
+                        with_state(|st| st.attr_rules.push((attr.clone(), target)));
                         Ok(())
                     })
                 }
             };
             settings = settings.append_element_content_handler((Cow::Borrowed(selector), handlers));
         }
-        let st = state.clone();
         settings = settings.append_element_content_handler((
             Cow::Borrowed(any_element()),
-            ElementContentHandlers::default().element(move |el: &mut Element<'_, '_>| {
-                lock(&st).on_element(el).map_err(into_handler_error)
+            ElementContentHandlers::default().element(|el: &mut Element<'_, '_>| {
+                with_state(|st| st.on_element(el)).map_err(into_handler_error)
             }),
         ));
-        let (st_text, st_comment) = (state.clone(), state.clone());
         settings = settings.append_document_content_handler(
             DocumentContentHandlers::default()
-                .text(move |t: &mut TextChunk<'_>| {
-                    lock(&st_text).on_text(t).map_err(into_handler_error)
+                .text(|t: &mut TextChunk<'_>| {
+                    with_state(|st| st.on_text(t)).map_err(into_handler_error)
                 })
-                .comments(move |c: &mut Comment<'_>| {
-                    lock(&st_comment).on_comment(c).map_err(into_handler_error)
+                .comments(|c: &mut Comment<'_>| {
+                    with_state(|st| st.on_comment(c)).map_err(into_handler_error)
                 }),
         );
-        let rewriter = HtmlRewriter::new(settings, Sink(sink.clone()));
+        let rewriter = HtmlRewriter::new(settings, Sink);
         HtmlMasker {
             rewriter: Some(rewriter),
             state: Some(state),
-            sink,
             passthrough: false,
             poisoned,
         }
@@ -597,18 +633,15 @@ impl HtmlMasker {
     pub fn counts(&self) -> MatchCounts {
         self.state
             .as_ref()
-            .map(|s| lock(s).values.counts.clone())
+            .map(|s| s.values.counts.clone())
             .unwrap_or_default()
     }
 
-    fn drain(&self, out: &mut Vec<u8>) {
-        out.append(&mut lock(&self.sink));
-    }
-
-    fn fail(&mut self, e: RewritingError) -> MaskError {
+    /// Poisons the masker after a rewriter error; `out` loses what the failing call wrote.
+    fn fail(&mut self, e: RewritingError, out: &mut Vec<u8>, written_before: usize) -> MaskError {
         self.poisoned = true;
         self.rewriter = None;
-        lock(&self.sink).clear();
+        out.truncate(written_before);
         to_mask_error(e)
     }
 }
@@ -642,26 +675,24 @@ impl FormatSteps for HtmlMasker {
         let Some(rw) = self.rewriter.as_mut() else {
             return Err(MaskError::Poisoned);
         };
-        match rw.write(chunk) {
-            Ok(()) => {
-                self.drain(out);
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
-        }
+        let before = out.len();
+        let written = {
+            let _lent = Lent::new(&mut self.state, out);
+            rw.write(chunk)
+        };
+        written.map_err(|e| self.fail(e, out, before))
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
         let Some(rw) = self.rewriter.take() else {
             return Err(MaskError::Poisoned);
         };
-        match rw.end() {
-            Ok(()) => {
-                self.drain(out);
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e)),
-        }
+        let before = out.len();
+        let ended = {
+            let _lent = Lent::new(&mut self.state, out);
+            rw.end()
+        };
+        ended.map_err(|e| self.fail(e, out, before))
     }
 }
 
@@ -922,6 +953,70 @@ routes:
         // A node under the cap is fine.
         let ok = mask_all(&mut HtmlMasker::new(p), b"<p>+55 11 98765-4321</p>").unwrap();
         assert!(String::from_utf8(ok)
+            .unwrap()
+            .starts_with("<p>vt_phone_k1_"));
+    }
+
+    #[test]
+    fn html_maskers_interleaved_on_one_thread_keep_their_own_state() {
+        // Each push lends a masker's state to the thread; two documents pushed in
+        // alternation, each split inside a text node, must come out as each does alone.
+        let agent = fallback_plan("agent");
+        let admin = fallback_plan("admin");
+        let a = FIXTURE.as_bytes();
+        let b = b"<p>Ligue +55 11 98765-4321 ou escreva para ana@example.com</p>";
+        let alone_a = mask_all(&mut HtmlMasker::new(agent.clone()), a).unwrap();
+        let alone_b = mask_all(&mut HtmlMasker::new(admin.clone()), b).unwrap();
+        let (mut ma, mut mb) = (HtmlMasker::new(agent), HtmlMasker::new(admin));
+        let (mut oa, mut ob) = (Vec::new(), Vec::new());
+        let mut ca = a.chunks(7);
+        let mut cb = b.chunks(5);
+        loop {
+            let (x, y) = (ca.next(), cb.next());
+            if x.is_none() && y.is_none() {
+                break;
+            }
+            if let Some(x) = x {
+                ma.push(x, &mut oa).unwrap();
+            }
+            if let Some(y) = y {
+                mb.push(y, &mut ob).unwrap();
+            }
+        }
+        ma.finish(&mut oa).unwrap();
+        mb.finish(&mut ob).unwrap();
+        assert_eq!(
+            String::from_utf8(oa).unwrap(),
+            String::from_utf8(alone_a).unwrap()
+        );
+        assert_eq!(ob, alone_b);
+        assert_eq!(ob, b.to_vec(), "the admin role sees the document unchanged");
+    }
+
+    #[test]
+    fn html_a_failing_call_keeps_earlier_output_and_drops_its_own() {
+        let p = plan("limits: { max_value: 64 }\nroutes: []\n", "(none)", "agent");
+        let mut m = HtmlMasker::new(p);
+        let mut out = b"before|".to_vec();
+        m.push(b"<p>ok</p><div>", &mut out).unwrap();
+        let kept = out.clone();
+        assert!(
+            kept.starts_with(b"before|<p>ok</p>"),
+            "{}",
+            String::from_utf8_lossy(&kept)
+        );
+        let long = format!("<i>x</i><p>+55 11 98765-4321 {}</p>", "a".repeat(100));
+        let r = m.push(long.as_bytes(), &mut out);
+        assert!(matches!(r, Err(MaskError::CapExceeded { .. })), "{r:?}");
+        assert_eq!(out, kept, "output of the failing call was not dropped");
+        // The masker's state went back to it, and the next one on this thread starts clean.
+        assert_eq!(m.push(b"<p>", &mut out), Err(MaskError::Poisoned));
+        let next = mask_all(
+            &mut HtmlMasker::new(fallback_plan("agent")),
+            b"<p>+55 11 98765-4321</p>",
+        )
+        .unwrap();
+        assert!(String::from_utf8(next)
             .unwrap()
             .starts_with("<p>vt_phone_k1_"));
     }
