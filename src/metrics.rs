@@ -36,6 +36,10 @@ pub struct Metrics {
     pub websocket_messages: IntCounterVec,
     /// `veil_reveals_total{kind,result}`
     pub reveals: IntCounterVec,
+    /// `veil_connections_total{worker}`: downstream connections accepted.
+    pub connections: IntCounterVec,
+    /// `veil_connections_open{worker}`: downstream connections open now.
+    pub connections_open: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -48,6 +52,12 @@ fn counter(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounte
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
     reg.register(Box::new(c.clone())).expect("unique metric");
     c
+}
+
+fn gauge(reg: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    reg.register(Box::new(g.clone())).expect("unique metric");
+    g
 }
 
 fn histogram(
@@ -75,13 +85,6 @@ impl Metrics {
         let latency = vec![
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ];
-        let rules_info = IntGaugeVec::new(
-            Opts::new("veil_rules_info", "The active rule set (value 1)"),
-            &["version"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(rules_info.clone()))
-            .expect("unique metric");
         Metrics {
             requests: counter(
                 &r,
@@ -157,7 +160,24 @@ impl Metrics {
                 "Token reveals by kind and result",
                 &["kind", "result"],
             ),
-            rules_info,
+            connections: counter(
+                &r,
+                "veil_connections_total",
+                "Downstream connections accepted, by worker thread",
+                &["worker"],
+            ),
+            connections_open: gauge(
+                &r,
+                "veil_connections_open",
+                "Downstream connections open, by worker thread",
+                &["worker"],
+            ),
+            rules_info: gauge(
+                &r,
+                "veil_rules_info",
+                "The active rule set (value 1)",
+                &["version"],
+            ),
             registry: r,
         }
     }

@@ -584,6 +584,22 @@ async fn workers_serve_in_parallel_and_sigterm_drains_what_is_in_flight() {
             assert_present(&got.text(), KEEP);
         }
 
+        // Each connection was counted by the worker that accepted it, and is closed again.
+        let m = veil
+            .wait_metrics(Duration::from_secs(10), |m| {
+                m.value("veil_connections_open", &[]) == 0.0
+            })
+            .await;
+        assert_eq!(m.value("veil_connections_total", &[]), 24.0, "{}", m.0);
+        let per_worker = m.samples("veil_connections_total", &[]);
+        assert!(
+            !per_worker.is_empty()
+                && per_worker.iter().all(|(labels, _)| {
+                    ["worker=\"0\"", "worker=\"1\"", "worker=\"2\""].contains(&labels.as_str())
+                }),
+            "{per_worker:?}"
+        );
+
         // A response in flight when SIGTERM arrives...
         let slow = tokio::spawn(try_fetch(request(
             "GET",
@@ -652,6 +668,8 @@ async fn connections_over_the_limit_wait_until_one_closes() {
             assert_absent(&text, PII);
             held.push(s);
         }
+        let m = veil.metrics().await;
+        assert_eq!(m.value("veil_connections_open", &[]), 2.0, "{}", m.0);
         // The kernel queues the third connection; veil does not serve it...
         let mut third = tokio::net::TcpStream::connect(veil.addr).await.unwrap();
         assert!(

@@ -19,9 +19,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use prometheus::IntGauge;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 /// What every worker shares.
 #[derive(Clone)]
@@ -58,7 +59,7 @@ pub fn spawn(
                 crate::proxy::upstream::use_pool_of_worker(index);
                 runtime.block_on(async move {
                     match TcpListener::from_std(listener) {
-                        Ok(l) => accept_loop(l, shared).await,
+                        Ok(l) => accept_loop(l, index, shared).await,
                         Err(e) => {
                             tracing::error!(error = %e, worker = index, "worker cannot listen")
                         }
@@ -71,7 +72,20 @@ pub fn spawn(
     Ok(handles)
 }
 
-async fn accept_loop(listener: TcpListener, shared: Shared) {
+/// A connection's place under `limits.max_connections` and in `veil_connections_open`,
+/// given back when the connection ends (however it ends).
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    open: IntGauge,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, index: usize, shared: Shared) {
     let Shared {
         proxy,
         tls,
@@ -79,6 +93,9 @@ async fn accept_loop(listener: TcpListener, shared: Shared) {
         connections,
         mut shutdown,
     } = shared;
+    let worker = index.to_string();
+    let accepted = proxy.metrics.connections.with_label_values(&[&worker]);
+    let open = proxy.metrics.connections_open.with_label_values(&[&worker]);
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -105,6 +122,12 @@ async fn accept_loop(listener: TcpListener, shared: Shared) {
             },
             _ = shutdown.changed() => break,
         };
+        accepted.inc();
+        open.inc();
+        let slot = Slot {
+            _permit: permit,
+            open: open.clone(),
+        };
         let _ = stream.set_nodelay(true);
         let proxy = proxy.clone();
         let https = tls.is_some();
@@ -124,7 +147,7 @@ async fn accept_loop(listener: TcpListener, shared: Shared) {
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
-                    drop(permit);
+                    drop(slot);
                 });
             }
             Some(acceptor) => {
@@ -145,7 +168,7 @@ async fn accept_loop(listener: TcpListener, shared: Shared) {
                         .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                         .into_owned();
                     let _ = watcher.watch(conn).await;
-                    drop(permit);
+                    drop(slot);
                 });
             }
         }
