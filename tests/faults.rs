@@ -512,11 +512,6 @@ async fn websocket_message_over_the_limit_closes_without_leaking() {
 // ---------------------------------------------------------------------------------------
 // Client faults
 
-/// A hyper upstream that records requests: `OK_PATH` and everything else get the fixture.
-async fn recording_upstream() -> (SocketAddr, Log) {
-    upstream(|_| async { response(200, &[json_ct()], whole(CONTACTS_JSON)) }).await
-}
-
 /// Everything the connection sends until it closes (or `within` passes).
 async fn read_to_close(s: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
@@ -534,7 +529,7 @@ async fn read_to_close(s: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
 #[tokio::test]
 async fn conflicting_content_length_and_transfer_encoding_cannot_smuggle() {
     bounded(async {
-        let (up, log) = recording_upstream().await;
+        let (up, log) = contacts_upstream().await;
         let veil = Veil::start(up);
         let mut s = TcpStream::connect(veil.addr).await.unwrap();
         // Content-Length says the body is the whole rest; chunked says it is empty and a
@@ -580,7 +575,7 @@ async fn conflicting_content_length_and_transfer_encoding_cannot_smuggle() {
 #[tokio::test]
 async fn oversized_request_headers_are_refused() {
     bounded(async {
-        let (up, log) = recording_upstream().await;
+        let (up, log) = contacts_upstream().await;
         let veil = Veil::start(up);
         let mut s = TcpStream::connect(veil.addr).await.unwrap();
         let req = format!(
@@ -607,7 +602,7 @@ async fn oversized_request_headers_are_refused() {
 #[tokio::test]
 async fn slowloris_is_cut_after_the_header_read_timeout() {
     bounded(async {
-        let (up, _) = recording_upstream().await;
+        let (up, _) = contacts_upstream().await;
         let mut setup = Setup::new(format!("http://{up}"));
         setup.extra = "limits:\n  header_read_timeout: 2s\n".into();
         let veil = Veil::with(setup);
@@ -658,7 +653,7 @@ async fn slowloris_is_cut_after_the_header_read_timeout() {
 #[tokio::test]
 async fn pipelined_requests_are_both_answered_and_masked() {
     bounded(async {
-        let (up, log) = recording_upstream().await;
+        let (up, log) = contacts_upstream().await;
         let veil = Veil::start(up);
         let mut s = TcpStream::connect(veil.addr).await.unwrap();
         let two = format!(

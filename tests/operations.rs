@@ -329,8 +329,7 @@ fn email_of(got: &Got) -> String {
 #[tokio::test]
 async fn a_broken_rule_change_keeps_the_running_rules_and_a_good_one_applies() {
     bounded(async {
-        let (up, _) =
-            upstream(|_| async { response(200, &[json_ct()], whole(CONTACTS_JSON)) }).await;
+        let (up, _) = contacts_upstream().await;
         let mut setup = Setup::new(format!("http://{up}"));
         setup.copy_rules = true;
         let veil = Veil::with(setup);
@@ -653,8 +652,7 @@ async fn workers_serve_in_parallel_and_sigterm_drains_what_is_in_flight() {
 #[tokio::test]
 async fn connections_over_the_limit_wait_until_one_closes() {
     bounded(async {
-        let (up, _) =
-            upstream(|_| async { response(200, &[json_ct()], whole(CONTACTS_JSON)) }).await;
+        let (up, _) = contacts_upstream().await;
         let mut setup = Setup::new(format!("http://{up}"));
         setup.extra = "workers: 2\nlimits:\n  max_connections: 2\n".into();
         let veil = Veil::with(setup);

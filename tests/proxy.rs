@@ -107,11 +107,6 @@ fn decode_numeric_entities(html: &str) -> String {
     .into_owned()
 }
 
-/// The contacts upstream: the JSON fixture at every path.
-async fn contacts_upstream() -> (std::net::SocketAddr, Log) {
-    upstream(|_| async { response(200, &[json_ct()], whole(CONTACTS_JSON)) }).await
-}
-
 // ---------------------------------------------------------------------------------------
 // 1. JSON
 

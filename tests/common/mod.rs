@@ -497,6 +497,12 @@ where
     (addr, log)
 }
 
+/// The contacts upstream: the JSON fixture ([`fx::CONTACTS_JSON`]) at every path, every
+/// request recorded.
+pub async fn contacts_upstream() -> (SocketAddr, Log) {
+    upstream(|_| async { response(200, &[fx::json_ct()], whole(fx::CONTACTS_JSON)) }).await
+}
+
 /// The WebSocket side of [`mux_upstream`].
 pub type UpWs = tokio_tungstenite::WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
