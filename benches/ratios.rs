@@ -10,7 +10,8 @@
 //! shared AMD EPYC) by the baseline's speed there, so that absolute targets can be read on
 //! another machine: a projection, not a measurement.
 //!
-//! `cargo bench --bench ratios [-- ROUNDS]` (default 30 rounds).
+//! `cargo bench --bench ratios [-- ROUNDS [NAME]]` (default 30 rounds; NAME: run only the
+//! documents whose name contains it, e.g. `html`).
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use veil::engine::format::Format;
@@ -18,7 +19,7 @@ use veil::engine::plan::MaskPlan;
 
 mod common;
 use common::docs::{chatwoot, csv_export, dense, inbox_page, sparse};
-use common::{lol_html_empty_handlers, lol_html_no_handlers, Rng};
+use common::{lol_html_empty_handlers, lol_html_no_handlers, lol_html_page_changes_only, Rng};
 
 const CHUNK: usize = 16 * 1024;
 /// Baselines on the reference machine (MiB/s, docs/benchmarks.md, session 3): the
@@ -107,10 +108,12 @@ fn report(
 }
 
 fn main() {
-    let rounds = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(30);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rounds = args.iter().find_map(|a| a.parse().ok()).unwrap_or(30);
+    let filter = args
+        .iter()
+        .find(|a| !a.starts_with('-') && a.parse::<usize>().is_err());
+    let wanted = |doc: &str| filter.is_none_or(|f| doc.contains(f.as_str()));
     let agent = common::plan("/api/v1/accounts/1/conversations", "agent");
     let admin = common::plan("/api/v1/accounts/1/conversations", "admin");
     let serde_roundtrip = |doc: &[u8], out: &mut Vec<u8>| {
@@ -125,6 +128,9 @@ fn main() {
         ("json/sparse", sparse(), REF_SERDE_SPARSE),
         ("json/dense", dense(), REF_SERDE_DENSE),
     ] {
+        if !wanted(name) {
+            continue;
+        }
         let d = &doc;
         let mut c: Vec<(&str, Run<'_>)> = vec![
             (
@@ -151,35 +157,44 @@ fn main() {
 
     let mut rng = Rng::new(42);
     let inbox = inbox_page(&mut rng, 100 * 1024);
-    let html_plan = common::plan("/app/accounts/1/contacts", "agent");
-    let d = inbox.as_bytes();
-    let mut c: Vec<(&str, Run<'_>)> = vec![
-        (
-            "lol_html, no handlers (baseline)",
-            Box::new(|o| lol_html_no_handlers(d, o)),
-        ),
-        (
-            "lol_html, empty handlers",
-            Box::new(|o| lol_html_empty_handlers(d, o)),
-        ),
-        (
-            "veil agent cold",
-            Box::new(|o| {
-                veil::engine::clear_thread_caches();
-                mask(Format::Html, &html_plan, d, o)
-            }),
-        ),
-        (
-            "veil agent warm",
-            Box::new(|o| mask(Format::Html, &html_plan, d, o)),
-        ),
-    ];
-    let names: Vec<&str> = c.iter().map(|(n, _)| *n).collect();
-    let times = interleave(&mut c, rounds);
-    report("html/inbox", d.len(), &names, &times, REF_LOL_HTML, d.len());
+    if wanted("html/inbox") {
+        let html_plan = common::plan("/app/accounts/1/contacts", "agent");
+        let d = inbox.as_bytes();
+        let mut c: Vec<(&str, Run<'_>)> = vec![
+            (
+                "lol_html, no handlers (baseline)",
+                Box::new(|o| lol_html_no_handlers(d, o)),
+            ),
+            (
+                "lol_html, empty handlers",
+                Box::new(|o| lol_html_empty_handlers(d, o)),
+            ),
+            (
+                "lol_html, the page's changes, no detection",
+                Box::new(|o| lol_html_page_changes_only(d, o)),
+            ),
+            (
+                "veil agent cold",
+                Box::new(|o| {
+                    veil::engine::clear_thread_caches();
+                    mask(Format::Html, &html_plan, d, o)
+                }),
+            ),
+            (
+                "veil agent warm",
+                Box::new(|o| mask(Format::Html, &html_plan, d, o)),
+            ),
+        ];
+        let names: Vec<&str> = c.iter().map(|(n, _)| *n).collect();
+        let times = interleave(&mut c, rounds);
+        report("html/inbox", d.len(), &names, &times, REF_LOL_HTML, d.len());
+    }
 
     let _generic = common::docs::generic_page(&mut rng, 1 << 20);
     let csv = csv_export(&mut rng, 1 << 20);
+    if !wanted("csv/export") {
+        return;
+    }
     let csv_plan = common::plan("/rails/active_storage/disk/x/contacts.csv", "agent");
     let d = csv.as_bytes();
     let mut c: Vec<(&str, Run<'_>)> = vec![

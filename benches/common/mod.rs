@@ -1,6 +1,7 @@
 //! Generated bench inputs (deterministic: a fixed-seed generator, no files) and the masker
 //! setup shared by the benches.
 #![allow(dead_code)]
+use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 use veil::cli::test::TEST_KEYS;
@@ -120,6 +121,51 @@ pub fn lol_html_empty_handlers(doc: &[u8], out: &mut Vec<u8>) {
     let settings = lol_html::Settings::new()
         .append_element_content_handler(lol_html::element!("*", |_: &mut Element<'_, '_>| Ok(())))
         .append_document_content_handler(lol_html::doc_text!(|_: &mut TextChunk<'_>| Ok(())))
+        .append_document_content_handler(lol_html::doc_comments!(|_: &mut Comment<'_>| Ok(())));
+    let mut r = lol_html::HtmlRewriter::new(settings, |c: &[u8]| out.extend_from_slice(c));
+    for c in doc.chunks(16 * 1024) {
+        r.write(c).unwrap();
+    }
+    r.end().unwrap();
+}
+
+/// The least work any masker on lol_html must do on the inbox page: the handlers of
+/// [`lol_html_empty_handlers`], every attribute's name read, the values of `href` and
+/// `data-*` read, and the page's changes made (each `tel:`/`mailto:` link and each text
+/// fragment holding `+` or `@` replaced by a fixed token), with no detection at all. It
+/// knows the page: a text node is taken to hold a value only if one of its fragments
+/// does, which is wrong in general (a value split across chunks) and right enough here to
+/// bound what the rewriter's mutations cost.
+pub fn lol_html_page_changes_only(doc: &[u8], out: &mut Vec<u8>) {
+    use lol_html::html_content::{Comment, ContentType, Element, TextChunk};
+    out.clear();
+    let settings = lol_html::Settings::new()
+        .append_element_content_handler(lol_html::element!("*", |el: &mut Element<'_, '_>| {
+            let mut link = None;
+            for a in el.attributes() {
+                let name = a.name();
+                if name == "href" {
+                    let v = a.value();
+                    if v.starts_with("tel:") {
+                        link = Some("tel:vt_phone_k1_AAAAAAAAAAAAAAAAAAAAAA");
+                    } else if v.starts_with("mailto:") {
+                        link = Some("mailto:vt_email_k1_AAAAAAAAAAAAAAAAAAAAAA");
+                    }
+                } else if name.starts_with("data-") {
+                    black_box(a.value());
+                }
+            }
+            if let Some(v) = link {
+                el.set_attribute("href", v)?;
+            }
+            Ok(())
+        }))
+        .append_document_content_handler(lol_html::doc_text!(|t: &mut TextChunk<'_>| {
+            if t.as_str().bytes().any(|b| b == b'+' || b == b'@') {
+                t.replace("vt_phone_k1_AAAAAAAAAAAAAAAAAAAAAA", ContentType::Html);
+            }
+            Ok(())
+        }))
         .append_document_content_handler(lol_html::doc_comments!(|_: &mut Comment<'_>| Ok(())));
     let mut r = lol_html::HtmlRewriter::new(settings, |c: &[u8]| out.extend_from_slice(c));
     for c in doc.chunks(16 * 1024) {
