@@ -1,6 +1,6 @@
 //! A bounded memo for the per-thread caches that outlive a response (number verdicts,
 //! tokens, findings, field replacements; the JSON value cache applies the same policy to
-//! a log, `json/cache.rs`).
+//! a log, `value_cache.rs`).
 //!
 //! Two generations: entries go into `new`; when it is full, the previous `old` is emptied
 //! (its table kept) and the two swap. A hit in `old` moves the entry back into `new`.

@@ -32,6 +32,7 @@ pub(crate) mod testutil;
 pub mod text;
 pub mod token;
 pub mod utf8;
+pub mod value_cache;
 
 pub use error::MaskError;
 
@@ -124,7 +125,7 @@ pub(crate) fn next_generation() -> u64 {
 pub fn clear_thread_caches() {
     detect::numeric::clear_thread_cache();
     text::clear_thread_cache();
-    json::cache::clear_thread_cache();
+    value_cache::clear_thread_cache();
     replay::clear_thread_cache();
 }
 

@@ -1,5 +1,5 @@
 //! A bounded log of byte records with a hash index: the storage of the per-thread caches
-//! whose entries are byte strings (JSON string values, `json/cache.rs`; JSON subtrees,
+//! whose entries are byte strings (JSON string values and HTML text, `value_cache.rs`; JSON subtrees,
 //! `json/subtree.rs`).
 //!
 //! # Why a log

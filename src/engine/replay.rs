@@ -4,7 +4,7 @@
 //! An inbox serves the same objects over and over: every agent loads the same contact and
 //! conversation lists, the dashboard refreshes them every few seconds, each WebSocket
 //! event repeats the sender's object, an export is downloaded again. The value caches
-//! (`json/cache.rs`, the findings and field caches of `text.rs`) already skip the detectors
+//! (`value_cache.rs`, the findings and field caches of `text.rs`) already skip the detectors
 //! for a value seen before, but reading every key, value and cell of an object still costs
 //! several times what copying it does. So a format masker looks a whole span up here
 //! before reading it, and records it once it has masked it:

@@ -247,6 +247,15 @@ impl ValueMasker {
         &self.findings
     }
 
+    /// The kind of each finding of the last scan, and whether the role sees it in the
+    /// clear: what the [`value_cache`](super::value_cache) records to count a replay.
+    pub fn finding_counts(&self) -> impl Iterator<Item = (KindId, bool)> + '_ {
+        let role = &self.plan.role;
+        self.findings
+            .iter()
+            .map(|f| (f.kind, *role.action(f.kind) == Action::Clear))
+    }
+
     /// Writes `text[from..to]` to `out` with every finding inside that range replaced.
     /// Findings must come from [`Self::scan`] of the same text.
     pub fn write_replaced(&mut self, text: &str, from: usize, to: usize, out: &mut String) {

@@ -1,22 +1,24 @@
-//! String values this thread has scanned, with what came of them.
+//! Short strings this thread has scanned (JSON string values, HTML text nodes and attribute
+//! values), with what came of them.
 //!
-//! An inbox serves the same contact lists and conversations again and again (every agent
-//! loads them, every refresh), so most strings that pass the detectors' prefilter (phone
-//! numbers, addresses, message ids, timestamps) were scanned moments ago. Replaying the
+//! An inbox serves the same contact lists, conversations and pages again and again (every
+//! agent loads them, every refresh), so most strings that pass the detectors' prefilter
+//! (phone numbers, addresses, message ids, timestamps) were scanned moments ago. Replaying the
 //! result costs a hash lookup instead of the candidate regex, the validators, the action
 //! and the escaping. An entry is used only with the same detectors, role, key ring and
-//! scan list (each compiled object has its own [`generation`](super::super::next_generation),
-//! so a reload never reuses an entry). Like the token cache, it holds values this thread
+//! scan list (each compiled object has its own [`generation`](super::next_generation),
+//! so a reload never reuses an entry), and only in the format that wrote it ([`Flavor`]: a
+//! JSON replacement is quoted and JSON-escaped, an HTML one escaped for HTML). Like the token cache, it holds values this thread
 //! has just masked (docs/threat-model.md).
 //!
 //! The records live in a [`RecordLog`] (why a log, and its bounds, are explained there):
 //! [`ENTRIES`] records or [`LOG_BYTES`] bytes per generation. Only strings up to
 //! [`MAX_LEN`] bytes are cached.
-use super::super::detect::DetectorSet;
-use super::super::kind::KindId;
-use super::super::plan::MaskPlan;
-use super::super::record_log::RecordLog;
-use super::super::text::MatchCounts;
+use super::detect::DetectorSet;
+use super::kind::KindId;
+use super::plan::MaskPlan;
+use super::record_log::RecordLog;
+use super::text::MatchCounts;
 use rustc_hash::FxHasher;
 use std::cell::RefCell;
 use std::hash::Hasher;
@@ -28,6 +30,17 @@ const ENTRIES: usize = 16384;
 /// Log bytes per generation.
 const LOG_BYTES: usize = 4 << 20;
 
+/// How a string is read and its replacement written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// A JSON string's raw bytes between the quotes; the replacement is a quoted, escaped
+    /// JSON string.
+    JsonString,
+    /// HTML text or an attribute value with character references; the replacement is
+    /// escaped for HTML.
+    HtmlText,
+}
+
 /// What a scan result depends on besides the string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScanCtx {
@@ -35,15 +48,17 @@ pub struct ScanCtx {
     role: u64,
     keys: u64,
     scan: DetectorSet,
+    flavor: Flavor,
 }
 
 impl ScanCtx {
-    pub fn of(plan: &MaskPlan) -> ScanCtx {
+    pub fn of(plan: &MaskPlan, flavor: Flavor) -> ScanCtx {
         ScanCtx {
             detectors: plan.detectors.generation(),
             role: plan.role.generation(),
             keys: plan.keys.generation(),
             scan: plan.scan,
+            flavor,
         }
     }
 }
@@ -182,6 +197,7 @@ mod tests {
             role: 1,
             keys: 1,
             scan: DetectorSet::default(),
+            flavor: Flavor::JsonString,
         }
     }
 

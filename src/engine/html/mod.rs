@@ -8,8 +8,11 @@
 //!   buffered until their last fragment ([`TextChunk::last_in_text_node`]), so a value split
 //!   across network chunks or lol_html fragments is seen whole. Character references are
 //!   decoded first ([`entity`]), and replacements are spliced into the raw text, escaped for
-//!   HTML. A node that arrived in one fragment and needs no change is left alone; a node that
-//!   arrived in several is re-emitted at its last fragment (the same bytes for UTF-8 input).
+//!   HTML. Fragments are written out as they come; a node that changes is taken back out of
+//!   the output at its last fragment and written masked in its place. A call that ends
+//!   inside a node cuts that node's fragments off what it returns (they may hold half a
+//!   value), and the node is re-emitted whole at its last fragment (the same bytes for UTF-8
+//!   input).
 //! * **Attributes**: `href` with a `tel:`, `mailto:`, `sms:`, `whatsapp:` or `wa.me/` target,
 //!   `value`, `title`, `alt`, `placeholder`, `content`, `aria-label`, `label` and every
 //!   `data-*` go through the detectors (references decoded first). A start tag is rewritten
@@ -57,6 +60,7 @@ pub mod js;
 use super::json::JsonMasker;
 use super::plan::{FieldTarget, MaskPlan};
 use super::text::{MatchCounts, ValueMasker};
+use super::value_cache::{self, Flavor, ScanCtx};
 use super::{FormatSteps, MaskError, Masker};
 use lol_html::errors::RewritingError;
 use lol_html::html_content::{Comment, ContentType, TextChunk, TextType};
@@ -128,8 +132,12 @@ struct TextCtx {
 struct State {
     values: ValueMasker,
     max_value: usize,
-    /// The raw text of the node being buffered (fragments removed so far).
+    /// The text of the node being read (its fragments so far).
     text: String,
+    /// Where that node's first fragment starts in the lent output (this call's part of it).
+    node_start: Option<usize>,
+    /// The node's earlier fragments were cut from a previous call's output.
+    node_cut: bool,
     /// Context of the current fragment (set by selector-bound handlers, reset after use).
     chunk_ctx: TextCtx,
     /// Context of the node being buffered.
@@ -180,9 +188,7 @@ impl State {
                 self.mask_json_script(raw)?
             }
             (None, TextType::ScriptData) => self.mask_decoded(raw, js::decode, js::escape),
-            (None, TextType::Data | TextType::RCData) => {
-                self.mask_decoded(raw, entity::decode, entity::escape)
-            }
+            (None, TextType::Data | TextType::RCData) => self.mask_html_text(raw),
             (None | Some(FieldTarget::Scan(_)), _) => {
                 self.mask_decoded(raw, no_decode, escape_raw_text)
             }
@@ -214,6 +220,62 @@ impl State {
         self.decoded = decoded;
         self.map = map;
         changed
+    }
+
+    /// [`Self::mask_decoded`] of HTML text or an attribute value (character references
+    /// decoded, replacements escaped for HTML), replayed from the [`value_cache`] when this
+    /// thread masked the same string under the same rules, keys and role before.
+    fn mask_html_text(&mut self, raw: &str) -> bool {
+        let scan = self.values.plan.scan;
+        if scan.is_empty() || raw.len() > value_cache::MAX_LEN {
+            return self.mask_decoded(raw, entity::decode, entity::escape);
+        }
+        let mut decoded = std::mem::take(&mut self.decoded);
+        let mut map = std::mem::take(&mut self.map);
+        let has_decoded = entity::decode(raw, &mut decoded, &mut map);
+        let text = if has_decoded { decoded.as_str() } else { raw };
+        let changed = if self.values.plan.detectors.may_match(text.as_bytes(), scan) {
+            let from = self.masked.len();
+            let ctx = ScanCtx::of(&self.values.plan, Flavor::HtmlText);
+            self.replay(ctx, raw, from).unwrap_or_else(|| {
+                let changed = self.values.scan_uncached(text);
+                if changed {
+                    let map = has_decoded.then_some(map.as_slice());
+                    self.values
+                        .splice(raw, text, map, entity::escape, &mut self.masked);
+                } else {
+                    self.values.count_clear(text.len());
+                }
+                let rep = changed.then(|| &self.masked.as_bytes()[from..]);
+                value_cache::remember(ctx, raw.as_bytes(), rep, self.values.finding_counts());
+                changed
+            })
+        } else {
+            false
+        };
+        self.decoded = decoded;
+        self.map = map;
+        changed
+    }
+
+    /// The recorded result for `raw`, its replacement appended to `masked`.
+    fn replay(&mut self, ctx: ScanCtx, raw: &str, from: usize) -> Option<bool> {
+        let mut rep = std::mem::take(&mut self.masked).into_bytes();
+        let r = value_cache::replay(ctx, raw.as_bytes(), &mut rep, &mut self.values.counts);
+        // Records of this flavor are written from a `str`, so this is UTF-8; were it not,
+        // the record is dropped from the output and the string scanned again.
+        match String::from_utf8(rep) {
+            Ok(s) => {
+                self.masked = s;
+                r
+            }
+            Err(e) => {
+                let mut rep = e.into_bytes();
+                rep.truncate(from);
+                self.masked = String::from_utf8(rep).unwrap_or_default();
+                None
+            }
+        }
     }
 
     /// Masks the whole of `raw` (trimmed of whitespace) as `kind`. `decoded` says that
@@ -300,42 +362,66 @@ impl State {
         self.node_ctx
     }
 
-    /// The text handler: buffers fragments, masks the node at its last one.
+    /// The text handler: copies each fragment of a node into `text` and lets lol_html write
+    /// it out as it came; at the node's last fragment, masks the whole node and, if it
+    /// changes, takes the fragments back out of the output and writes the masked node in
+    /// their place. (lol_html ends every text node with an empty last fragment, so removing
+    /// fragments and re-inserting the node, which cost a mutation per node, is avoided.)
+    /// The fragments written so far are never handed to the caller: [`HtmlMasker`]'s `step`
+    /// cuts them off at the end of a call and the node is then re-emitted whole.
     fn on_text(&mut self, chunk: &mut TextChunk<'_>) -> Result<(), MaskError> {
         self.take_node_ctx();
-        let last = chunk.last_in_text_node();
-        let ty = chunk.text_type();
-        if self.text.is_empty() && last {
-            // The whole node in one fragment: touch it only if it changes.
-            let ctx = std::mem::take(&mut self.node_ctx);
-            if chunk.as_str().len() > self.max_value {
-                return Err(self.cap());
-            }
-            if let Some(m) = self.mask_node(chunk.as_str(), ty, ctx)? {
-                chunk.replace(&m, ContentType::Html);
-                self.masked = m;
-            }
-            return Ok(());
+        if self.node_start.is_none() {
+            self.node_start = Some(OUTPUT.with(|o| o.borrow().len()));
         }
         if self.text.len() + chunk.as_str().len() > self.max_value {
             return Err(self.cap());
         }
         self.text.push_str(chunk.as_str());
-        chunk.remove();
-        if last {
-            let ctx = std::mem::take(&mut self.node_ctx);
-            let raw = std::mem::take(&mut self.text);
-            match self.mask_node(&raw, ty, ctx)? {
-                Some(m) => {
-                    chunk.replace(&m, ContentType::Html);
-                    self.masked = m;
-                }
-                None => chunk.replace(&raw, ContentType::Html),
-            }
-            self.text = raw;
-            self.text.clear();
+        if !chunk.last_in_text_node() {
+            return Ok(());
         }
-        Ok(())
+        let start = self.node_start.take().unwrap_or_default();
+        let ctx = std::mem::take(&mut self.node_ctx);
+        let raw = std::mem::take(&mut self.text);
+        let masked = self.mask_node(&raw, chunk.text_type(), ctx);
+        let respill = std::mem::take(&mut self.node_cut);
+        let r = match masked {
+            Ok(Some(m)) => {
+                OUTPUT.with(|o| o.borrow_mut().truncate(start));
+                chunk.replace(&m, ContentType::Html);
+                self.masked = m;
+                Ok(())
+            }
+            Ok(None) if respill => {
+                OUTPUT.with(|o| o.borrow_mut().truncate(start));
+                chunk.replace(&raw, ContentType::Html);
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.text = raw;
+        self.text.clear();
+        r
+    }
+
+    /// At the end of a rewriter call: a text node still open has its fragments written so
+    /// far at `node_start..` in `out`; they are cut off (they may hold half of a value) and
+    /// the node is re-emitted whole from `text` at its last fragment.
+    fn cut_open_node(&mut self, out: &mut Vec<u8>) {
+        if let Some(start) = self.node_start {
+            out.truncate(start);
+            self.node_cut = true;
+        }
+    }
+
+    /// At the start of a rewriter call: an open node's next fragments start at the end of
+    /// `out`.
+    fn reopen_node(&mut self, out: &[u8]) {
+        if self.node_start.is_some() {
+            self.node_start = Some(out.len());
+        }
     }
 
     fn on_comment(&mut self, c: &mut Comment<'_>) -> Result<(), MaskError> {
@@ -344,7 +430,7 @@ impl State {
             return Err(self.cap());
         }
         self.masked.clear();
-        if self.mask_decoded(&raw, entity::decode, entity::escape) {
+        if self.mask_html_text(&raw) {
             let m = std::mem::take(&mut self.masked);
             c.set_text(&m).map_err(|_| MaskError::Malformed {
                 format: FORMAT,
@@ -405,7 +491,7 @@ impl State {
                 Some(FieldTarget::Ignore) => false,
                 Some(FieldTarget::Scan(set)) => {
                     let route_scan = self.values.set_scan(set);
-                    let c = self.mask_decoded(&raw, entity::decode, entity::escape);
+                    let c = self.mask_html_text(&raw);
                     self.values.set_scan(route_scan);
                     c
                 }
@@ -413,7 +499,7 @@ impl State {
                     let decoded = entity::decode(&raw, &mut self.decoded, &mut self.map);
                     self.mask_field(kind, &raw, decoded.then_some(()), entity::escape)
                 }
-                None => self.mask_decoded(&raw, entity::decode, entity::escape),
+                None => self.mask_html_text(&raw),
             };
             if changed && dup {
                 if !dups.contains(&name) {
@@ -559,6 +645,8 @@ impl HtmlMasker {
             values: ValueMasker::new(plan),
             max_value,
             text: String::new(),
+            node_start: None,
+            node_cut: false,
             chunk_ctx: TextCtx::default(),
             node_ctx: TextCtx::default(),
             script_json: false,
@@ -676,11 +764,22 @@ impl FormatSteps for HtmlMasker {
             return Err(MaskError::Poisoned);
         };
         let before = out.len();
+        if let Some(st) = self.state.as_mut() {
+            st.reopen_node(out);
+        }
         let written = {
             let _lent = Lent::new(&mut self.state, out);
             rw.write(chunk)
         };
-        written.map_err(|e| self.fail(e, out, before))
+        match written {
+            Ok(()) => {
+                if let Some(st) = self.state.as_mut() {
+                    st.cut_open_node(out);
+                }
+                Ok(())
+            }
+            Err(e) => Err(self.fail(e, out, before)),
+        }
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
@@ -688,6 +787,9 @@ impl FormatSteps for HtmlMasker {
             return Err(MaskError::Poisoned);
         };
         let before = out.len();
+        if let Some(st) = self.state.as_mut() {
+            st.reopen_node(out);
+        }
         let ended = {
             let _lent = Lent::new(&mut self.state, out);
             rw.end()
@@ -1019,6 +1121,62 @@ routes:
         assert!(String::from_utf8(next)
             .unwrap()
             .starts_with("<p>vt_phone_k1_"));
+    }
+
+    /// Text nodes and attribute values replay this thread's earlier result for the same
+    /// string: the same output and counts as the first pass, never a JSON string's
+    /// replacement (quoted, JSON-escaped) for the same raw text, never another role's.
+    #[test]
+    fn html_text_replayed_from_the_value_cache_is_written_for_html_and_the_role() {
+        crate::engine::clear_thread_caches();
+        let agent = fallback_plan("agent");
+        // The same raw text, first seen as a JSON string value.
+        let json = mask_all(
+            &mut crate::engine::json::JsonMasker::new(agent.clone()),
+            br#"{"note":"Ligue &amp; +55 11 98765-4321"}"#,
+        )
+        .unwrap();
+        assert!(String::from_utf8(json)
+            .unwrap()
+            .contains("\"Ligue &amp; vt_phone"));
+        let page =
+            "<p>Ligue &amp; +55 11 98765-4321</p><a title=\"Ligue &amp; +55 11 98765-4321\">x</a>";
+        let mut first = HtmlMasker::new(agent.clone());
+        let cold = String::from_utf8(mask_all(&mut first, page.as_bytes()).unwrap()).unwrap();
+        assert!(cold.starts_with("<p>Ligue &amp; vt_phone_k1_"), "{cold}");
+        assert_absent(&cold, &["98765", "<p>\"", "=\"\""]);
+        let mut second = HtmlMasker::new(agent);
+        let warm = String::from_utf8(mask_all(&mut second, page.as_bytes()).unwrap()).unwrap();
+        assert_eq!(warm, cold);
+        assert_eq!(second.counts(), first.counts());
+        // Another role does not get the agent's replacement.
+        let admin = mask_all(
+            &mut HtmlMasker::new(fallback_plan("admin")),
+            page.as_bytes(),
+        );
+        assert_eq!(String::from_utf8(admin.unwrap()).unwrap(), page);
+    }
+
+    /// A call that ends inside a text node hands out nothing of that node (its fragments may
+    /// be half a value); the node comes whole, masked or as it was, with its last fragment.
+    #[test]
+    fn html_a_text_node_open_at_the_end_of_a_call_is_held_back() {
+        let p = fallback_plan("agent");
+        let mut m = HtmlMasker::new(p);
+        let mut out = Vec::new();
+        m.push(b"<td>Ligar para +55 11 987", &mut out).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), "<td>");
+        m.push(b"65-4321 hoje", &mut out).unwrap();
+        assert_eq!(String::from_utf8_lossy(&out), "<td>");
+        m.push(b"</td><td>sem n", &mut out).unwrap();
+        let s = String::from_utf8(out.clone()).unwrap();
+        assert!(s.starts_with("<td>Ligar para vt_phone_k1_"), "{s}");
+        assert!(s.ends_with(" hoje</td><td>"), "{s}");
+        assert_absent(&s, &["987", "4321"]);
+        m.push(b"umero</td>", &mut out).unwrap();
+        m.finish(&mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.ends_with(" hoje</td><td>sem numero</td>"), "{s}");
     }
 
     /// Runs the shared corpus HTML pages when `../shared/corpus` exists.

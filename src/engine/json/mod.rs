@@ -20,13 +20,13 @@
 //! more. Several top-level values in a row (JSON lines, one WebSocket frame per line) are
 //! accepted.
 pub mod brackets;
-pub mod cache;
 pub mod escape;
 pub mod path;
 
 use super::plan::{FieldTarget, MaskPlan};
 use super::replay::{self, ReplayCtx, Span};
 use super::text::{MatchCounts, ValueMasker};
+use super::value_cache::{self as cache, Flavor};
 use super::{MaskError, Masker};
 use brackets::Brackets;
 use path::{Elem, JsonFields, PendingFilter};
@@ -554,7 +554,7 @@ impl JsonMasker {
             return Ok(false);
         }
         let cached = !has_escape && raw.len() <= cache::MAX_LEN;
-        let ctx = cache::ScanCtx::of(&self.values.plan);
+        let ctx = cache::ScanCtx::of(&self.values.plan, Flavor::JsonString);
         if cached {
             if let Some(changed) = cache::replay(ctx, raw, rep, &mut self.values.counts) {
                 return Ok(changed);
@@ -573,11 +573,7 @@ impl JsonMasker {
             self.values.scan(text, 0)
         };
         if cached {
-            let role = &self.values.plan.role;
-            let counts = self.values.findings().iter().map(|f| {
-                let clear = *role.action(f.kind) == super::action::Action::Clear;
-                (f.kind, clear)
-            });
+            let counts = self.values.finding_counts();
             if changed {
                 // Written below, then recorded from `rep`.
                 self.cache_counts.clear();
