@@ -15,7 +15,7 @@ use veil::engine::plan::MaskPlan;
 mod common;
 use common::docs::{csv_export, generic_page, inbox_page};
 use common::Rng;
-use common::{lol_html_empty_handlers, lol_html_no_handlers};
+use common::{lol_html_empty_handlers, lol_html_no_handlers, lol_html_page_changes_only};
 
 const CHUNK: usize = 16 * 1024;
 /// Cold: the per-thread caches (number verdicts, tokens) are cleared first, so every
@@ -58,6 +58,11 @@ fn formats(c: &mut Criterion) {
         g.bench_function("baseline-lol_html-empty-handlers", |b| {
             b.iter(|| lol_html_empty_handlers(black_box(doc.as_bytes()), &mut out))
         });
+        if name == "inbox" {
+            g.bench_function("baseline-lol_html-page-changes-only", |b| {
+                b.iter(|| lol_html_page_changes_only(black_box(doc.as_bytes()), &mut out))
+            });
+        }
         g.bench_function("veil-agent", |b| {
             b.iter(|| {
                 mask(

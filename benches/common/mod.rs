@@ -10,6 +10,11 @@ use veil::engine::token::KeyRing;
 
 pub mod docs;
 
+/// The allocator the `veil` binary runs with (src/main.rs), for the maskers and the
+/// baselines alike (since session 6; glibc's before).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A small xorshift generator: the same inputs on every machine and run.
 pub struct Rng(u64);
 
