@@ -155,6 +155,8 @@ struct State {
     decoded: String,
     map: Vec<u32>,
     masked: String,
+    /// A replacement replayed from the value cache.
+    replayed: Vec<u8>,
     json_out: Vec<u8>,
 }
 
@@ -237,7 +239,7 @@ impl State {
         let changed = if self.values.plan.detectors.may_match(text.as_bytes(), scan) {
             let from = self.masked.len();
             let ctx = ScanCtx::of(&self.values.plan, Flavor::HtmlText);
-            self.replay(ctx, raw, from).unwrap_or_else(|| {
+            self.replay(ctx, raw).unwrap_or_else(|| {
                 let changed = self.values.scan_uncached(text);
                 if changed {
                     let map = has_decoded.then_some(map.as_slice());
@@ -259,23 +261,18 @@ impl State {
     }
 
     /// The recorded result for `raw`, its replacement appended to `masked`.
-    fn replay(&mut self, ctx: ScanCtx, raw: &str, from: usize) -> Option<bool> {
-        let mut rep = std::mem::take(&mut self.masked).into_bytes();
-        let r = value_cache::replay(ctx, raw.as_bytes(), &mut rep, &mut self.values.counts);
-        // Records of this flavor are written from a `str`, so this is UTF-8; were it not,
-        // the record is dropped from the output and the string scanned again.
-        match String::from_utf8(rep) {
-            Ok(s) => {
-                self.masked = s;
-                r
-            }
-            Err(e) => {
-                let mut rep = e.into_bytes();
-                rep.truncate(from);
-                self.masked = String::from_utf8(rep).unwrap_or_default();
-                None
-            }
-        }
+    fn replay(&mut self, ctx: ScanCtx, raw: &str) -> Option<bool> {
+        self.replayed.clear();
+        let replaced = value_cache::replay(
+            ctx,
+            raw.as_bytes(),
+            &mut self.replayed,
+            &mut self.values.counts,
+        )?;
+        // Records of this flavor are written from a `str`: borrowed, never lossy.
+        self.masked
+            .push_str(&String::from_utf8_lossy(&self.replayed));
+        Some(replaced)
     }
 
     /// Masks the whole of `raw` (trimmed of whitespace) as `kind`. `decoded` says that
@@ -385,7 +382,7 @@ impl State {
         let ctx = std::mem::take(&mut self.node_ctx);
         let raw = std::mem::take(&mut self.text);
         let masked = self.mask_node(&raw, chunk.text_type(), ctx);
-        let respill = std::mem::take(&mut self.node_cut);
+        let was_cut = std::mem::take(&mut self.node_cut);
         let r = match masked {
             Ok(Some(m)) => {
                 OUTPUT.with(|o| o.borrow_mut().truncate(start));
@@ -393,7 +390,7 @@ impl State {
                 self.masked = m;
                 Ok(())
             }
-            Ok(None) if respill => {
+            Ok(None) if was_cut => {
                 OUTPUT.with(|o| o.borrow_mut().truncate(start));
                 chunk.replace(&raw, ContentType::Html);
                 Ok(())
@@ -658,6 +655,7 @@ impl HtmlMasker {
             decoded: String::new(),
             map: Vec::new(),
             masked: String::new(),
+            replayed: Vec::new(),
             json_out: Vec::new(),
         });
         let mut poisoned = false;
