@@ -189,74 +189,82 @@ impl State {
             (None | Some(FieldTarget::Scan(_)), TextType::ScriptData) if self.script_json => {
                 self.mask_json_script(raw)?
             }
-            (None, TextType::ScriptData) => self.mask_decoded(raw, js::decode, js::escape),
+            (None, TextType::ScriptData) => self.mask_decoded(raw, js::decode, js::escape, None),
             (None, TextType::Data | TextType::RCData) => self.mask_html_text(raw),
             (None | Some(FieldTarget::Scan(_)), _) => {
-                self.mask_decoded(raw, no_decode, escape_raw_text)
+                self.mask_decoded(raw, no_decode, escape_raw_text, None)
             }
         };
         Ok(changed.then(|| std::mem::take(&mut self.masked)))
     }
 
     /// Scans `raw` (decoded by `decode`) and splices escaped replacements into `masked`.
+    /// With a `cache` flavor, a string short enough is replayed from the [`value_cache`]
+    /// when this thread masked it before under the same rules, keys and role, and recorded
+    /// there when not.
     fn mask_decoded(
         &mut self,
         raw: &str,
         decode: fn(&str, &mut String, &mut Vec<u32>) -> bool,
         escape: fn(&str, &mut String),
+        cache: Option<Flavor>,
     ) -> bool {
-        if self.values.plan.scan.is_empty() {
+        let scan = self.values.plan.scan;
+        if scan.is_empty() {
             return false;
         }
         let mut decoded = std::mem::take(&mut self.decoded);
         let mut map = std::mem::take(&mut self.map);
         let has_decoded = decode(raw, &mut decoded, &mut map);
         let text = if has_decoded { decoded.as_str() } else { raw };
-        let changed = self.values.scan(text, 0);
-        if changed {
-            let map = has_decoded.then_some(map.as_slice());
-            self.values.splice(raw, text, map, escape, &mut self.masked);
-        } else {
-            self.values.count_clear(text.len());
-        }
+        let map_back = has_decoded.then_some(map.as_slice());
+        let changed = match cache.filter(|_| raw.len() <= value_cache::MAX_LEN) {
+            // The prefilter first: the cache holds only strings it let through.
+            Some(_) if !self.values.plan.detectors.may_match(text.as_bytes(), scan) => false,
+            Some(flavor) => {
+                let ctx = ScanCtx::of(&self.values.plan, flavor);
+                self.replay(ctx, raw)
+                    .unwrap_or_else(|| self.scan_and_splice(raw, text, map_back, escape, Some(ctx)))
+            }
+            None => self.scan_and_splice(raw, text, map_back, escape, None),
+        };
         self.decoded = decoded;
         self.map = map;
         changed
     }
 
-    /// [`Self::mask_decoded`] of HTML text or an attribute value (character references
-    /// decoded, replacements escaped for HTML), replayed from the [`value_cache`] when this
-    /// thread masked the same string under the same rules, keys and role before.
+    /// HTML text or an attribute value: references decoded, replacements escaped for HTML,
+    /// through the value cache.
     fn mask_html_text(&mut self, raw: &str) -> bool {
-        let scan = self.values.plan.scan;
-        if scan.is_empty() || raw.len() > value_cache::MAX_LEN {
-            return self.mask_decoded(raw, entity::decode, entity::escape);
-        }
-        let mut decoded = std::mem::take(&mut self.decoded);
-        let mut map = std::mem::take(&mut self.map);
-        let has_decoded = entity::decode(raw, &mut decoded, &mut map);
-        let text = if has_decoded { decoded.as_str() } else { raw };
-        let changed = if self.values.plan.detectors.may_match(text.as_bytes(), scan) {
-            let from = self.masked.len();
-            let ctx = ScanCtx::of(&self.values.plan, Flavor::HtmlText);
-            self.replay(ctx, raw).unwrap_or_else(|| {
-                let changed = self.values.scan_uncached(text);
-                if changed {
-                    let map = has_decoded.then_some(map.as_slice());
-                    self.values
-                        .splice(raw, text, map, entity::escape, &mut self.masked);
-                } else {
-                    self.values.count_clear(text.len());
-                }
-                let rep = changed.then(|| &self.masked.as_bytes()[from..]);
-                value_cache::remember(ctx, raw.as_bytes(), rep, self.values.finding_counts());
-                changed
-            })
+        self.mask_decoded(raw, entity::decode, entity::escape, Some(Flavor::HtmlText))
+    }
+
+    /// The detectors over `text` (decoded from `raw`, `map` leading back), replacements
+    /// spliced into `masked`; recorded in the value cache under `record`, if given.
+    fn scan_and_splice(
+        &mut self,
+        raw: &str,
+        text: &str,
+        map: Option<&[u32]>,
+        escape: fn(&str, &mut String),
+        record: Option<ScanCtx>,
+    ) -> bool {
+        let from = self.masked.len();
+        let changed = if record.is_some() {
+            // The cache stands in for the findings memo of `scan`.
+            self.values.scan_uncached(text)
         } else {
-            false
+            self.values.scan(text, 0)
         };
-        self.decoded = decoded;
-        self.map = map;
+        if changed {
+            self.values.splice(raw, text, map, escape, &mut self.masked);
+        } else {
+            self.values.count_clear(text.len());
+        }
+        if let Some(ctx) = record {
+            let rep = changed.then(|| &self.masked.as_bytes()[from..]);
+            value_cache::remember(ctx, raw.as_bytes(), rep, self.values.finding_counts());
+        }
         changed
     }
 
@@ -346,7 +354,7 @@ impl State {
                 Ok(true)
             }
             Err(MaskError::CapExceeded { what, cap }) => Err(MaskError::CapExceeded { what, cap }),
-            Err(_) => Ok(self.mask_decoded(raw, js::decode, js::escape)),
+            Err(_) => Ok(self.mask_decoded(raw, js::decode, js::escape, None)),
         }
     }
 
@@ -364,7 +372,7 @@ impl State {
     /// changes, takes the fragments back out of the output and writes the masked node in
     /// their place. (lol_html ends every text node with an empty last fragment, so removing
     /// fragments and re-inserting the node, which cost a mutation per node, is avoided.)
-    /// The fragments written so far are never handed to the caller: [`HtmlMasker`]'s `step`
+    /// The fragments written so far are never handed to the caller: [`lend`]
     /// cuts them off at the end of a call and the node is then re-emitted whole.
     fn on_text(&mut self, chunk: &mut TextChunk<'_>) -> Result<(), MaskError> {
         self.take_node_ctx();
@@ -762,22 +770,7 @@ impl FormatSteps for HtmlMasker {
             return Err(MaskError::Poisoned);
         };
         let before = out.len();
-        if let Some(st) = self.state.as_mut() {
-            st.reopen_node(out);
-        }
-        let written = {
-            let _lent = Lent::new(&mut self.state, out);
-            rw.write(chunk)
-        };
-        match written {
-            Ok(()) => {
-                if let Some(st) = self.state.as_mut() {
-                    st.cut_open_node(out);
-                }
-                Ok(())
-            }
-            Err(e) => Err(self.fail(e, out, before)),
-        }
+        lend(&mut self.state, out, || rw.write(chunk)).map_err(|e| self.fail(e, out, before))
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
@@ -785,15 +778,29 @@ impl FormatSteps for HtmlMasker {
             return Err(MaskError::Poisoned);
         };
         let before = out.len();
-        if let Some(st) = self.state.as_mut() {
-            st.reopen_node(out);
-        }
-        let ended = {
-            let _lent = Lent::new(&mut self.state, out);
-            rw.end()
-        };
-        ended.map_err(|e| self.fail(e, out, before))
+        lend(&mut self.state, out, || rw.end()).map_err(|e| self.fail(e, out, before))
     }
+}
+
+/// Runs one rewriter call with `state` and `out` lent to the handlers and the sink. A text
+/// node still open when the call returns is cut from `out` (it is re-emitted whole at its
+/// last fragment, in a later call): a call never hands out part of a node.
+fn lend(
+    state: &mut Option<Box<State>>,
+    out: &mut Vec<u8>,
+    call: impl FnOnce() -> Result<(), RewritingError>,
+) -> Result<(), RewritingError> {
+    if let Some(st) = state.as_mut() {
+        st.reopen_node(out);
+    }
+    {
+        let _lent = Lent::new(state, out);
+        call()?;
+    }
+    if let Some(st) = state.as_mut() {
+        st.cut_open_node(out);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
