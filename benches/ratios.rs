@@ -70,6 +70,42 @@ fn interleave(contenders: &mut [(&str, Run<'_>)], rounds: usize) -> Vec<Vec<f64>
     times
 }
 
+/// veil's two contenders on `doc` for the `agent` plan: every per-thread cache cleared
+/// before each pass (cold), and kept from the pass before (warm).
+fn veil_agent<'a>(
+    format: Format,
+    plan: &'a MaskPlan,
+    doc: &'a [u8],
+) -> [(&'static str, Run<'a>); 2] {
+    [
+        (
+            "veil agent cold",
+            Box::new(move |o| {
+                veil::engine::clear_thread_caches();
+                mask(format, plan, doc, o)
+            }),
+        ),
+        (
+            "veil agent warm",
+            Box::new(move |o| mask(format, plan, doc, o)),
+        ),
+    ]
+}
+
+/// Runs `contenders` in alternation and prints their table (see [`report`]).
+fn measure(
+    doc: &str,
+    len: usize,
+    mut contenders: Vec<(&str, Run<'_>)>,
+    rounds: usize,
+    reference: f64,
+    base_len: usize,
+) {
+    let names: Vec<&str> = contenders.iter().map(|(n, _)| *n).collect();
+    let times = interleave(&mut contenders, rounds);
+    report(doc, len, &names, &times, reference, base_len);
+}
+
 /// `reference`: the baseline's MiB/s on the reference machine; `base_len`: its input's
 /// length (the baseline may run on another document: CSV is calibrated by serde_json).
 fn report(
@@ -132,27 +168,13 @@ fn main() {
             continue;
         }
         let d = &doc;
-        let mut c: Vec<(&str, Run<'_>)> = vec![
-            (
-                "serde_json round trip (baseline)",
-                Box::new(move |o| serde_roundtrip(d, o)),
-            ),
-            (
-                "veil agent cold",
-                Box::new(|o| {
-                    veil::engine::clear_thread_caches();
-                    mask(Format::Json, &agent, d, o)
-                }),
-            ),
-            (
-                "veil agent warm",
-                Box::new(|o| mask(Format::Json, &agent, d, o)),
-            ),
-            ("veil admin", Box::new(|o| mask(Format::Json, &admin, d, o))),
-        ];
-        let names: Vec<&str> = c.iter().map(|(n, _)| *n).collect();
-        let times = interleave(&mut c, rounds);
-        report(name, doc.len(), &names, &times, reference, doc.len());
+        let mut c: Vec<(&str, Run<'_>)> = vec![(
+            "serde_json round trip (baseline)",
+            Box::new(move |o| serde_roundtrip(d, o)),
+        )];
+        c.extend(veil_agent(Format::Json, &agent, d));
+        c.push(("veil admin", Box::new(|o| mask(Format::Json, &admin, d, o))));
+        measure(name, doc.len(), c, rounds, reference, doc.len());
     }
 
     let mut rng = Rng::new(42);
@@ -173,21 +195,9 @@ fn main() {
                 "lol_html, the page's changes, no detection",
                 Box::new(|o| lol_html_page_changes_only(d, o)),
             ),
-            (
-                "veil agent cold",
-                Box::new(|o| {
-                    veil::engine::clear_thread_caches();
-                    mask(Format::Html, &html_plan, d, o)
-                }),
-            ),
-            (
-                "veil agent warm",
-                Box::new(|o| mask(Format::Html, &html_plan, d, o)),
-            ),
         ];
-        let names: Vec<&str> = c.iter().map(|(n, _)| *n).collect();
-        let times = interleave(&mut c, rounds);
-        report("html/inbox", d.len(), &names, &times, REF_LOL_HTML, d.len());
+        c.extend(veil_agent(Format::Html, &html_plan, d));
+        measure("html/inbox", d.len(), c, rounds, REF_LOL_HTML, d.len());
     }
 
     let _generic = common::docs::generic_page(&mut rng, 1 << 20);
@@ -197,30 +207,16 @@ fn main() {
     }
     let csv_plan = common::plan("/rails/active_storage/disk/x/contacts.csv", "agent");
     let d = csv.as_bytes();
-    let mut c: Vec<(&str, Run<'_>)> = vec![
-        (
-            "serde_json round trip of json/chatwoot (calibration)",
-            Box::new(|o| serde_roundtrip(&cw, o)),
-        ),
-        (
-            "veil agent cold",
-            Box::new(|o| {
-                veil::engine::clear_thread_caches();
-                mask(Format::Csv, &csv_plan, d, o)
-            }),
-        ),
-        (
-            "veil agent warm",
-            Box::new(|o| mask(Format::Csv, &csv_plan, d, o)),
-        ),
-    ];
-    let names: Vec<&str> = c.iter().map(|(n, _)| *n).collect();
-    let times = interleave(&mut c, rounds);
-    report(
+    let mut c: Vec<(&str, Run<'_>)> = vec![(
+        "serde_json round trip of json/chatwoot (calibration)",
+        Box::new(|o| serde_roundtrip(&cw, o)),
+    )];
+    c.extend(veil_agent(Format::Csv, &csv_plan, d));
+    measure(
         "csv/export",
         d.len(),
-        &names,
-        &times,
+        c,
+        rounds,
         REF_SERDE_CHATWOOT,
         cw.len(),
     );
