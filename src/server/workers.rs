@@ -24,6 +24,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
+/// How long a worker waits after a failed `accept` before the next one.
+const ACCEPT_ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// What every worker shares.
 #[derive(Clone)]
 pub struct Shared {
@@ -116,7 +119,10 @@ async fn accept_loop(listener: TcpListener, index: usize, shared: Shared) {
             r = listener.accept() => match r {
                 Ok(s) => s,
                 Err(e) => {
+                    // Out of file descriptors, most likely: accepting again at once would
+                    // spin this thread and flood the log until one is freed.
                     tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                     continue;
                 }
             },
