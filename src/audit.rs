@@ -1,6 +1,7 @@
 //! The audit log: JSON lines, one per event, to a file or stdout.
 //!
-//! Events: `reveal` (who revealed what kind, allowed or refused), `clear_served` (a
+//! Events: `reveal` (who revealed what kind, allowed or refused), `detokenize` (a token
+//! met at a request place: turned back, refused or invalid), `quota_exceeded`, `clear_served` (a
 //! response served a protected kind in the clear: counts by kind), `role_resolution`
 //! (a resolver failed), `spoofed_role_header`. Never a PII value, a key or a credential:
 //! the event types below have no field that could hold one.
@@ -14,10 +15,27 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event<'a> {
     Reveal {
+        principal: &'a str,
         role: &'a str,
         kind: &'a str,
         result: &'a str,
         peer: String,
+    },
+    Detokenize {
+        principal: &'a str,
+        role: &'a str,
+        route: &'a str,
+        place: &'a str,
+        kind: &'a str,
+        key_id: &'a str,
+        result: &'a str,
+    },
+    QuotaExceeded {
+        principal: &'a str,
+        role: &'a str,
+        route: &'a str,
+        scope: &'a str,
+        reason: &'a str,
     },
     ClearServed {
         role: &'a str,

@@ -24,8 +24,12 @@ pub struct Metrics {
     pub blocked: IntCounterVec,
     /// `veil_upstream_errors_total{kind}`: connect, timeout, reset.
     pub upstream_errors: IntCounterVec,
-    /// `veil_detokenized_total{result="ok"|"failed"}`: tokens in requests.
+    /// `veil_detokenized_total{route,place,result="ok"|"refused"|"invalid"}`: tokens met at
+    /// the request places a route lists (`place` as the rule names it: `query:q`).
     pub detokenized: IntCounterVec,
+    /// `veil_quota_refusals_total{scope,reason="over"|"unavailable"}`: requests refused by
+    /// a per-caller quota.
+    pub quota_refusals: IntCounterVec,
     /// `veil_role_resolutions_total{resolver,result}`
     pub role_resolutions: IntCounterVec,
     /// `veil_rule_reloads_total{result="ok"|"error"}`
@@ -133,8 +137,14 @@ impl Metrics {
             detokenized: counter(
                 &r,
                 "veil_detokenized_total",
-                "Tokens in requests turned back into values",
-                &["result"],
+                "Tokens met at request places a route lists, by result",
+                &["route", "place", "result"],
+            ),
+            quota_refusals: counter(
+                &r,
+                "veil_quota_refusals_total",
+                "Requests refused by a per-caller quota",
+                &["scope", "reason"],
             ),
             role_resolutions: counter(
                 &r,

@@ -133,6 +133,7 @@ fn check_config(what: &str, c: &Config) {
             header,
             trusted_peers,
             map,
+            ..
         } = r
         {
             assert!(http::HeaderName::from_bytes(header.as_bytes()).is_ok());

@@ -47,6 +47,11 @@ fn keys_regressions() {
     replay("keys", oracles::check_keys);
 }
 
+#[test]
+fn request_regressions() {
+    replay("request", oracles::check_request);
+}
+
 /// The oracles themselves run: a few hand-made inputs, including every chunking mode.
 #[test]
 fn oracles_accept_known_good_inputs() {
@@ -59,6 +64,18 @@ fn oracles_accept_known_good_inputs() {
     }
     oracles::check_rules(b"\x01routes: []");
     oracles::check_keys(b"test AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+    for (control, body) in [
+        (0u8, "q=@T&page=1&sort=@T"),
+        (1, "source_id=@T&message%5Bcontent%5D=@T+@E"),
+        (
+            2,
+            r#"{"payload":[{"attribute_key":"phone_number","values":["@T","@E"]}],"c":"@T"}"#,
+        ),
+    ] {
+        let mut data = vec![control];
+        data.extend_from_slice(body.as_bytes());
+        oracles::check_request(&data);
+    }
 }
 
 #[test]

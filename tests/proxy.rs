@@ -836,7 +836,7 @@ async fn websocket_frames_are_masked_for_agent_and_clear_for_admin() {
 }
 
 #[tokio::test]
-async fn websocket_client_frames_are_detokenized_on_the_way_up() {
+async fn websocket_client_frames_keep_their_tokens_on_the_way_up() {
     bounded(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let up = listener.local_addr().unwrap();
@@ -880,11 +880,10 @@ async fn websocket_client_frames_are_detokenized_on_the_way_up() {
         .to_string();
         ws.send(Message::Text(reply.into())).await.unwrap();
         let received = got_rx.recv().await.expect("the upstream got the frame");
-        assert!(
-            received.contains(PHONE_E164),
-            "the upstream must receive the real phone: {received}"
-        );
-        assert!(!received.contains("vt_phone_"), "{received}");
+        // ActionCable lists no place: a token written in a frame reaches the inbox as
+        // the token.
+        assert!(received.contains(&token), "{received}");
+        assert_absent(&received, &[PHONE_E164, &PHONE_E164[1..]]);
         let v: serde_json::Value = serde_json::from_str(&received).expect("still JSON");
         assert_eq!(v["command"], "message");
         let _ = ws.close(None).await;
@@ -991,8 +990,8 @@ async fn tls_both_legs_and_http2_downstream() {
             format!("localhost:{}", up.port())
         );
 
-        // Request bodies over HTTP/2 reach the HTTP/1.1 upstream: JSON detokenized, other
-        // types as they are.
+        // Request bodies over HTTP/2 reach the HTTP/1.1 upstream as they came: a token in a
+        // message stays a token (no route place lists it), other types untouched.
         let token = got.json()["payload"][0]["phone_number"]
             .as_str()
             .unwrap()
@@ -1017,7 +1016,7 @@ async fn tls_both_legs_and_http2_downstream() {
         assert_eq!(seen.method, "POST");
         assert_eq!(
             String::from_utf8_lossy(&seen.body),
-            format!("{{\"content\":\"ligar {PHONE_E164}\"}}")
+            format!("{{\"content\":\"ligar {token}\"}}")
         );
         let blob = "binary-ish payload PED-2025-0042 ".repeat(100);
         let resp = post("application/octet-stream", blob.clone())
@@ -1041,7 +1040,7 @@ async fn tls_both_legs_and_http2_downstream() {
 // 12. Tokens back to values
 
 #[tokio::test]
-async fn tokens_round_trip_through_search_and_post_bodies() {
+async fn a_search_turns_the_token_back_and_a_reply_keeps_it() {
     bounded(async {
         let (inbox, received) =
             veil::demo::inbox::start("127.0.0.1:0", Duration::from_secs(3600))
@@ -1097,11 +1096,13 @@ async fn tokens_round_trip_through_search_and_post_bodies() {
             .iter()
             .find(|t| t.starts_with('{') && t.contains("Vou ligar"))
             .expect("the POST body reached the upstream");
+        // A reply's text is never turned back: the inbox would deliver the clear number
+        // wherever the agent sends it.
         assert!(
-            up_body.contains(&format!("Vou ligar no {phone} ainda hoje")),
+            up_body.contains(&format!("Vou ligar no {token} ainda hoje")),
             "{up_body}"
         );
-        assert!(!up_body.contains("vt_"), "{up_body}");
+        assert_absent(up_body, &[phone, digits]);
         assert_absent(&posted.text(), &[phone, digits]);
         assert!(posted.text().contains("Vou ligar no vt_phone_"), "{}", posted.text());
     })

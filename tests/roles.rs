@@ -571,7 +571,7 @@ async fn key_rotation_keeps_old_tokens_until_their_key_is_dropped() {
         .await;
         let m = veil.metrics().await;
         assert!(
-            metric_value(&m, "veil_detokenized_total", &[("result", "failed")]) >= 1.0,
+            metric_value(&m, "veil_detokenized_total", &[("result", "invalid")]) >= 1.0,
             "{m}"
         );
         // A k2 token still does.
@@ -648,6 +648,10 @@ async fn reveal_is_allowed_by_role_rate_limited_and_audited_without_values() {
         let (up, log) = inbox().await;
         let mut setup = Setup::new(format!("http://{up}"));
         setup.extra = "reveal:\n  per_minute: 3\n".into();
+        // The auth proxy in front names the user: that is the caller a quota counts.
+        setup.roles = Some(
+            "roles:\n  resolvers:\n    - type: trusted_header\n      header: x-veil-role\n      user_header: x-veil-user\n      trusted_peers: [127.0.0.1]\n".into(),
+        );
         let (veil, audit) = start(setup, &[]);
         let list = get(&veil, CONTACTS, "agent").await;
         assert_masked(&list);
@@ -671,15 +675,23 @@ async fn reveal_is_allowed_by_role_rate_limited_and_audited_without_values() {
 
         let limited = reveal(&veil, "supervisor", &token, &[]).await;
         assert_eq!(limited.status, 429, "{}", limited.text());
+        assert!(limited.header("retry-after").is_some());
         assert_absent(&limited.text(), PII);
-        // Another caller (other credentials) has its own budget.
-        let other = reveal(
-            &veil,
-            "supervisor",
-            &token,
-            &[("authorization", "Bearer other-caller")],
-        )
-        .await;
+        // Credentials nobody verified make no new caller: random cookies and bearer
+        // tokens share the peer's budget.
+        for i in 0..5 {
+            let cookie = format!("_chatwoot_session=random{i}");
+            let again = reveal(
+                &veil,
+                "supervisor",
+                &token,
+                &[("cookie", &cookie), ("authorization", "Bearer other-caller")],
+            )
+            .await;
+            assert_eq!(again.status, 429, "{}", again.text());
+        }
+        // Another user the auth proxy names has a budget of its own.
+        let other = reveal(&veil, "supervisor", &token, &[("x-veil-user", "bruno")]).await;
         assert_eq!(other.status, 200, "{}", other.text());
         assert_eq!(
             log.all().len(),
@@ -705,6 +717,11 @@ async fn reveal_is_allowed_by_role_rate_limited_and_audited_without_values() {
                 ("agent", "phone", "refused"),
                 ("supervisor", "-", "invalid"),
                 ("supervisor", "-", "rate_limited"),
+                ("supervisor", "-", "rate_limited"),
+                ("supervisor", "-", "rate_limited"),
+                ("supervisor", "-", "rate_limited"),
+                ("supervisor", "-", "rate_limited"),
+                ("supervisor", "-", "rate_limited"),
                 ("supervisor", "phone", "allowed"),
             ]
         );
@@ -712,6 +729,9 @@ async fn reveal_is_allowed_by_role_rate_limited_and_audited_without_values() {
             assert!(e.get("value").is_none(), "{e}");
             assert_eq!(e["peer"], "127.0.0.1");
         }
+        let principals: Vec<&str> = events.iter().map(|e| e["principal"].as_str().unwrap()).collect();
+        assert_eq!(principals[0], "peer:127.0.0.1");
+        assert_eq!(principals[principals.len() - 1], "user:bruno");
         let m = veil.metrics().await;
         let allowed = [("kind", "phone"), ("result", "allowed")];
         assert_eq!(metric_value(&m, "veil_reveals_total", &allowed), 2.0, "{m}");

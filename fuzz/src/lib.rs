@@ -236,3 +236,84 @@ pub fn check_keys(data: &[u8]) {
         );
     }
 }
+
+/// Request side: the first byte picks the place (0 query, 1 form, 2 JSON) and the route;
+/// `@T` in the rest stands for a real phone token, `@E` for an e-mail token (a kind the
+/// agent may not turn back). Whatever the bytes: no panic; nothing changes unless a token
+/// turned back; a JSON body stays JSON; the e-mail never appears; the phone appears only
+/// as many times as tokens turned back (plus what the input held in the clear).
+pub fn check_request(data: &[u8]) {
+    use veil::proxy::detokenize::{Detokenizer, TurnResult};
+    const PHONE: &str = "+5511987654321";
+    const EMAIL: &str = "maria.silva@example.com";
+    let Some((&control, rest)) = data.split_first() else {
+        return;
+    };
+    let s = shared();
+    let mut phone = String::new();
+    s.keys.tokenize("phone", PHONE, &mut phone);
+    let mut email = String::new();
+    s.keys.tokenize("email", EMAIL, &mut email);
+    let input = String::from_utf8_lossy(rest)
+        .replace("@T", &phone)
+        .replace("@E", &email);
+    let (route, place) = match control % 3 {
+        0 => ("/api/v1/accounts/1/contacts/search", 0),
+        1 => ("/api/v1/accounts/1/conversations", 1),
+        _ => ("/api/v1/accounts/1/contacts/filter", 2),
+    };
+    let method = if place == 0 { "GET" } else { "POST" };
+    let route = s.set.route_for(method, route, false);
+    let role = s.set.role("agent").expect("the agent role");
+    let mut d = Detokenizer::new(
+        &s.keys,
+        &s.set.kinds,
+        s.set.role_grants(role),
+        &route.detokenize,
+    );
+    let out: Option<String> = match place {
+        0 => {
+            let pq = format!("{}?{input}", route.path_glob.replace('*', "1"));
+            let out = d.path_and_query(&pq).into_owned();
+            (out != pq).then_some(out)
+        }
+        1 => d
+            .form(input.as_bytes())
+            .ok()
+            .flatten()
+            .map(|b| String::from_utf8(b).expect("a form stays UTF-8")),
+        _ => d
+            .json(input.as_bytes())
+            .ok()
+            .flatten()
+            .map(|b| String::from_utf8(b).expect("JSON stays UTF-8")),
+    };
+    let ok = d
+        .turned
+        .iter()
+        .filter(|t| t.result == TurnResult::Ok)
+        .count();
+    assert!(
+        d.turned
+            .iter()
+            .all(|t| t.result != TurnResult::Ok || t.kind == "phone"),
+        "{:?}",
+        d.turned
+    );
+    let Some(out) = out else {
+        return;
+    };
+    assert!(
+        ok > 0,
+        "changed without a token turned back: {input:?} -> {out:?}"
+    );
+    assert!(!out.contains(EMAIL), "{out}");
+    if place == 2 {
+        serde_json::from_str::<serde_json::Value>(&out).expect("a JSON body stays JSON");
+        let clear = out.matches(PHONE).count();
+        assert!(
+            clear <= ok + input.matches(PHONE).count(),
+            "{input:?} -> {out:?}"
+        );
+    }
+}

@@ -79,6 +79,7 @@ impl ServeArgs {
                     header: h.clone(),
                     trusted_peers: self.trusted_peers.clone(),
                     map: Default::default(),
+                    user_header: None,
                 },
             );
         }

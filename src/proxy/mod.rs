@@ -14,6 +14,7 @@ pub mod body;
 pub mod codec;
 pub mod detokenize;
 pub mod headers;
+pub mod quota;
 pub mod reveal;
 pub mod upstream;
 pub mod websocket;
@@ -28,10 +29,11 @@ use arc_swap::ArcSwap;
 use body::{MaskedBody, Outcome};
 use bytes::Bytes;
 use codec::{Coding, Decoder, Encoder};
-use detokenize::{detokenize, Detokenized, Escape};
+use detokenize::Detokenizer;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
 use hyper::body::Incoming;
+use quota::{Rate, Verdict};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -63,7 +65,8 @@ pub struct Proxy {
     /// The upstream has answered at least once (`/readyz`).
     pub upstream_seen: AtomicBool,
     pub audit: Arc<crate::audit::Audit>,
-    pub reveal_limiter: reveal::RateLimiter,
+    /// Per-principal budgets: reveals, detokenizations.
+    pub quotas: quota::Quotas,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -126,7 +129,7 @@ impl Proxy {
         let started = Instant::now();
         let rules = self.rules.load_full();
         let keys = self.keys.load_full();
-        let Resolution { role, by, spoofed } = self
+        let who = self
             .resolver
             .resolve(
                 &rules,
@@ -137,11 +140,12 @@ impl Proxy {
                 &self.audit,
             )
             .await;
-        if spoofed {
+        let (role, by) = (who.role, who.by);
+        if who.spoofed {
             tracing::warn!(peer = %from.peer.ip(), "role header from an untrusted peer removed");
         }
         if req.method() == Method::POST && req.uri().path() == self.settings.reveal_path {
-            return reveal::handle(&self, req, from, role).await;
+            return reveal::handle(&self, req, from, &who).await;
         }
         let websocket = websocket::is_upgrade(&req);
         let path = req.uri().path().to_owned();
@@ -156,7 +160,7 @@ impl Proxy {
         let method = req.method().clone();
 
         let response = if websocket {
-            websocket::proxy(self.clone(), req, from, rules.clone(), keys.clone(), role).await
+            websocket::proxy(self.clone(), req, from, rules.clone(), keys.clone(), &who).await
         } else if req.headers().contains_key(header::UPGRADE) && masked {
             self.metrics
                 .blocked
@@ -168,7 +172,7 @@ impl Proxy {
                 "veil: only WebSocket upgrades can be masked",
             )
         } else {
-            self.forward(req, from, &rules, &keys, role, masked, audit_clear, started)
+            self.forward(req, from, &rules, &keys, &who, masked, audit_clear, started)
                 .await
         };
         let status = response.status();
@@ -183,7 +187,8 @@ impl Proxy {
         response
     }
 
-    /// Detokenizes the URI, rewrites headers, sends upstream, masks the response.
+    /// Turns tokens back where the route says, rewrites headers, sends upstream, masks the
+    /// response.
     #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
@@ -191,14 +196,20 @@ impl Proxy {
         from: Downstream,
         rules: &Arc<RuleSet>,
         keys: &Arc<KeyRing>,
-        role: crate::rules::RoleId,
+        who: &Resolution,
         masked: bool,
         audit_clear: bool,
         started: Instant,
     ) -> Response<ProxyBody> {
+        let role = who.role;
         let (mut parts, body) = req.into_parts();
         let route = rules.route_for(parts.method.as_str(), parts.uri.path(), false);
-        let mut counts = Detokenized::default();
+        let mut turn = Detokenizer::new(
+            keys,
+            &rules.kinds,
+            rules.role_grants(role),
+            &route.detokenize,
+        );
         let client_accepts = parts
             .headers
             .get(header::ACCEPT_ENCODING)
@@ -206,7 +217,9 @@ impl Proxy {
             .unwrap_or("")
             .to_owned();
         headers::strip_hop_by_hop(&mut parts.headers);
-        if let Err(e) = self.retarget(&mut parts, from, keys, &mut counts) {
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let pq = turn.path_and_query(pq).into_owned();
+        if let Err(e) = self.retarget(&mut parts, from, &pq) {
             return e.response();
         }
         if masked {
@@ -215,16 +228,22 @@ impl Proxy {
         let body = match upstream::request_body(
             body,
             &mut parts.headers,
-            keys,
+            &mut turn,
             self.settings.max_request_body,
-            &mut counts,
         )
         .await
         {
             Ok(b) => b,
             Err(resp) => return resp,
         };
-        self.count_detokenized(counts);
+        let policy_name = &rules.role_policy(role).name;
+        let per_hour = rules.role_grants(role).detokenize_per_hour;
+        if let Err(refused) = self
+            .settle(&turn, who, policy_name, &route.name, per_hour)
+            .await
+        {
+            return refused;
+        }
         let head_only = parts.method == Method::HEAD;
         let upstream_req = Request::from_parts(parts, body);
         let resp = match self
@@ -385,18 +404,15 @@ impl Proxy {
         )
     }
 
-    /// Points a downstream request at the upstream: tokens in its path and query replaced
-    /// by their values, `X-Forwarded-*` added, HTTP/1.1 (the upstream leg speaks it whatever
-    /// the client spoke), `Host` rewritten unless configured to keep it.
+    /// Points a downstream request at the upstream: the path and query `pq` (tokens turned
+    /// back where the route says), `X-Forwarded-*` added, HTTP/1.1 (the upstream leg speaks
+    /// it whatever the client spoke), `Host` rewritten unless configured to keep it.
     pub(crate) fn retarget(
         &self,
         parts: &mut http::request::Parts,
         from: Downstream,
-        keys: &KeyRing,
-        counts: &mut Detokenized,
+        pq: &str,
     ) -> Result<(), InvalidTarget> {
-        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let pq = detokenize(pq, keys, Escape::Url, counts).into_owned();
         let host = parts.headers.get(header::HOST).cloned();
         headers::add_forwarded(
             &mut parts.headers,
@@ -404,7 +420,7 @@ impl Proxy {
             from.https,
             host.as_ref(),
         );
-        parts.uri = self.upstream.uri(&pq).map_err(|_| InvalidTarget)?;
+        parts.uri = self.upstream.uri(pq).map_err(|_| InvalidTarget)?;
         parts.version = http::Version::HTTP_11;
         if !self.settings.preserve_host {
             if let Ok(v) = HeaderValue::from_str(&self.upstream.authority) {
@@ -420,18 +436,90 @@ impl Proxy {
         error_response(StatusCode::BAD_GATEWAY, reason, message)
     }
 
-    pub(crate) fn count_detokenized(&self, c: Detokenized) {
-        if c.ok > 0 {
+    /// Accounts for the tokens a request met at its places: one audit event and one count
+    /// each, then the role's quota for those turned back. `Err` is the 429 to send instead
+    /// of the request (nothing went upstream).
+    pub(crate) async fn settle(
+        &self,
+        turn: &Detokenizer<'_>,
+        who: &Resolution,
+        role: &str,
+        route: &str,
+        per_hour: Option<u32>,
+    ) -> Result<(), Response<ProxyBody>> {
+        for t in &turn.turned {
+            self.audit.log(&crate::audit::Event::Detokenize {
+                principal: who.principal.as_str(),
+                role,
+                route,
+                place: &t.place,
+                kind: &t.kind,
+                key_id: &t.key_id,
+                result: t.result.label(),
+            });
             self.metrics
                 .detokenized
-                .with_label_values(&["ok"])
-                .inc_by(c.ok as u64);
+                .with_label_values(&[route, &t.place, t.result.label()])
+                .inc();
         }
-        if c.failed > 0 {
-            self.metrics
-                .detokenized
-                .with_label_values(&["failed"])
-                .inc_by(c.failed as u64);
+        let ok = turn.ok_count();
+        let Some(per_hour) = per_hour.filter(|_| ok > 0) else {
+            return Ok(());
+        };
+        let verdict = self
+            .quotas
+            .take(
+                "detokenize",
+                role,
+                &who.principal,
+                ok,
+                Rate::per_hour(per_hour),
+            )
+            .await;
+        if verdict == Verdict::Allow {
+            return Ok(());
         }
+        Err(self.refuse_quota("detokenize", who, role, route, verdict))
+    }
+
+    /// The 429 (or 503 when the shared store is down) of a refused quota, audited.
+    pub(crate) fn refuse_quota(
+        &self,
+        scope: &'static str,
+        who: &Resolution,
+        role: &str,
+        route: &str,
+        verdict: Verdict,
+    ) -> Response<ProxyBody> {
+        let (reason, retry_after) = match verdict {
+            Verdict::Over { retry_after } => ("over", retry_after),
+            _ => ("unavailable", Duration::from_secs(5)),
+        };
+        self.audit.log(&crate::audit::Event::QuotaExceeded {
+            principal: who.principal.as_str(),
+            role,
+            route,
+            scope,
+            reason,
+        });
+        self.metrics
+            .quota_refusals
+            .with_label_values(&[scope, reason])
+            .inc();
+        tracing::warn!(scope, reason, role, route, "quota refused a request");
+        let mut resp = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "quota_exceeded",
+            if reason == "over" {
+                "veil: over this role's quota; try again later"
+            } else {
+                "veil: the quota store cannot be reached; refused until it can"
+            },
+        );
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after.as_secs().max(1)),
+        );
+        resp
     }
 }

@@ -1,65 +1,31 @@
 //! `POST /_veil/reveal` (path configurable): a token in, its clear value out, for roles
-//! whose rules allow `reveal` for the token's kind. Rate-limited per caller; every
-//! attempt is audited (kind and result, never the value).
+//! whose rules allow `reveal` for the token's kind. Rate-limited per principal (not per
+//! credential header: random cookies make no new caller); every attempt is audited
+//! (principal, kind and result, never the value).
+use super::quota::{Rate, Verdict};
 use super::{error_response, full, Downstream, Proxy, ProxyBody};
 use crate::audit::Event;
-use crate::rules::RoleId;
+use crate::roles::Resolution;
 use http::{header, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 const MAX_BODY: usize = 4096;
-const WINDOW: Duration = Duration::from_secs(60);
-
-/// A fixed-window counter per caller (peer address and credentials, hashed).
-#[derive(Debug, Default)]
-pub struct RateLimiter {
-    seen: Mutex<HashMap<[u8; 32], (u32, Instant)>>,
-}
-
-impl RateLimiter {
-    /// Counts one attempt; false when the caller is over `per_minute`.
-    pub fn allow(&self, caller: [u8; 32], per_minute: u32) -> bool {
-        let mut seen = self.seen.lock().expect("not poisoned");
-        if seen.len() > 100_000 {
-            seen.retain(|_, (_, at)| at.elapsed() < WINDOW);
-        }
-        let e = seen.entry(caller).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= WINDOW {
-            *e = (0, Instant::now());
-        }
-        e.0 += 1;
-        e.0 <= per_minute
-    }
-}
-
-fn caller_key(req: &Request<Incoming>, from: Downstream) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(from.peer.ip().to_string().as_bytes());
-    for name in [header::AUTHORIZATION, header::COOKIE] {
-        for v in req.headers().get_all(name) {
-            h.update(v.as_bytes());
-        }
-    }
-    h.finalize().into()
-}
 
 pub async fn handle(
     proxy: &Proxy,
     req: Request<Incoming>,
     from: Downstream,
-    role: RoleId,
+    who: &Resolution,
 ) -> Response<ProxyBody> {
     let rules = proxy.rules.load();
     let keys = proxy.keys.load();
-    let policy = rules.role_policy(role).clone();
+    let policy = rules.role_policy(who.role).clone();
     let peer = from.peer.ip().to_string();
+    let principal = who.principal.as_str();
     let audit = |kind: &str, result: &str| {
         proxy.audit.log(&Event::Reveal {
+            principal,
             role: &policy.name,
             kind,
             result,
@@ -71,16 +37,15 @@ pub async fn handle(
             .with_label_values(&[kind, result])
             .inc();
     };
-    if !proxy
-        .reveal_limiter
-        .allow(caller_key(&req, from), proxy.settings.reveal_per_minute)
-    {
+    // One budget per principal, whatever role it asks as.
+    let rate = Rate::per_minute(proxy.settings.reveal_per_minute);
+    let verdict = proxy
+        .quotas
+        .take("reveal", "*", &who.principal, 1, rate)
+        .await;
+    if verdict != Verdict::Allow {
         audit("-", "rate_limited");
-        return error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "veil: too many reveals; try again later",
-        );
+        return proxy.refuse_quota("reveal", who, &policy.name, "-", verdict);
     }
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),

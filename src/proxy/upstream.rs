@@ -1,13 +1,12 @@
-//! The upstream leg: a pooled HTTP/1.1 client (plain or rustls), request bodies
-//! (detokenized when they are JSON or forms), and upstream failures as 502 / 504.
+//! The upstream leg: a pooled HTTP/1.1 client (plain or rustls), request bodies (tokens
+//! turned back at the places a route lists), and upstream failures as 502 / 504.
 //!
 //! One connection pool per worker thread (see `server::workers`): a pooled connection is
 //! driven by a task on the thread that opened it, so a request that borrowed it from
 //! another worker's pool would wake that thread for every read and write. Each worker
 //! thread marks itself with [`use_pool_of_worker`]; other threads use the first pool.
-use super::detokenize::{detokenize, Detokenized, Escape};
+use super::detokenize::Detokenizer;
 use super::{error_response, BoxError, ProxyBody};
-use crate::engine::token::KeyRing;
 use crate::metrics::Metrics;
 use crate::server::config::{Config, UpstreamTarget};
 use bytes::Bytes;
@@ -196,29 +195,26 @@ fn client_tls(ca: &std::path::Path) -> Result<rustls::ClientConfig, String> {
     )
 }
 
-/// The body to send upstream. JSON and form bodies are read (up to `max` bytes) and their
-/// tokens replaced by the real values; other bodies stream through untouched.
+/// The body to send upstream. When the route lists body places for tokens and the role
+/// may turn some back, a JSON or form body is read (up to `max` bytes) and its tokens at
+/// those places turned back; every other body streams through untouched, its tokens
+/// tokens still. A body that does not parse goes as it came (its tokens stay tokens).
 pub async fn request_body(
     body: Incoming,
     headers: &mut HeaderMap,
-    keys: &KeyRing,
+    turn: &mut Detokenizer<'_>,
     max: usize,
-    counts: &mut Detokenized,
 ) -> Result<ProxyBody, Response<ProxyBody>> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let escape = if ct.contains("json") {
-        Escape::Json
-    } else if ct.starts_with("application/x-www-form-urlencoded") {
-        Escape::Url
-    } else if ct.starts_with("text/plain") {
-        Escape::None
-    } else {
+    let json = ct.contains("json");
+    let form = ct.starts_with("application/x-www-form-urlencoded");
+    if !turn.reads_body() || !(json || form) {
         return Ok(body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
-    };
+    }
     let bytes = match Limited::new(body, max).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) => {
@@ -240,12 +236,14 @@ pub async fn request_body(
             });
         }
     };
-    let out = match std::str::from_utf8(&bytes) {
-        Ok(text) => match detokenize(text, keys, escape, counts) {
-            std::borrow::Cow::Borrowed(_) => bytes,
-            std::borrow::Cow::Owned(s) => Bytes::from(s),
-        },
-        Err(_) => bytes,
+    let rewritten = if json {
+        turn.json(&bytes)
+    } else {
+        turn.form(&bytes)
+    };
+    let out = match rewritten {
+        Ok(Some(new)) => Bytes::from(new),
+        Ok(None) | Err(_) => bytes,
     };
     headers.insert(header::CONTENT_LENGTH, out.len().into());
     Ok(Full::new(out)

@@ -1,19 +1,21 @@
 //! WebSocket relay. The role is resolved once, at the upgrade, and kept.
 //!
 //! Server → client text messages go through the route's masker (JSON, as ActionCable
-//! frames are; a message that is not JSON is scanned as text); client → server messages
-//! are detokenized. Fragmented messages are reassembled by tungstenite up to
+//! frames are; a message that is not JSON is scanned as text); in client → server
+//! messages, tokens turn back only at the JSON paths the route lists (none for
+//! ActionCable, whose client sends no contact identifier), within the role's quota. Fragmented messages are reassembled by tungstenite up to
 //! `websocket_max_message`; a bigger one closes the connection. `permessage-deflate` is
 //! removed from the handshake so that every frame is readable. Binary messages on a masked
 //! route follow the route's `on_unknown`: scanned as text, or the connection is closed.
-use super::detokenize::{detokenize, Detokenized, Escape};
+use super::detokenize::Detokenizer;
 use super::{error_response, full, Downstream, Proxy, ProxyBody};
 use crate::engine::format::Format;
 use crate::engine::json::JsonMasker;
 use crate::engine::text::TextMasker;
 use crate::engine::token::KeyRing;
 use crate::engine::{mask_all, Masker};
-use crate::rules::{OnUnknown, RoleId, RuleSet};
+use crate::roles::Resolution;
+use crate::rules::{OnUnknown, RuleSet};
 use futures_util::{SinkExt, StreamExt};
 use http::{header, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -44,18 +46,35 @@ pub async fn proxy(
     from: Downstream,
     rules: Arc<RuleSet>,
     keys: Arc<KeyRing>,
-    role: RoleId,
+    who: &Resolution,
 ) -> Response<ProxyBody> {
-    let route = rules.route_for(req.method().as_str(), req.uri().path(), true);
+    let role = who.role;
+    let route_path = req.uri().path().to_owned();
+    let route = rules.route_for(req.method().as_str(), &route_path, true);
     let masked = !route.passthrough && !rules.role_policy(role).is_all_clear();
     let downstream_upgrade = hyper::upgrade::on(&mut req);
     let (mut parts, _body) = req.into_parts();
-    let mut counts = Detokenized::default();
     parts.headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
-    if let Err(e) = proxy.retarget(&mut parts, from, &keys, &mut counts) {
+    let role_name = rules.role_policy(role).name.clone();
+    let per_hour = rules.role_grants(role).detokenize_per_hour;
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut turn = Detokenizer::new(
+        &keys,
+        &rules.kinds,
+        rules.role_grants(role),
+        &route.detokenize,
+    );
+    let pq = turn.path_and_query(pq).into_owned();
+    if let Err(refused) = proxy
+        .settle(&turn, who, &role_name, &route.name, per_hour)
+        .await
+    {
+        return refused;
+    }
+    drop(turn);
+    if let Err(e) = proxy.retarget(&mut parts, from, &pq) {
         return e.response();
     }
-    proxy.count_detokenized(counts);
     let upstream_req = Request::from_parts(parts, full(bytes::Bytes::new()));
     let mut resp = match proxy
         .upstream
@@ -105,6 +124,8 @@ pub async fn proxy(
     let plan = masked.then(|| rules.plan(route, role, &keys));
     let on_unknown = route.on_unknown;
     let metrics = proxy.metrics.clone();
+    let route_name = route.name.clone();
+    let who = who.clone();
     tokio::spawn(async move {
         let (down, up) = match tokio::try_join!(downstream_upgrade, upstream_upgrade) {
             Ok(pair) => pair,
@@ -188,26 +209,31 @@ pub async fn proxy(
             while let Some(Ok(msg)) = client_rx.next().await {
                 let out = match msg {
                     Message::Text(t) => {
-                        let mut c = Detokenized::default();
-                        let escape = if t.trim_start().starts_with(['{', '[']) {
-                            Escape::Json
+                        let route = rules.route_for("GET", &route_path, true);
+                        if route.detokenize.json.is_empty() {
+                            Message::Text(t)
                         } else {
-                            Escape::None
-                        };
-                        let replaced = detokenize(t.as_str(), &keys, escape, &mut c).into_owned();
-                        if c.ok > 0 {
-                            up_metrics
-                                .detokenized
-                                .with_label_values(&["ok"])
-                                .inc_by(c.ok as u64);
+                            let mut turn = Detokenizer::new(
+                                &keys,
+                                &rules.kinds,
+                                rules.role_grants(who.role),
+                                &route.detokenize,
+                            );
+                            // A message that is not JSON has no listed place: it goes as it is.
+                            let replaced = turn.json(t.as_bytes()).ok().flatten();
+                            let settled = proxy
+                                .settle(&turn, &who, &role_name, &route_name, per_hour)
+                                .await;
+                            match (replaced, settled) {
+                                (Some(new), Ok(())) => Message::Text(
+                                    String::from_utf8(new)
+                                        .expect("serde_json writes UTF-8")
+                                        .into(),
+                                ),
+                                // Over quota: the message goes with its tokens as tokens.
+                                _ => Message::Text(t),
+                            }
                         }
-                        if c.failed > 0 {
-                            up_metrics
-                                .detokenized
-                                .with_label_values(&["failed"])
-                                .inc_by(c.failed as u64);
-                        }
-                        Message::Text(replaced.into())
                     }
                     other => other,
                 };

@@ -127,8 +127,9 @@ impl JwtResolver {
             })
     }
 
-    /// The role name the token's claim gives, or why there is none.
-    pub async fn role(&self, headers: &HeaderMap) -> Result<String, JwtFailure> {
+    /// The role name the token's claim gives and the token's subject (`sub`, when it has
+    /// one), or why there is none.
+    pub async fn role(&self, headers: &HeaderMap) -> Result<(String, Option<String>), JwtFailure> {
         let token = self.token(headers).ok_or(JwtFailure::Missing)?;
         let header = decode_header(token).map_err(|_| JwtFailure::Invalid)?;
         if !self.validation.algorithms.contains(&header.alg) {
@@ -157,7 +158,12 @@ impl JwtResolver {
                 .to_owned(),
             other => other.to_string(),
         };
-        Ok(self.map.get(&name).cloned().unwrap_or(name))
+        let sub = data
+            .claims
+            .get("sub")
+            .and_then(|s| s.as_str())
+            .map(str::to_owned);
+        Ok((self.map.get(&name).cloned().unwrap_or(name), sub))
     }
 
     async fn jwks_key(&self, kid: Option<&str>) -> Option<DecodingKey> {

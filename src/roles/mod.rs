@@ -24,6 +24,7 @@ pub enum Resolver {
         header: HeaderName,
         peers: Vec<ipnet::IpNet>,
         map: BTreeMap<String, String>,
+        user_header: Option<HeaderName>,
     },
     Static {
         tokens: BTreeMap<String, String>,
@@ -53,10 +54,61 @@ pub struct RoleResolver {
     resolvers: Vec<Resolver>,
 }
 
+/// Who a request is from, as far as veil can tell: the key of every per-caller limit
+/// (reveals, detokenization, the collection budget) and the "who" of audit events.
+///
+/// Only what a resolver verified names a caller: a JWT's `sub`, the user header of a
+/// trusted auth proxy, a static token (by a hash), the credentials the inbox accepted
+/// (by a hash). Anything else is the peer address: credentials nobody checked (a random
+/// `Cookie:` header) never make a new caller, so they never make a fresh quota. Never a
+/// credential in the clear.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Principal(Arc<str>);
+
+impl Principal {
+    pub fn user(source: &str, id: &str) -> Principal {
+        Principal(format!("{source}:{id}").into())
+    }
+
+    /// A caller known by a secret: a short hash of it, never the secret.
+    pub fn hashed(source: &str, secret: &[u8]) -> Principal {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(secret);
+        Principal::user(source, &data_encoding::HEXLOWER.encode(&digest[..8]))
+    }
+
+    /// The peer address: an IPv4 address, or the /64 of an IPv6 one (a host commonly
+    /// holds a whole /64, and would otherwise be 2^64 callers).
+    pub fn peer(ip: IpAddr) -> Principal {
+        match ip {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let s = v6.segments();
+                let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                Principal::user("peer", &format!("{net}/64"))
+            }
+            IpAddr::V6(v6) => {
+                Principal::user("peer", &v6.to_ipv4_mapped().expect("mapped").to_string())
+            }
+            IpAddr::V4(v4) => Principal::user("peer", &v4.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The outcome for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolution {
     pub role: RoleId,
+    pub principal: Principal,
     /// The resolver that answered, or `default`.
     pub by: &'static str,
     /// A role header came from an untrusted peer and was removed.
@@ -72,10 +124,15 @@ impl RoleResolver {
                     header,
                     trusted_peers,
                     map,
+                    user_header,
                 } => Resolver::TrustedHeader {
                     header: HeaderName::from_bytes(header.as_bytes())?,
                     peers: trusted_peers.iter().filter_map(|p| parse_cidr(p)).collect(),
                     map: map.clone(),
+                    user_header: user_header
+                        .as_deref()
+                        .map(|h| HeaderName::from_bytes(h.as_bytes()))
+                        .transpose()?,
                 },
                 ResolverConfig::Static { tokens } => Resolver::Static {
                     tokens: tokens.clone(),
@@ -132,8 +189,18 @@ impl RoleResolver {
         let mut spoofed = false;
         // Strip every untrusted role header first, whatever resolver answers.
         for r in &self.resolvers {
-            if let Resolver::TrustedHeader { header, peers, .. } = r {
-                if headers.contains_key(header) && !peers.iter().any(|n| n.contains(&peer)) {
+            if let Resolver::TrustedHeader {
+                header,
+                peers,
+                user_header,
+                ..
+            } = r
+            {
+                let trusted = peers.iter().any(|n| n.contains(&peer));
+                if let Some(u) = user_header.as_ref().filter(|_| !trusted) {
+                    headers.remove(u);
+                }
+                if headers.contains_key(header) && !trusted {
                     headers.remove(header);
                     spoofed = true;
                     audit.log(&Event::SpoofedRoleHeader {
@@ -147,20 +214,37 @@ impl RoleResolver {
             }
         }
         for r in &self.resolvers {
-            let name = match r {
-                Resolver::TrustedHeader { header, map, .. } => headers
-                    .get(header)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| map.get(v).cloned().unwrap_or_else(|| v.to_owned())),
+            // The role name, and who the resolver says the caller is.
+            let name: Option<(String, Option<Principal>)> = match r {
+                Resolver::TrustedHeader {
+                    header,
+                    map,
+                    user_header,
+                    ..
+                } => headers.get(header).and_then(|v| v.to_str().ok()).map(|v| {
+                    let role = map.get(v).cloned().unwrap_or_else(|| v.to_owned());
+                    let user = user_header
+                        .as_ref()
+                        .and_then(|u| headers.get(u))
+                        .and_then(|u| u.to_str().ok())
+                        .filter(|u| !u.is_empty())
+                        .map(|u| Principal::user("user", u));
+                    (role, user)
+                }),
                 Resolver::Static { tokens } => bearer(headers).and_then(|t| {
                     tokens
                         .iter()
                         .find(|(k, _)| constant_time_eq(k.as_bytes(), t.as_bytes()))
-                        .map(|(_, role)| role.clone())
+                        .map(|(k, role)| {
+                            (
+                                role.clone(),
+                                Some(Principal::hashed("static", k.as_bytes())),
+                            )
+                        })
                 }),
-                Resolver::Fixed { role } => Some(role.clone()),
+                Resolver::Fixed { role } => Some((role.clone(), None)),
                 Resolver::Jwt(j) => match j.role(headers).await {
-                    Ok(role) => Some(role),
+                    Ok((role, sub)) => Some((role, sub.map(|s| Principal::user("jwt", &s)))),
                     Err(jwt::JwtFailure::Missing) => None,
                     Err(f) => {
                         let label = if f == jwt::JwtFailure::Invalid {
@@ -181,13 +265,13 @@ impl RoleResolver {
                     }
                 },
                 Resolver::UpstreamProbe(p) => match p.role(headers, upstream).await {
-                    Ok((role, cached)) => {
+                    Ok((role, cached, credential)) => {
                         let label = if cached { "cached" } else { "probed" };
                         metrics
                             .role_resolutions
                             .with_label_values(&["upstream_probe", label])
                             .inc();
-                        Some(role)
+                        Some((role, Some(Principal::hashed("session", &credential))))
                     }
                     Err(probe::ProbeFailure::NoCredentials) => None,
                     Err(f) => {
@@ -209,19 +293,20 @@ impl RoleResolver {
                     }
                 },
             };
-            match name.as_deref().map(|n| (n, rules.role(n))) {
-                Some((_, Some(role))) => {
+            match name.map(|(n, who)| (rules.role(&n), who)) {
+                Some((Some(role), who)) => {
                     metrics
                         .role_resolutions
                         .with_label_values(&[r.name(), "ok"])
                         .inc();
                     return Resolution {
                         role,
+                        principal: who.unwrap_or_else(|| Principal::peer(peer)),
                         by: r.name(),
                         spoofed,
                     };
                 }
-                Some((_, None)) => {
+                Some((None, _)) => {
                     metrics
                         .role_resolutions
                         .with_label_values(&[r.name(), "unknown_role"])
@@ -236,6 +321,7 @@ impl RoleResolver {
             .inc();
         Resolution {
             role: rules.default_role,
+            principal: Principal::peer(peer),
             by: "default",
             spoofed,
         }
@@ -266,4 +352,25 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_principal_is_its_address_or_its_ipv6_network() {
+        let p = |s: &str| Principal::peer(s.parse().unwrap()).to_string();
+        assert_eq!(p("10.1.2.3"), "peer:10.1.2.3");
+        assert_eq!(p("2001:db8:1:2:aaaa::1"), "peer:2001:db8:1:2::/64");
+        assert_eq!(p("2001:db8:1:2:bbbb::9"), p("2001:db8:1:2::7"));
+        assert_eq!(p("::ffff:192.0.2.7"), "peer:192.0.2.7");
+        assert_ne!(
+            Principal::hashed("static", b"a").to_string(),
+            Principal::hashed("static", b"b").to_string()
+        );
+        assert!(!Principal::hashed("static", b"s3cr3t")
+            .to_string()
+            .contains("s3cr3t"));
+    }
 }

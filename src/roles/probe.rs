@@ -62,12 +62,14 @@ impl ProbeResolver {
         })
     }
 
-    /// The role name, from the cache or a fresh probe through `upstream`.
+    /// The role name, from the cache or a fresh probe through `upstream`, whether it was
+    /// cached, and the hash of the credentials the upstream accepted (the caller's
+    /// identity when the inbox gives no user id).
     pub async fn role(
         &self,
         headers: &HeaderMap,
         upstream: &crate::proxy::upstream::Upstream,
-    ) -> Result<(String, bool), ProbeFailure> {
+    ) -> Result<(String, bool, [u8; 32]), ProbeFailure> {
         let mut h = Sha256::new();
         let mut any = false;
         for name in &self.headers {
@@ -85,7 +87,7 @@ impl ProbeResolver {
         let key: [u8; 32] = h.finalize().into();
         if let Some((role, at)) = self.cache.lock().expect("not poisoned").get(&key) {
             if at.elapsed() < self.ttl {
-                return Ok((role.clone(), true));
+                return Ok((role.clone(), true, key));
             }
         }
         let mut req =
@@ -129,6 +131,6 @@ impl ProbeResolver {
             }
         }
         cache.insert(key, (role.clone(), Instant::now()));
-        Ok((role, false))
+        Ok((role, false, key))
     }
 }

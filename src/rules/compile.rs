@@ -2,6 +2,7 @@
 //! it finds (not only the first) with file, line, column and reason.
 use super::diagnostic::{Diagnostic, Diagnostics, Severity, Source};
 use super::raw::{ActionRaw, DetectorRaw, RoleRaw, RouteRaw, RuleFile};
+use super::request::{names_free_text, RequestPlaces, RoleGrants};
 use super::ruleset::{OnUnknown, RoleId, Route, RuleSet};
 use crate::engine::action::Action;
 use crate::engine::detect::{Builtin, DetectorDef, DetectorSet, DetectorSpec, Detectors};
@@ -359,8 +360,10 @@ impl Compiler {
         }
         let kinds = std::mem::take(&mut self.kinds);
         let mut roles = Vec::new();
+        let mut grants = Vec::new();
         for (name, (src, raw)) in &raw_roles {
             roles.push(Arc::new(self.role(src, name, raw, &kinds)));
+            grants.push(self.grants(src, name, raw, &kinds));
         }
         let Some(first) = files.first().map(|(s, _)| *s) else {
             self.diags.push(Diagnostic {
@@ -414,11 +417,13 @@ impl Compiler {
             fields: Arc::new(FieldRules::default()),
             on_unknown: OnUnknown::Scan,
             passthrough: false,
+            detokenize: Arc::new(RequestPlaces::default()),
         };
         Some(RuleSet {
             kinds: Arc::new(kinds),
             detectors: Arc::new(detectors),
             roles,
+            grants,
             default_role,
             routes,
             fallback,
@@ -691,6 +696,7 @@ impl Compiler {
         if r.passthrough && (!r.json.is_empty() || !r.csv.is_empty() || !r.html.is_empty()) {
             self.error(src, "passthrough", at, format!("route {:?}: a passthrough route masks nothing; its field rules would be ignored", r.name));
         }
+        let detokenize = self.places(src, r, &glob);
         Some(Route {
             name: r.name.clone(),
             path_glob: glob,
@@ -706,7 +712,109 @@ impl Compiler {
             }),
             on_unknown,
             passthrough: r.passthrough,
+            detokenize: Arc::new(detokenize),
         })
+    }
+
+    /// The request places of a route where tokens turn back into values. A place in free
+    /// text is warned about; any place on a route whose responses are not masked is an
+    /// error (what the inbox echoes back would reach the agent in the clear).
+    fn places(&mut self, src: &Source, r: &RouteRaw, glob: &str) -> RequestPlaces {
+        let Some(raw) = &r.detokenize else {
+            return RequestPlaces::default();
+        };
+        let at = Some(r.name.as_str());
+        let json = raw
+            .json
+            .iter()
+            .map(|e| (e.clone(), FieldTarget::Ignore))
+            .collect::<Vec<_>>();
+        let json = match JsonFields::compile(&json) {
+            Ok(j) => j,
+            Err(e) => {
+                let needle = match &e {
+                    crate::engine::json::path::PathError::Parse { expr, .. }
+                    | crate::engine::json::path::PathError::Unsupported { expr, .. } => {
+                        expr.clone()
+                    }
+                };
+                self.error(
+                    src,
+                    &needle,
+                    at,
+                    format!("route {:?}: detokenize: {e}", r.name),
+                );
+                JsonFields::default()
+            }
+        };
+        let literal: Vec<&str> = glob.split('/').skip(1).collect();
+        for &n in &raw.segments {
+            let seg = n.checked_sub(1).and_then(|i| literal.get(i));
+            match seg {
+                None if !glob.contains("**") => self.error(
+                    src,
+                    "segments",
+                    at,
+                    format!("route {:?}: detokenize segment {n} is not in {glob:?} (segments count from 1)", r.name),
+                ),
+                Some(s) if !s.contains('*') && !s.contains('{') => self.error(
+                    src,
+                    "segments",
+                    at,
+                    format!("route {:?}: detokenize segment {n} is the fixed segment {s:?} of {glob:?}", r.name),
+                ),
+                _ => {}
+            }
+        }
+        let named = raw
+            .query
+            .iter()
+            .map(|q| ("query", q))
+            .chain(raw.form.iter().map(|f| ("form", f)))
+            .chain(raw.json.iter().map(|j| ("json", j)));
+        let unmasked = r.passthrough
+            || (r.scan.as_ref().is_some_and(Vec::is_empty)
+                && r.json.is_empty()
+                && r.csv.is_empty()
+                && r.html.is_empty());
+        let segments = raw.segments.iter().map(|_| ("path segment", &r.name));
+        for (place, name) in named.chain(segments) {
+            if unmasked {
+                self.error(src, name, at, format!("route {:?}: detokenize {place} {name:?} on a route whose responses are not masked: what the inbox echoes would reach the client in the clear", r.name));
+            } else if place != "path segment" && names_free_text(name) {
+                self.warn(src, name, at, format!("route {:?}: detokenize {place} {name:?} is free text: a token written there reaches the inbox, and whoever it sends the text to, as the clear value", r.name));
+            }
+        }
+        RequestPlaces {
+            query: raw.query.clone(),
+            form: raw.form.clone(),
+            json,
+            segments: raw.segments.clone(),
+        }
+    }
+
+    /// The request side of a role: which kinds it may turn back, and its quota.
+    fn grants(&mut self, src: &Source, name: &str, raw: &RoleRaw, kinds: &Kinds) -> RoleGrants {
+        let at = format!("{name}:");
+        let mut detokenize = vec![false; kinds.len()];
+        let Some(d) = &raw.detokenize else {
+            return RoleGrants::new(detokenize, None);
+        };
+        for k in &d.kinds {
+            match kinds.get(k) {
+                Some(id) => detokenize[id.0 as usize] = true,
+                None => self.error(
+                    src,
+                    k,
+                    Some(&at),
+                    format!("role {name:?}: detokenize names unknown kind {k:?}"),
+                ),
+            }
+        }
+        if d.per_hour == Some(0) {
+            self.error(src, "per_hour", Some(&at), format!("role {name:?}: detokenize per_hour 0 turns nothing back; list no kinds instead"));
+        }
+        RoleGrants::new(detokenize, d.per_hour)
     }
 
     /// Warns about a route that can never match because an earlier one takes all its

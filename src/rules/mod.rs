@@ -9,6 +9,7 @@ pub mod compile;
 pub mod diagnostic;
 pub mod embedded;
 pub mod raw;
+pub mod request;
 pub mod ruleset;
 
 pub use compile::load_dir;

@@ -56,6 +56,27 @@ pub struct RouteRaw {
     /// Skip masking entirely (static assets). Must be spelled out.
     #[serde(default)]
     pub passthrough: bool,
+    /// The request places where a token turns back into its value (for roles that may).
+    /// Everywhere else in a request a token stays the token text.
+    pub detokenize: Option<DetokenizeRaw>,
+}
+
+/// Request places of a route where tokens turn back into values.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetokenizeRaw {
+    /// Query parameters by name (as decoded: `payload[][values][]`).
+    #[serde(default)]
+    pub query: Vec<String>,
+    /// JSON body values by JSONPath.
+    #[serde(default)]
+    pub json: Vec<String>,
+    /// `application/x-www-form-urlencoded` body fields by name.
+    #[serde(default)]
+    pub form: Vec<String>,
+    /// Path segments by position, 1 for the first (`/api` in `/api/v1/...`).
+    #[serde(default)]
+    pub segments: Vec<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,6 +99,17 @@ pub struct RoleRaw {
     /// Kinds whose tokens this role may reveal (`POST /_veil/reveal`).
     #[serde(default)]
     pub reveal: Vec<String>,
+    /// Kinds whose tokens this role's requests may turn back into values, at the places
+    /// its routes list, and how many per principal.
+    pub detokenize: Option<RoleDetokenizeRaw>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleDetokenizeRaw {
+    pub kinds: Vec<String>,
+    /// Tokens turned back per principal per hour; over it a request gets 429.
+    pub per_hour: Option<u32>,
 }
 
 /// `clear | redact | mask | hash | token`, or a map with options:

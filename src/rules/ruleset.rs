@@ -1,4 +1,5 @@
 //! The compiled, immutable rule set: what the proxy and the CLI consult per request.
+use super::request::{RequestPlaces, RoleGrants};
 use crate::engine::detect::{DetectorSet, Detectors};
 use crate::engine::kind::Kinds;
 use crate::engine::plan::{FieldRules, Limits, MaskPlan};
@@ -36,6 +37,8 @@ pub struct Route {
     pub on_unknown: OnUnknown,
     /// Named loudly: responses of this route are not masked at all.
     pub passthrough: bool,
+    /// Where tokens in this route's requests turn back into values (empty: nowhere).
+    pub detokenize: Arc<RequestPlaces>,
 }
 
 impl Route {
@@ -52,6 +55,8 @@ pub struct RuleSet {
     pub kinds: Arc<Kinds>,
     pub detectors: Arc<Detectors>,
     pub roles: Vec<Arc<RolePolicy>>,
+    /// The request side of each role, by [`RoleId`].
+    pub grants: Vec<RoleGrants>,
     pub default_role: RoleId,
     pub routes: Vec<Route>,
     /// Used when no route matches: every detector, no field rules, scan unknown types.
@@ -69,6 +74,10 @@ impl RuleSet {
 
     pub fn role_policy(&self, id: RoleId) -> &Arc<RolePolicy> {
         &self.roles[id.0]
+    }
+
+    pub fn role_grants(&self, id: RoleId) -> &RoleGrants {
+        &self.grants[id.0]
     }
 
     /// The first route that takes this request, or the fallback.

@@ -134,6 +134,11 @@ pub enum ResolverConfig {
         /// Header value → role; without it the value is the role name.
         #[serde(default)]
         map: std::collections::BTreeMap<String, String>,
+        /// The header where the auth proxy names the user (oauth2-proxy:
+        /// `X-Forwarded-User`): the principal of every per-caller limit and audit event.
+        /// Honoured, like the role header, only from trusted peers.
+        #[serde(default)]
+        user_header: Option<String>,
     },
     /// API tokens (bearer or `api_access_token` header) mapped to roles.
     Static {
@@ -475,11 +480,14 @@ impl Config {
             if let ResolverConfig::TrustedHeader {
                 trusted_peers,
                 header,
+                user_header,
                 ..
             } = r
             {
-                if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
-                    err(header, format!("roles: {header:?} is not a header name"));
+                for h in std::iter::once(header).chain(user_header) {
+                    if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                        err(h, format!("roles: {h:?} is not a header name"));
+                    }
                 }
                 for p in trusted_peers {
                     if parse_cidr(p).is_none() {

@@ -100,7 +100,7 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
                 .with_context(|| format!("cannot open the audit log {p}"))?,
             None => crate::audit::Audit::disabled(),
         }),
-        reveal_limiter: Default::default(),
+        quotas: Default::default(),
     });
     let tls = match &config.tls {
         Some(t) => Some(tls::Acceptor::load(&t.cert, &t.key)?),

@@ -83,6 +83,9 @@ pub struct Setup {
     pub keys: Option<String>,
     /// Serve a copy of `rules/` in the veil's own folder (tests that edit rules and reload).
     pub copy_rules: bool,
+    /// Edits of that copy before veil starts: (file under `rules/`, text, replacement).
+    /// Implies `copy_rules`.
+    pub rules_patch: Vec<(&'static str, &'static str, String)>,
 }
 
 impl Setup {
@@ -95,6 +98,7 @@ impl Setup {
             roles: None,
             keys: None,
             copy_rules: false,
+            rules_patch: Vec::new(),
         }
     }
 }
@@ -124,9 +128,15 @@ impl Veil {
         let key_text = setup.keys.unwrap_or_else(|| format!("{KEY_LINE}\n"));
         std::fs::write(&keys, key_text).expect("keys file");
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-        let rules = if setup.copy_rules {
+        let rules = if setup.copy_rules || !setup.rules_patch.is_empty() {
             let copy = dir.path().join("rules");
             copy_dir(&shipped, &copy);
+            for (file, from, to) in &setup.rules_patch {
+                let path = copy.join(file);
+                let text = std::fs::read_to_string(&path).expect("a rule file to patch");
+                assert!(text.contains(from), "{file} has no {from:?}");
+                std::fs::write(&path, text.replace(from, to)).expect("patched rule file");
+            }
             copy
         } else {
             shipped

@@ -301,6 +301,14 @@ impl JsonFields {
             .map(|r| r.target)
     }
 
+    /// The expression of the first rule that matches exactly here, if any.
+    pub fn accepting_expr(&self, state: &[u64]) -> Option<&str> {
+        self.rules
+            .iter()
+            .find(|r| get(state, r.base + r.steps.len()))
+            .map(|r| r.expr.as_str())
+    }
+
     /// True when no rule can match here or below.
     pub fn is_dead(state: &[u64]) -> bool {
         state.iter().all(|w| *w == 0)

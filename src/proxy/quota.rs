@@ -1,0 +1,244 @@
+//! Per-caller quotas: reveals and detokenizations per [`Principal`], per role.
+//!
+//! Each quota is a GCRA (governor): `limit` tokens per `window`, refilled evenly, so a
+//! caller may spend the whole budget at once and then one token per `window / limit`.
+//! Callers are principals, never raw credentials, so random `Cookie:` headers do not make
+//! new callers; and the state is bounded: past `max_callers` keys a limiter forgets the
+//! callers whose budget is full again, and a caller it has no room for is refused
+//! (fail closed), never let through unmetered.
+use crate::roles::Principal;
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// What a quota says about a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Over the quota: try again after this long.
+    Over {
+        retry_after: Duration,
+    },
+    /// The shared store could not be asked: refused, as if over (never allowed blind).
+    Unavailable,
+}
+
+/// One quota: `limit` per `window`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Rate {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+impl Rate {
+    pub fn per_minute(limit: u32) -> Rate {
+        Rate {
+            limit,
+            window: Duration::from_secs(60),
+        }
+    }
+
+    pub fn per_hour(limit: u32) -> Rate {
+        Rate {
+            limit,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A limiter per scope (`reveal`, `detokenize`), role and rate.
+type LimiterKey = (&'static str, Box<str>, Rate);
+
+type Keyed = RateLimiter<Principal, DefaultKeyedStateStore<Principal>, DefaultClock>;
+
+struct Limiter {
+    gcra: Keyed,
+    /// When the map is over this many keys, forget the callers whose budget is full.
+    next_sweep: AtomicUsize,
+}
+
+/// The quotas of one process, in memory.
+pub struct LocalQuotas {
+    limiters: RwLock<HashMap<LimiterKey, Arc<Limiter>>>,
+    max_callers: usize,
+    clock: DefaultClock,
+}
+
+impl std::fmt::Debug for LocalQuotas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalQuotas")
+            .field("max_callers", &self.max_callers)
+            .finish()
+    }
+}
+
+impl Default for LocalQuotas {
+    fn default() -> Self {
+        LocalQuotas::new(100_000)
+    }
+}
+
+impl LocalQuotas {
+    /// Quotas that track at most about `max_callers` callers per limiter.
+    pub fn new(max_callers: usize) -> LocalQuotas {
+        LocalQuotas {
+            limiters: RwLock::new(HashMap::new()),
+            max_callers: max_callers.max(16),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn limiter(&self, scope: &'static str, role: &str, rate: Rate) -> Option<Arc<Limiter>> {
+        let key = (scope, Box::<str>::from(role), rate);
+        if let Some(l) = self.limiters.read().ok()?.get(&key) {
+            return Some(l.clone());
+        }
+        let limit = NonZeroU32::new(rate.limit)?;
+        let period = rate.window / rate.limit;
+        let quota = Quota::with_period(period.max(Duration::from_nanos(1)))?.allow_burst(limit);
+        let mut map = self.limiters.write().ok()?;
+        Some(
+            map.entry(key)
+                .or_insert_with(|| {
+                    Arc::new(Limiter {
+                        gcra: RateLimiter::keyed(quota),
+                        next_sweep: AtomicUsize::new(self.max_callers),
+                    })
+                })
+                .clone(),
+        )
+    }
+
+    /// Takes `n` from `who`'s budget of `scope` (for `role`). A zero limit refuses all.
+    pub fn take(
+        &self,
+        scope: &'static str,
+        role: &str,
+        who: &Principal,
+        n: u32,
+        rate: Rate,
+    ) -> Verdict {
+        let Some(n) = NonZeroU32::new(n) else {
+            return Verdict::Allow;
+        };
+        let Some(limiter) = self.limiter(scope, role, rate) else {
+            return Verdict::Over {
+                retry_after: rate.window,
+            };
+        };
+        let len = limiter.gcra.len();
+        if len >= limiter.next_sweep.load(Ordering::Relaxed) {
+            limiter.gcra.retain_recent();
+            limiter.gcra.shrink_to_fit();
+            // Sweep again only when the map has doubled: the sweep costs a pass over it.
+            let left = limiter.gcra.len();
+            limiter
+                .next_sweep
+                .store((left * 2).max(self.max_callers), Ordering::Relaxed);
+            if left >= self.max_callers * 4 {
+                // Full of callers spending right now: no room for a new one.
+                return Verdict::Over {
+                    retry_after: rate.window,
+                };
+            }
+        }
+        match limiter.gcra.check_key_n(who, n) {
+            Ok(Ok(())) => Verdict::Allow,
+            Ok(Err(not_until)) => Verdict::Over {
+                retry_after: not_until.wait_time_from(self.clock.now()),
+            },
+            // More than the whole budget at once.
+            Err(_) => Verdict::Over {
+                retry_after: rate.window,
+            },
+        }
+    }
+
+    /// Callers tracked by the limiter of `scope` and `role` (tests, metrics).
+    pub fn callers(&self, scope: &'static str, role: &str, rate: Rate) -> usize {
+        self.limiter(scope, role, rate).map_or(0, |l| l.gcra.len())
+    }
+}
+
+/// The quotas a proxy enforces: in this process, or shared by every replica.
+#[derive(Debug, Default)]
+pub struct Quotas {
+    local: LocalQuotas,
+}
+
+impl Quotas {
+    /// Takes `n` from `who`'s budget of `scope` for `role`.
+    pub async fn take(
+        &self,
+        scope: &'static str,
+        role: &str,
+        who: &Principal,
+        n: u32,
+        rate: Rate,
+    ) -> Verdict {
+        self.local.take(scope, role, who, n, rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_spends_its_budget_and_others_keep_theirs() {
+        let q = LocalQuotas::default();
+        let alice = Principal::user("jwt", "alice");
+        let bob = Principal::user("jwt", "bob");
+        let rate = Rate::per_hour(3);
+        assert_eq!(
+            q.take("detokenize", "agent", &alice, 2, rate),
+            Verdict::Allow
+        );
+        assert_eq!(
+            q.take("detokenize", "agent", &alice, 1, rate),
+            Verdict::Allow
+        );
+        assert!(matches!(
+            q.take("detokenize", "agent", &alice, 1, rate),
+            Verdict::Over { retry_after } if retry_after > Duration::from_secs(1000)
+        ));
+        assert_eq!(q.take("detokenize", "agent", &bob, 3, rate), Verdict::Allow);
+        // Another scope or role is another budget.
+        assert_eq!(q.take("reveal", "agent", &alice, 1, rate), Verdict::Allow);
+        assert_eq!(
+            q.take("detokenize", "supervisor", &alice, 1, rate),
+            Verdict::Allow
+        );
+        // More than the whole budget at once is refused.
+        assert!(matches!(
+            q.take("detokenize", "agent", &bob, 4, Rate::per_hour(3)),
+            Verdict::Over { .. }
+        ));
+    }
+
+    #[test]
+    fn state_stays_bounded_under_a_flood_of_callers() {
+        let q = LocalQuotas::new(100);
+        let rate = Rate {
+            limit: 5,
+            window: Duration::from_millis(50),
+        };
+        for i in 0..2_000 {
+            let who = Principal::user("peer", &i.to_string());
+            let _ = q.take("reveal", "agent", &who, 1, rate);
+            if i % 500 == 499 {
+                std::thread::sleep(Duration::from_millis(60));
+            }
+        }
+        assert!(
+            q.callers("reveal", "agent", rate) <= 1_000,
+            "{}",
+            q.callers("reveal", "agent", rate)
+        );
+    }
+}
