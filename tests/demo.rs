@@ -141,6 +141,8 @@ fn demo_serves_a_masked_agent_view_and_a_clear_admin_view() {
         .split('"')
         .next()
         .unwrap();
+    // Short enough for the inbox's contact table.
+    assert!(token.len() <= 32, "{token}: {} characters", token.len());
     let found = get(
         &demo.agent,
         &format!("/api/v1/accounts/1/contacts/search?q={token}"),
