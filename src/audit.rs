@@ -30,6 +30,31 @@ pub enum Event<'a> {
         key_id: &'a str,
         result: &'a str,
     },
+    /// A request refused for its role or what it would serve (`role_not_allowed`,
+    /// `export_refused`).
+    Refused {
+        principal: &'a str,
+        role: &'a str,
+        route: &'a str,
+        reason: &'a str,
+    },
+    /// A caller's distinct contacts went past its budget (once per window).
+    CollectionExceeded {
+        principal: &'a str,
+        role: &'a str,
+        route: &'a str,
+        seen: u32,
+        budget: u32,
+    },
+    /// A request from a caller over its collection budget: refused or masked-all.
+    CollectionOver {
+        principal: &'a str,
+        role: &'a str,
+        route: &'a str,
+        seen: u32,
+        budget: u32,
+        action: &'a str,
+    },
     QuotaExceeded {
         principal: &'a str,
         role: &'a str,

@@ -30,6 +30,12 @@ pub struct Metrics {
     /// `veil_quota_refusals_total{scope,reason="over"|"unavailable"}`: requests refused by
     /// a per-caller quota.
     pub quota_refusals: IntCounterVec,
+    /// `veil_contacts_seen_total{role}`: contacts shown on contact routes to callers with a
+    /// collection budget (distinct per response).
+    pub contacts_seen: IntCounterVec,
+    /// `veil_collection_over_total{role,action="block"|"mask_all"}`: requests from callers
+    /// over their collection budget.
+    pub collection_over: IntCounterVec,
     /// `veil_role_resolutions_total{resolver,result}`
     pub role_resolutions: IntCounterVec,
     /// `veil_rule_reloads_total{result="ok"|"error"}`
@@ -145,6 +151,18 @@ impl Metrics {
                 "veil_quota_refusals_total",
                 "Requests refused by a per-caller quota",
                 &["scope", "reason"],
+            ),
+            contacts_seen: counter(
+                &r,
+                "veil_contacts_seen_total",
+                "Contacts shown on contact routes to callers with a collection budget",
+                &["role"],
+            ),
+            collection_over: counter(
+                &r,
+                "veil_collection_over_total",
+                "Requests from callers over their collection budget",
+                &["role", "action"],
             ),
             role_resolutions: counter(
                 &r,

@@ -710,3 +710,27 @@ fn rules_load_from_a_configmap_volume() {
     assert_eq!(set.routes.len(), direct.routes.len());
     assert_eq!(set.detectors.len(), direct.detectors.len());
 }
+
+/// The alert rules parse, and every metric they name is one veil exports.
+#[test]
+fn alert_rules_name_only_metrics_veil_exports() {
+    let text = read("deploy/prometheus/veil.rules.yaml");
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("the rules parse");
+    let metrics = read("src/metrics.rs");
+    let name = regex::Regex::new(r"\bveil_[a-z_]+").unwrap();
+    let mut alerts = 0;
+    for group in doc["groups"].as_sequence().expect("groups") {
+        for rule in group["rules"].as_sequence().expect("rules") {
+            let expr = rule["expr"].as_str().expect("expr");
+            assert!(rule["alert"].as_str().is_some(), "{rule:?}");
+            let names: Vec<&str> = name.find_iter(expr).map(|m| m.as_str()).collect();
+            assert!(!names.is_empty(), "{expr}");
+            for n in names {
+                assert!(metrics.contains(&format!("\"{n}\"")), "{n} is not a veil metric");
+            }
+            alerts += 1;
+        }
+    }
+    assert!(alerts >= 3);
+    assert!(text.contains("veil_collection_over_total"));
+}

@@ -208,7 +208,12 @@ async fn csv_export_is_masked() {
         })
         .await;
         let veil = Veil::start(up);
-        let got = get(&veil, "/api/v1/accounts/1/contacts/download", "agent").await;
+        // Agents may not download exports at all; a supervisor gets it masked.
+        let refused = get(&veil, "/api/v1/accounts/1/contacts/download", "agent").await;
+        assert_eq!(refused.status, 403, "{}", refused.text());
+        assert_eq!(refused.json()["error"], "export_refused");
+        assert_absent(&refused.text(), PII);
+        let got = get(&veil, "/api/v1/accounts/1/contacts/download", "supervisor").await;
         got.complete();
         assert_eq!(got.status, 200);
         let text = got.text();

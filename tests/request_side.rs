@@ -322,3 +322,151 @@ async fn check_refuses_a_place_on_an_unmasked_route_and_warns_on_free_text() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("is free text"), "{text}");
 }
+
+/// Three contacts with distinct phones.
+const THREE_CONTACTS: &str = r#"{"meta":{"count":3},"payload":[{"id":1,"name":"Maria Teste","phone_number":"+5521981234567","custom_attributes":{"cpf":"529.982.247-25"}},{"id":2,"name":"Joao Souza","phone_number":"+5511987654321"},{"id":3,"name":"Ana Lima","phone_number":"+5531991234567"}]}"#;
+
+async fn collection_veil(over: &str) -> (Veil, PathBuf, Log) {
+    let (up, log) =
+        upstream(|_| async { response(200, &[json_ct()], whole(THREE_CONTACTS)) }).await;
+    let mut setup = Setup::new(format!("http://{up}"));
+    setup.rules_patch = vec![(
+        "roles.yaml",
+        "collection: { per_hour: 500, kinds: [phone], over: block }",
+        format!("collection: {{ per_hour: 2, kinds: [phone], over: {over} }}"),
+    )];
+    setup.roles = Some(
+        "roles:\n  resolvers:\n    - type: trusted_header\n      header: x-veil-role\n      user_header: x-veil-user\n      trusted_peers: [127.0.0.1]\n".into(),
+    );
+    let (veil, audit) = start(setup);
+    (veil, audit, log)
+}
+
+async fn list_as(veil: &Veil, user: &str, cookie: &str) -> Got {
+    let mut headers = vec![("cookie", cookie)];
+    if !user.is_empty() {
+        headers.push(("x-veil-user", user));
+    }
+    let got = fetch(request(
+        "GET",
+        &veil.url("/api/v1/accounts/1/contacts?page=1"),
+        Some("agent"),
+        &headers,
+        Bytes::new(),
+    ))
+    .await;
+    got.complete();
+    got
+}
+
+#[tokio::test]
+async fn a_caller_over_its_collection_budget_is_refused_until_the_window_ends() {
+    bounded(async {
+        let (veil, audit, log) = collection_veil("block").await;
+        let first = list_as(&veil, "", "s=1").await;
+        assert_eq!(first.status, 200, "{}", first.text());
+        assert_absent(&first.text(), PII);
+        assert_present(&first.text(), &["Maria Teste", "Joao Souza", "Ana Lima"]);
+        // The three contacts are counted when the response ends.
+        veil.wait_metrics(std::time::Duration::from_secs(5), |m| {
+            m.value("veil_contacts_seen_total", &[("role", "agent")]) >= 3.0
+        })
+        .await;
+        let served = log.all().len();
+        for i in 0..4 {
+            let refused = list_as(&veil, "", &format!("s=random{i}")).await;
+            assert_eq!(refused.status, 429, "{}", refused.text());
+            assert_eq!(refused.json()["error"], "collection_limit");
+            assert!(refused.header("retry-after").is_some());
+            assert_absent(&refused.text(), &["Maria Teste", "5521981234567"]);
+        }
+        assert_eq!(log.all().len(), served, "refused before going upstream");
+        // Routes that list no contacts still work; another user has a budget of its own.
+        let msgs = get(
+            &veil,
+            "/api/v1/accounts/1/conversations/42/messages",
+            "agent",
+        )
+        .await;
+        assert_eq!(msgs.status, 200);
+        assert_eq!(list_as(&veil, "bruno", "s=1").await.status, 200);
+        // Once per caller and window (bruno's three contacts put him over too).
+        let exceeded: Vec<_> = audit_events(&audit, "collection_exceeded")
+            .into_iter()
+            .filter(|e| e["principal"] == "peer:127.0.0.1")
+            .collect();
+        assert_eq!(exceeded.len(), 1, "{exceeded:?}");
+        assert_eq!(exceeded[0]["budget"], 2);
+        assert_eq!(exceeded[0]["seen"], 3);
+        assert_eq!(audit_events(&audit, "collection_over").len(), 4);
+        let m = veil.metrics().await;
+        assert_eq!(
+            m.value(
+                "veil_collection_over_total",
+                &[("role", "agent"), ("action", "block")]
+            ),
+            4.0
+        );
+        assert_logs_clean(&veil, &audit);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn over_budget_with_mask_all_serves_everything_redacted() {
+    bounded(async {
+        let (veil, audit, _) = collection_veil("mask_all").await;
+        let first = list_as(&veil, "", "").await;
+        assert!(first.text().contains("vt_phone_"), "{}", first.text());
+        veil.wait_metrics(std::time::Duration::from_secs(5), |m| {
+            m.value("veil_contacts_seen_total", &[("role", "agent")]) >= 3.0
+        })
+        .await;
+        let masked = list_as(&veil, "", "").await;
+        assert_eq!(masked.status, 200);
+        let text = masked.text();
+        assert_absent(&text, PII);
+        assert!(!text.contains("vt_phone_"), "no token to collect: {text}");
+        assert!(text.contains("[redacted:phone]"), "{text}");
+        // Non-PII content is intact, and the document is still JSON.
+        assert_eq!(masked.json()["meta"]["count"], 3);
+        assert_present(&text, &["Maria Teste"]);
+        assert_eq!(
+            audit_events(&audit, "collection_over")[0]["action"],
+            "mask_all"
+        );
+    })
+    .await
+}
+
+#[tokio::test]
+async fn agents_may_not_export_contacts() {
+    bounded(async {
+        let (up, log) = contacts_upstream().await;
+        let (veil, audit) = start(Setup::new(format!("http://{up}")));
+        let export = fetch(request(
+            "POST",
+            &veil.url("/api/v1/accounts/1/contacts/export"),
+            Some("agent"),
+            &[("content-type", "application/json")],
+            r#"{"column_names":["name","email","phone_number"]}"#,
+        ))
+        .await;
+        assert_eq!(export.status, 403, "{}", export.text());
+        assert_eq!(export.json()["error"], "role_not_allowed");
+        assert!(log.all().is_empty(), "the export never reached the inbox");
+        let admin = fetch(request(
+            "POST",
+            &veil.url("/api/v1/accounts/1/contacts/export"),
+            Some("admin"),
+            &[("content-type", "application/json")],
+            "{}",
+        ))
+        .await;
+        assert_eq!(admin.status, 200);
+        let refused = audit_events(&audit, "refused");
+        assert_eq!(refused[0]["reason"], "role_not_allowed");
+        assert_eq!(refused[0]["route"], "chatwoot-contact-export");
+    })
+    .await
+}

@@ -170,6 +170,19 @@ async fn one_request(
         }
     };
     stats.requests.fetch_add(1, Ordering::Relaxed);
+    if kind == "csv" && role == "agent" {
+        // Agents may not download exports.
+        if got.status == 403 && got.text().contains("export_refused") {
+            stats.blocked_as_expected.fetch_add(1, Ordering::Relaxed);
+        } else {
+            err(format!(
+                "agent csv: not refused: {} {}",
+                got.status,
+                got.text()
+            ));
+        }
+        return;
+    }
     let body = if got.header("content-encoding") == Some("gzip") && got.error.is_none() {
         decode("gzip", &got.body)
     } else {
@@ -288,9 +301,11 @@ async fn soak(secs: u64) {
     );
     assert!(requests > 100, "too little traffic: {requests}");
     assert!(ws > 5, "too few WebSocket sessions: {ws}");
-    // Only the injected faults were blocked (restricted roles; admin's pass clear).
+    // Only the injected faults (restricted roles; admin's pass clear) and agents' exports
+    // were blocked.
     let blocked: f64 = m.value("veil_blocked_total", &[]);
-    let malformed = m.value("veil_blocked_total", &[("reason", "malformed_body")]);
+    let malformed = m.value("veil_blocked_total", &[("reason", "malformed_body")])
+        + m.value("veil_blocked_total", &[("reason", "export_refused")]);
     assert_eq!(
         malformed,
         stats.blocked_as_expected.load(Ordering::Relaxed) as f64,

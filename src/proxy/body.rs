@@ -7,6 +7,7 @@
 //! HTTP/2: RST_STREAM), so a client never takes a cut body for a whole one, and nothing
 //! unmasked was sent before.
 use super::codec::{CodecError, Decoder, Encoder};
+use super::tally::ContactTally;
 use crate::engine::text::MatchCounts;
 use crate::engine::{MaskError, Masker};
 use bytes::Bytes;
@@ -49,6 +50,8 @@ pub struct Outcome {
     /// `None`: completed; otherwise the reason it was aborted.
     pub aborted: Option<&'static str>,
     pub completed: bool,
+    /// The distinct contacts the output showed (ids, when tallied).
+    pub contacts: Vec<u64>,
 }
 
 type OnEnd = Box<dyn FnOnce(Outcome) + Send>;
@@ -64,6 +67,8 @@ pub struct MaskedBody {
     done: bool,
     outcome: Outcome,
     on_end: Option<OnEnd>,
+    /// Counts the contacts of the output, for a collection budget.
+    tally: Option<ContactTally>,
 }
 
 impl MaskedBody {
@@ -75,6 +80,7 @@ impl MaskedBody {
         on_end: OnEnd,
     ) -> Self {
         MaskedBody {
+            tally: None,
             inner,
             decoder,
             masker,
@@ -85,6 +91,12 @@ impl MaskedBody {
             outcome: Outcome::default(),
             on_end: Some(on_end),
         }
+    }
+
+    /// Tallies the contacts of the masked output (see [`Outcome::contacts`]).
+    pub fn with_tally(mut self, tally: ContactTally) -> Self {
+        self.tally = Some(tally);
+        self
     }
 
     /// Decodes `data` (or, with `None`, ends the decoder) and pushes the plain bytes into
@@ -118,6 +130,9 @@ impl MaskedBody {
         self.decode_into_masker(Some(data))?;
         self.outcome.masking += start.elapsed();
         self.outcome.bytes_out += self.masked.len() as u64;
+        if let Some(t) = &mut self.tally {
+            t.feed(&self.masked);
+        }
         let enc = self.encoder.as_mut().expect("encoder lives until the end");
         if enc.is_identity() && self.encoded.is_empty() {
             // Nothing to encode: the masked bytes become the frame as they are.
@@ -136,6 +151,10 @@ impl MaskedBody {
         self.masker.finish(&mut self.masked)?;
         self.outcome.masking += start.elapsed();
         self.outcome.bytes_out += self.masked.len() as u64;
+        if let Some(t) = &mut self.tally {
+            t.feed(&self.masked);
+            t.finish();
+        }
         let mut enc = self.encoder.take().expect("finish runs once");
         enc.write(&self.masked)?;
         self.masked.clear();
@@ -148,6 +167,9 @@ impl MaskedBody {
             let mut outcome = std::mem::take(&mut self.outcome);
             if let Some(c) = self.masker.counts() {
                 outcome.counts = c.clone();
+            }
+            if let Some(t) = &mut self.tally {
+                outcome.contacts = t.take_ids();
             }
             on_end(outcome);
         }

@@ -16,6 +16,7 @@ pub mod detokenize;
 pub mod headers;
 pub mod quota;
 pub mod reveal;
+pub mod tally;
 pub mod upstream;
 pub mod websocket;
 
@@ -24,6 +25,7 @@ use crate::engine::text::ValueMasker;
 use crate::engine::token::KeyRing;
 use crate::metrics::Metrics;
 use crate::roles::{Resolution, RoleResolver};
+use crate::rules::request::{Collection, OverBudget};
 use crate::rules::{OnUnknown, RuleSet};
 use arc_swap::ArcSwap;
 use body::{MaskedBody, Outcome};
@@ -65,8 +67,8 @@ pub struct Proxy {
     /// The upstream has answered at least once (`/readyz`).
     pub upstream_seen: AtomicBool,
     pub audit: Arc<crate::audit::Audit>,
-    /// Per-principal budgets: reveals, detokenizations.
-    pub quotas: quota::Quotas,
+    /// Per-principal budgets: reveals, detokenizations, contacts seen.
+    pub quotas: Arc<quota::Quotas>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -106,6 +108,19 @@ impl InvalidTarget {
             "veil: invalid request target",
         )
     }
+}
+
+/// The window of the collection budgets (`per_hour`).
+const COLLECTION_WINDOW: Duration = Duration::from_secs(3600);
+
+/// Until the current collection window ends.
+fn until_next_window() -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let w = COLLECTION_WINDOW.as_secs();
+    Duration::from_secs(w - now % w)
 }
 
 /// Marks a response whose body is masked as it streams (it logs when it ends).
@@ -158,8 +173,11 @@ impl Proxy {
         let route_name = route.name.clone();
         let role_name = policy.name.clone();
         let method = req.method().clone();
+        let allowed = route.roles.as_ref().is_none_or(|r| r.contains(&role));
 
-        let response = if websocket {
+        let response = if !allowed {
+            self.refuse_role(&who, &role_name, &route_name)
+        } else if websocket {
             websocket::proxy(self.clone(), req, from, rules.clone(), keys.clone(), &who).await
         } else if req.headers().contains_key(header::UPGRADE) && masked {
             self.metrics
@@ -244,6 +262,37 @@ impl Proxy {
         {
             return refused;
         }
+        // A contact route, for a caller over its collection budget: refused, or served
+        // with everything redacted.
+        let budget = rules
+            .role_grants(role)
+            .collection
+            .as_ref()
+            .filter(|_| route.contacts && masked);
+        let mut over_budget = false;
+        if let Some(c) = budget {
+            match self
+                .quotas
+                .contacts_seen(policy_name, &who.principal, COLLECTION_WINDOW)
+                .await
+            {
+                Ok(seen) if seen <= c.per_hour => {}
+                Ok(seen) => {
+                    self.count_collection(who, policy_name, &route.name, seen, c);
+                    match c.over {
+                        OverBudget::Block => {
+                            return self.refuse_collection(Verdict::Over {
+                                retry_after: until_next_window(),
+                            })
+                        }
+                        OverBudget::MaskAll => over_budget = true,
+                    }
+                }
+                Err(_) => {
+                    return self.refuse_collection(Verdict::Unavailable);
+                }
+            }
+        }
         let head_only = parts.method == Method::HEAD;
         let upstream_req = Request::from_parts(parts, body);
         let resp = match self
@@ -273,6 +322,9 @@ impl Proxy {
             );
         }
         let mut plan = rules.plan(route, role, keys);
+        if let Some(c) = budget.filter(|_| over_budget) {
+            plan.role = c.mask_all.clone();
+        }
         // An all-clear role is scanned (not changed) when auditing, to count what it was served.
         plan.audit_clear = audit_clear;
         let mut values = ValueMasker::new(plan.clone());
@@ -335,6 +387,9 @@ impl Proxy {
             &mut parts.headers,
             (out_coding != Coding::Identity).then(|| out_coding.name()),
         );
+        if format == Format::Csv && masked && !rules.role_grants(role).exports {
+            return self.refuse_export(who, &rules.role_policy(role).name, &route.name);
+        }
         let masker = format.masker(plan.clone());
         let metrics = self.metrics.clone();
         let kinds = plan.kinds.clone();
@@ -397,7 +452,57 @@ impl Proxy {
                 tracing::info!(route = %route_name, role = %role_name, status, format = f, bytes_in = o.bytes_in, bytes_out = o.bytes_out, matches = o.counts.total_masked(), ms = started.elapsed().as_millis() as u64, "request");
             }
         });
-        let body = MaskedBody::new(body, decoder, masker, encoder, on_end);
+        let on_end: Box<dyn FnOnce(Outcome) + Send> = match budget {
+            Some(c) => {
+                let quotas = self.quotas.clone();
+                let who = who.clone();
+                let role = rules.role_policy(role).name.clone();
+                let route = route.name.clone();
+                let metrics = self.metrics.clone();
+                let audit = self.audit.clone();
+                let per_hour = c.per_hour;
+                Box::new(move |mut o: Outcome| {
+                    let ids = std::mem::take(&mut o.contacts);
+                    on_end(o);
+                    if ids.is_empty() {
+                        return;
+                    }
+                    tokio::spawn(async move {
+                        let before = quotas
+                            .contacts_seen(&role, &who.principal, COLLECTION_WINDOW)
+                            .await
+                            .unwrap_or(0);
+                        let after = quotas
+                            .add_contacts(&role, &who.principal, &ids, per_hour, COLLECTION_WINDOW)
+                            .await;
+                        metrics
+                            .contacts_seen
+                            .with_label_values(&[&role])
+                            .inc_by(ids.len() as u64);
+                        if let Ok(after) = after {
+                            if before <= per_hour && after > per_hour {
+                                audit.log(&crate::audit::Event::CollectionExceeded {
+                                    principal: who.principal.as_str(),
+                                    role: &role,
+                                    route: &route,
+                                    seen: after,
+                                    budget: per_hour,
+                                });
+                                tracing::warn!(role = %role, route = %route, budget = per_hour, "a caller went over its collection budget");
+                            }
+                        }
+                    });
+                })
+            }
+            None => on_end,
+        };
+        let mut body = MaskedBody::new(body, decoder, masker, encoder, on_end);
+        if let Some(c) = budget {
+            body = body.with_tally(tally::ContactTally::new(
+                &c.prefixes,
+                c.per_hour as usize + 1,
+            ));
+        }
         Response::from_parts(
             parts,
             body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
@@ -480,6 +585,92 @@ impl Proxy {
             return Ok(());
         }
         Err(self.refuse_quota("detokenize", who, role, route, verdict))
+    }
+
+    /// A route the role may not use: 403, audited.
+    fn refuse_role(&self, who: &Resolution, role: &str, route: &str) -> Response<ProxyBody> {
+        self.audit.log(&crate::audit::Event::Refused {
+            principal: who.principal.as_str(),
+            role,
+            route,
+            reason: "role_not_allowed",
+        });
+        self.metrics
+            .blocked
+            .with_label_values(&["role_not_allowed"])
+            .inc();
+        error_response(
+            StatusCode::FORBIDDEN,
+            "role_not_allowed",
+            "veil: this role may not use this route",
+        )
+    }
+
+    /// A CSV export for a role that may not download exports: 403, audited.
+    fn refuse_export(&self, who: &Resolution, role: &str, route: &str) -> Response<ProxyBody> {
+        self.audit.log(&crate::audit::Event::Refused {
+            principal: who.principal.as_str(),
+            role,
+            route,
+            reason: "export_refused",
+        });
+        self.metrics
+            .blocked
+            .with_label_values(&["export_refused"])
+            .inc();
+        error_response(
+            StatusCode::FORBIDDEN,
+            "export_refused",
+            "veil: this role may not download exports",
+        )
+    }
+
+    /// Counts and audits a request from a caller over its collection budget.
+    fn count_collection(
+        &self,
+        who: &Resolution,
+        role: &str,
+        route: &str,
+        seen: u32,
+        c: &Collection,
+    ) {
+        let action = match c.over {
+            OverBudget::Block => "block",
+            OverBudget::MaskAll => "mask_all",
+        };
+        self.metrics
+            .collection_over
+            .with_label_values(&[role, action])
+            .inc();
+        self.audit.log(&crate::audit::Event::CollectionOver {
+            principal: who.principal.as_str(),
+            role,
+            route,
+            seen,
+            budget: c.per_hour,
+            action,
+        });
+    }
+
+    fn refuse_collection(&self, verdict: Verdict) -> Response<ProxyBody> {
+        let (code, message, retry_after) = match verdict {
+            Verdict::Over { retry_after } => (
+                "collection_limit",
+                "veil: this caller has seen its budget of contacts for now; try again later",
+                retry_after,
+            ),
+            _ => (
+                "quota_unavailable",
+                "veil: the quota store cannot be reached; refused until it can",
+                Duration::from_secs(5),
+            ),
+        };
+        let mut resp = error_response(StatusCode::TOO_MANY_REQUESTS, code, message);
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after.as_secs().max(1)),
+        );
+        resp
     }
 
     /// The 429 (or 503 when the shared store is down) of a refused quota, audited.

@@ -165,11 +165,105 @@ impl LocalQuotas {
     }
 }
 
+/// The distinct contacts each caller has seen in the current window, per role: the
+/// collection budgets of one process. Contacts are ids (a hash of their token), never
+/// values; a caller's set stops growing one past its budget.
+pub struct LocalCollections {
+    seen: dashmap::DashMap<(Box<str>, Principal), Seen>,
+    max_callers: usize,
+}
+
+struct Seen {
+    window: u64,
+    ids: rustc_hash::FxHashSet<u64>,
+}
+
+impl std::fmt::Debug for LocalCollections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCollections")
+            .field("callers", &self.seen.len())
+            .finish()
+    }
+}
+
+impl Default for LocalCollections {
+    fn default() -> Self {
+        LocalCollections::new(100_000)
+    }
+}
+
+/// The number of the fixed window `now` falls in.
+pub fn window_index(window: Duration) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    now / window.as_secs().max(1)
+}
+
+impl LocalCollections {
+    pub fn new(max_callers: usize) -> LocalCollections {
+        LocalCollections {
+            seen: dashmap::DashMap::new(),
+            max_callers: max_callers.max(16),
+        }
+    }
+
+    /// Adds `ids` to `who`'s window and returns how many distinct contacts it holds
+    /// (at most `budget + 1`). `None`: no room for a new caller (refused).
+    pub fn add(
+        &self,
+        role: &str,
+        who: &Principal,
+        ids: &[u64],
+        budget: u32,
+        window: Duration,
+    ) -> Option<u32> {
+        let now = window_index(window);
+        let key = (Box::<str>::from(role), who.clone());
+        if !self.seen.contains_key(&key) && self.seen.len() >= self.max_callers {
+            self.seen.retain(|_, s| s.window == now);
+            if self.seen.len() >= self.max_callers {
+                return None;
+            }
+        }
+        let mut entry = self.seen.entry(key).or_insert_with(|| Seen {
+            window: now,
+            ids: Default::default(),
+        });
+        if entry.window != now {
+            entry.window = now;
+            entry.ids.clear();
+        }
+        for id in ids {
+            if entry.ids.len() > budget as usize {
+                break;
+            }
+            entry.ids.insert(*id);
+        }
+        Some(entry.ids.len() as u32)
+    }
+
+    /// How many distinct contacts `who` has seen in the current window.
+    pub fn count(&self, role: &str, who: &Principal, window: Duration) -> u32 {
+        let now = window_index(window);
+        self.seen
+            .get(&(Box::<str>::from(role), who.clone()))
+            .filter(|s| s.window == now)
+            .map_or(0, |s| s.ids.len() as u32)
+    }
+}
+
 /// The quotas a proxy enforces: in this process, or shared by every replica.
 #[derive(Debug, Default)]
 pub struct Quotas {
     local: LocalQuotas,
+    collections: LocalCollections,
 }
+
+/// The shared store could not be reached: whatever asked is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
 
 impl Quotas {
     /// Takes `n` from `who`'s budget of `scope` for `role`.
@@ -182,6 +276,30 @@ impl Quotas {
         rate: Rate,
     ) -> Verdict {
         self.local.take(scope, role, who, n, rate)
+    }
+
+    /// Distinct contacts `who` (as `role`) has seen in the current window of `window`.
+    pub async fn contacts_seen(
+        &self,
+        role: &str,
+        who: &Principal,
+        window: Duration,
+    ) -> Result<u32, Unavailable> {
+        Ok(self.collections.count(role, who, window))
+    }
+
+    /// Adds the contacts of one response to `who`'s window; the distinct count after.
+    pub async fn add_contacts(
+        &self,
+        role: &str,
+        who: &Principal,
+        ids: &[u64],
+        budget: u32,
+        window: Duration,
+    ) -> Result<u32, Unavailable> {
+        self.collections
+            .add(role, who, ids, budget, window)
+            .ok_or(Unavailable)
     }
 }
 
@@ -219,6 +337,31 @@ mod tests {
             q.take("detokenize", "agent", &bob, 4, Rate::per_hour(3)),
             Verdict::Over { .. }
         ));
+    }
+
+    #[test]
+    fn a_collection_counts_distinct_contacts_up_to_one_past_its_budget() {
+        let c = LocalCollections::new(16);
+        let ana = Principal::user("user", "ana");
+        let hour = Duration::from_secs(3600);
+        assert_eq!(c.add("agent", &ana, &[1, 2, 2, 3], 5, hour), Some(3));
+        assert_eq!(c.add("agent", &ana, &[3, 4], 5, hour), Some(4));
+        assert_eq!(
+            c.add("agent", &ana, &(10..100).collect::<Vec<_>>(), 5, hour),
+            Some(6)
+        );
+        assert_eq!(c.count("agent", &ana, hour), 6);
+        assert_eq!(c.count("supervisor", &ana, hour), 0);
+        // Full of callers in the current window: a new one is refused, a known one is not.
+        for i in 0..15 {
+            let who = Principal::user("peer", &i.to_string());
+            assert!(c.add("agent", &who, &[1], 5, hour).is_some());
+        }
+        assert_eq!(
+            c.add("agent", &Principal::user("peer", "new"), &[1], 5, hour),
+            None
+        );
+        assert_eq!(c.add("agent", &ana, &[1], 5, hour), Some(6));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! it finds (not only the first) with file, line, column and reason.
 use super::diagnostic::{Diagnostic, Diagnostics, Severity, Source};
 use super::raw::{ActionRaw, DetectorRaw, RoleRaw, RouteRaw, RuleFile};
-use super::request::{names_free_text, RequestPlaces, RoleGrants};
+use super::request::{names_free_text, Collection, OverBudget, RequestPlaces, RoleGrants};
 use super::ruleset::{OnUnknown, RoleId, Route, RuleSet};
 use crate::engine::action::Action;
 use crate::engine::detect::{Builtin, DetectorDef, DetectorSet, DetectorSpec, Detectors};
@@ -139,6 +139,7 @@ pub fn compile_sources(
     }
     let mut c = Compiler {
         diags,
+        compiled_roles: Vec::new(),
         kinds: Kinds::default(),
         broken_detectors: Vec::new(),
     };
@@ -173,6 +174,8 @@ const BUILTIN_KINDS: [&str; 7] = ["phone", "email", "cpf", "cnpj", "card", "iban
 
 struct Compiler {
     diags: Vec<Diagnostic>,
+    /// Roles compiled so far (a role's collection budget looks at its own actions).
+    compiled_roles: Vec<Arc<RolePolicy>>,
     kinds: Kinds,
     /// Detectors already reported as broken: routes naming them say nothing more.
     broken_detectors: Vec<String>,
@@ -362,8 +365,12 @@ impl Compiler {
         let mut roles = Vec::new();
         let mut grants = Vec::new();
         for (name, (src, raw)) in &raw_roles {
-            roles.push(Arc::new(self.role(src, name, raw, &kinds)));
-            grants.push(self.grants(src, name, raw, &kinds));
+            let policy = Arc::new(self.role(src, name, raw, &kinds));
+            self.compiled_roles.push(policy.clone());
+            roles.push(policy);
+            let mut g = self.grants(src, name, raw, &kinds);
+            self.collection(src, name, raw, &kinds, &mut g);
+            grants.push(g);
         }
         let Some(first) = files.first().map(|(s, _)| *s) else {
             self.diags.push(Diagnostic {
@@ -375,6 +382,26 @@ impl Compiler {
             });
             return None;
         };
+        for route in &mut routes {
+            let Some((src, raw)) = raw_routes.iter().find(|(_, r)| r.name == route.name) else {
+                continue;
+            };
+            if let Some(names) = &raw.roles {
+                let mut ids = Vec::new();
+                for n in names {
+                    match roles.iter().position(|r| &r.name == n) {
+                        Some(i) => ids.push(RoleId(i)),
+                        None => self.error(
+                            src,
+                            n,
+                            Some(&raw.name),
+                            format!("route {:?}: roles names unknown role {n:?}", raw.name),
+                        ),
+                    }
+                }
+                route.roles = Some(ids);
+            }
+        }
         if roles.is_empty() {
             self.error(first, "roles", None, "no roles are defined".into());
             return None;
@@ -418,6 +445,8 @@ impl Compiler {
             on_unknown: OnUnknown::Scan,
             passthrough: false,
             detokenize: Arc::new(RequestPlaces::default()),
+            contacts: false,
+            roles: None,
         };
         Some(RuleSet {
             kinds: Arc::new(kinds),
@@ -713,6 +742,9 @@ impl Compiler {
             on_unknown,
             passthrough: r.passthrough,
             detokenize: Arc::new(detokenize),
+            contacts: r.contacts,
+            // Resolved once the roles are compiled (see `route_roles`).
+            roles: None,
         })
     }
 
@@ -815,6 +847,83 @@ impl Compiler {
             self.error(src, "per_hour", Some(&at), format!("role {name:?}: detokenize per_hour 0 turns nothing back; list no kinds instead"));
         }
         RoleGrants::new(detokenize, d.per_hour)
+    }
+
+    fn role_policy_of(&self, name: &str) -> Option<Arc<RolePolicy>> {
+        self.compiled_roles.iter().find(|r| r.name == name).cloned()
+    }
+
+    /// A role's collection budget and export right, on top of its grants.
+    fn collection(
+        &mut self,
+        src: &Source,
+        name: &str,
+        raw: &RoleRaw,
+        kinds: &Kinds,
+        grants: &mut RoleGrants,
+    ) {
+        let at = format!("{name}:");
+        grants.exports = raw.exports.unwrap_or(true);
+        let Some(c) = &raw.collection else {
+            return;
+        };
+        let over = match c.over.as_deref() {
+            None | Some("block") => OverBudget::Block,
+            Some("mask_all") => OverBudget::MaskAll,
+            Some(other) => {
+                self.error(
+                    src,
+                    other,
+                    Some(&at),
+                    format!(
+                        "role {name:?}: collection over must be block or mask_all, not {other:?}"
+                    ),
+                );
+                OverBudget::Block
+            }
+        };
+        if c.per_hour == 0 {
+            self.error(src, "per_hour", Some(&at), format!("role {name:?}: a collection budget of 0 refuses every contact route; use route roles instead"));
+        }
+        let names = c
+            .kinds
+            .clone()
+            .unwrap_or_else(|| vec!["phone".into(), "email".into()]);
+        let mut prefixes = Vec::new();
+        for k in &names {
+            if kinds.get(k).is_none() {
+                self.error(
+                    src,
+                    k,
+                    Some(&at),
+                    format!("role {name:?}: collection names unknown kind {k:?}"),
+                );
+            }
+            prefixes.push(format!("vt_{k}_"));
+        }
+        let policy = self.role_policy_of(name);
+        let tokenized = names.iter().any(|k| {
+            kinds
+                .get(k)
+                .zip(policy.as_ref())
+                .is_some_and(|(id, p)| *p.action(id) == Action::Token)
+        });
+        if !tokenized {
+            self.warn(src, "collection", Some(&at), format!("role {name:?}: contacts are told apart by their tokens, and this role tokenizes none of {}: its budget counts nothing", names.join(", ")));
+        }
+        let mask_all = Arc::new(RolePolicy::new(
+            format!("{name} (over its collection budget)"),
+            (0..kinds.len())
+                .map(|i| Action::redact_default(kinds.name(KindId(i as u16))))
+                .collect(),
+            vec![false; kinds.len()],
+        ));
+        grants.collection = Some(Collection {
+            per_hour: c.per_hour,
+            prefixes,
+            over,
+            mask_all,
+        });
     }
 
     /// Warns about a route that can never match because an earlier one takes all its

@@ -59,6 +59,12 @@ pub struct RouteRaw {
     /// The request places where a token turns back into its value (for roles that may).
     /// Everywhere else in a request a token stays the token text.
     pub detokenize: Option<DetokenizeRaw>,
+    /// Responses list contacts: they count against each caller's collection budget, and a
+    /// caller over it is refused here.
+    #[serde(default)]
+    pub contacts: bool,
+    /// Only these roles may use the route; any other gets 403.
+    pub roles: Option<Vec<String>>,
 }
 
 /// Request places of a route where tokens turn back into values.
@@ -102,6 +108,21 @@ pub struct RoleRaw {
     /// Kinds whose tokens this role's requests may turn back into values, at the places
     /// its routes list, and how many per principal.
     pub detokenize: Option<RoleDetokenizeRaw>,
+    /// How many distinct contacts one caller may see per hour on `contacts: true` routes.
+    pub collection: Option<CollectionRaw>,
+    /// May this role download CSV exports? Default yes.
+    pub exports: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectionRaw {
+    pub per_hour: u32,
+    /// The kinds whose tokens tell contacts apart; default `[phone, email]`.
+    pub kinds: Option<Vec<String>>,
+    /// Over the budget: `block` (429, the default) or `mask_all` (served with every kind
+    /// redacted).
+    pub over: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -37,6 +37,27 @@ impl RequestPlaces {
     }
 }
 
+/// What a caller over its collection budget gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverBudget {
+    /// 429 on every contact route until the window ends.
+    Block,
+    /// Served, with every kind redacted (the mask-all policy).
+    MaskAll,
+}
+
+/// A role's collection budget: distinct contacts per caller per hour on contact routes,
+/// told apart by their tokens (never a clear value).
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub per_hour: u32,
+    /// Token prefixes that name a contact (`vt_phone_`, `vt_email_`).
+    pub prefixes: Vec<String>,
+    pub over: OverBudget,
+    /// Every kind redacted: what `mask_all` serves.
+    pub mask_all: std::sync::Arc<crate::engine::policy::RolePolicy>,
+}
+
 /// What one role may do on the request side.
 #[derive(Debug, Clone, Default)]
 pub struct RoleGrants {
@@ -44,6 +65,9 @@ pub struct RoleGrants {
     detokenize: Vec<bool>,
     /// Tokens turned back per principal per hour (`None`: no quota).
     pub detokenize_per_hour: Option<u32>,
+    pub collection: Option<Collection>,
+    /// May download CSV exports.
+    pub exports: bool,
 }
 
 impl RoleGrants {
@@ -51,6 +75,8 @@ impl RoleGrants {
         RoleGrants {
             detokenize,
             detokenize_per_hour,
+            collection: None,
+            exports: true,
         }
     }
 

@@ -39,6 +39,10 @@ pub struct Route {
     pub passthrough: bool,
     /// Where tokens in this route's requests turn back into values (empty: nowhere).
     pub detokenize: Arc<RequestPlaces>,
+    /// Responses list contacts (they count against collection budgets).
+    pub contacts: bool,
+    /// Only these roles may use the route (`None`: any).
+    pub roles: Option<Vec<RoleId>>,
 }
 
 impl Route {
