@@ -3,7 +3,8 @@
 //! One [`Metrics`] per process, registered in its own prometheus `Registry` so that tests
 //! can run several proxies side by side.
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// The metric handles.
@@ -30,6 +31,9 @@ pub struct Metrics {
     /// `veil_quota_refusals_total{scope,reason="over"|"unavailable"}`: requests refused by
     /// a per-caller quota.
     pub quota_refusals: IntCounterVec,
+    /// `veil_quota_store_errors_total`: calls the shared quota store (Redis) did not answer
+    /// in time; each refused what needed it.
+    pub quota_store_errors: IntCounter,
     /// `veil_contacts_seen_total{role}`: contacts shown on contact routes to callers with a
     /// collection budget (distinct per response).
     pub contacts_seen: IntCounterVec,
@@ -152,6 +156,15 @@ impl Metrics {
                 "Requests refused by a per-caller quota",
                 &["scope", "reason"],
             ),
+            quota_store_errors: {
+                let c = IntCounter::new(
+                    "veil_quota_store_errors_total",
+                    "Calls the shared quota store (Redis) did not answer in time",
+                )
+                .expect("valid metric");
+                r.register(Box::new(c.clone())).expect("unique metric");
+                c
+            },
             contacts_seen: counter(
                 &r,
                 "veil_contacts_seen_total",

@@ -726,7 +726,10 @@ fn alert_rules_name_only_metrics_veil_exports() {
             let names: Vec<&str> = name.find_iter(expr).map(|m| m.as_str()).collect();
             assert!(!names.is_empty(), "{expr}");
             for n in names {
-                assert!(metrics.contains(&format!("\"{n}\"")), "{n} is not a veil metric");
+                assert!(
+                    metrics.contains(&format!("\"{n}\"")),
+                    "{n} is not a veil metric"
+                );
             }
             alerts += 1;
         }

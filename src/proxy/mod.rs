@@ -16,6 +16,7 @@ pub mod detokenize;
 pub mod headers;
 pub mod quota;
 pub mod reveal;
+pub mod shared;
 pub mod tally;
 pub mod upstream;
 pub mod websocket;
@@ -280,16 +281,18 @@ impl Proxy {
                 Ok(seen) => {
                     self.count_collection(who, policy_name, &route.name, seen, c);
                     match c.over {
-                        OverBudget::Block => {
-                            return self.refuse_collection(Verdict::Over {
-                                retry_after: until_next_window(),
-                            })
-                        }
+                        OverBudget::Block => return self.refuse_collection(until_next_window()),
                         OverBudget::MaskAll => over_budget = true,
                     }
                 }
                 Err(_) => {
-                    return self.refuse_collection(Verdict::Unavailable);
+                    return self.refuse_quota(
+                        "collection",
+                        who,
+                        policy_name,
+                        &route.name,
+                        Verdict::Unavailable,
+                    );
                 }
             }
         }
@@ -468,18 +471,14 @@ impl Proxy {
                         return;
                     }
                     tokio::spawn(async move {
-                        let before = quotas
-                            .contacts_seen(&role, &who.principal, COLLECTION_WINDOW)
-                            .await
-                            .unwrap_or(0);
-                        let after = quotas
+                        let added = quotas
                             .add_contacts(&role, &who.principal, &ids, per_hour, COLLECTION_WINDOW)
                             .await;
                         metrics
                             .contacts_seen
                             .with_label_values(&[&role])
                             .inc_by(ids.len() as u64);
-                        if let Ok(after) = after {
+                        if let Ok((before, after)) = added {
                             if before <= per_hour && after > per_hour {
                                 audit.log(&crate::audit::Event::CollectionExceeded {
                                     principal: who.principal.as_str(),
@@ -652,20 +651,13 @@ impl Proxy {
         });
     }
 
-    fn refuse_collection(&self, verdict: Verdict) -> Response<ProxyBody> {
-        let (code, message, retry_after) = match verdict {
-            Verdict::Over { retry_after } => (
-                "collection_limit",
-                "veil: this caller has seen its budget of contacts for now; try again later",
-                retry_after,
-            ),
-            _ => (
-                "quota_unavailable",
-                "veil: the quota store cannot be reached; refused until it can",
-                Duration::from_secs(5),
-            ),
-        };
-        let mut resp = error_response(StatusCode::TOO_MANY_REQUESTS, code, message);
+    /// A caller over its collection budget: 429 until the window ends.
+    fn refuse_collection(&self, retry_after: Duration) -> Response<ProxyBody> {
+        let mut resp = error_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "collection_limit",
+            "veil: this caller has seen its budget of contacts for now; try again later",
+        );
         resp.headers_mut().insert(
             header::RETRY_AFTER,
             HeaderValue::from(retry_after.as_secs().max(1)),
@@ -698,15 +690,19 @@ impl Proxy {
             .with_label_values(&[scope, reason])
             .inc();
         tracing::warn!(scope, reason, role, route, "quota refused a request");
-        let mut resp = error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            "quota_exceeded",
-            if reason == "over" {
-                "veil: over this role's quota; try again later"
-            } else {
-                "veil: the quota store cannot be reached; refused until it can"
-            },
-        );
+        let mut resp = if reason == "over" {
+            error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                "veil: over this role's quota; try again later",
+            )
+        } else {
+            error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "quota_unavailable",
+                "veil: the quota store cannot be reached; refused until it can",
+            )
+        };
         resp.headers_mut().insert(
             header::RETRY_AFTER,
             HeaderValue::from(retry_after.as_secs().max(1)),

@@ -6,13 +6,14 @@
 //! new callers; and the state is bounded: past `max_callers` keys a limiter forgets the
 //! callers whose budget is full again, and a caller it has no room for is refused
 //! (fail closed), never let through unmetered.
+use super::shared::RedisStore;
 use crate::roles::Principal;
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -209,8 +210,8 @@ impl LocalCollections {
         }
     }
 
-    /// Adds `ids` to `who`'s window and returns how many distinct contacts it holds
-    /// (at most `budget + 1`). `None`: no room for a new caller (refused).
+    /// Adds `ids` to `who`'s window: how many distinct contacts it held before and holds
+    /// after (at most `budget + 1`). `None`: no room for a new caller (refused).
     pub fn add(
         &self,
         role: &str,
@@ -218,7 +219,7 @@ impl LocalCollections {
         ids: &[u64],
         budget: u32,
         window: Duration,
-    ) -> Option<u32> {
+    ) -> Option<(u32, u32)> {
         let now = window_index(window);
         let key = (Box::<str>::from(role), who.clone());
         if !self.seen.contains_key(&key) && self.seen.len() >= self.max_callers {
@@ -235,13 +236,14 @@ impl LocalCollections {
             entry.window = now;
             entry.ids.clear();
         }
+        let before = entry.ids.len() as u32;
         for id in ids {
             if entry.ids.len() > budget as usize {
                 break;
             }
             entry.ids.insert(*id);
         }
-        Some(entry.ids.len() as u32)
+        Some((before, entry.ids.len() as u32))
     }
 
     /// How many distinct contacts `who` has seen in the current window.
@@ -254,11 +256,17 @@ impl LocalCollections {
     }
 }
 
-/// The quotas a proxy enforces: in this process, or shared by every replica.
+/// The quotas a proxy enforces: in this process, or shared by every replica (Redis).
+/// When the shared store cannot answer, what needs it is refused: a metric and a log
+/// line (at most one a second) say so.
 #[derive(Debug, Default)]
 pub struct Quotas {
     local: LocalQuotas,
     collections: LocalCollections,
+    shared: Option<RedisStore>,
+    store_errors: Option<prometheus::IntCounter>,
+    /// When the last "store unavailable" line was logged (ms since the epoch).
+    last_log: AtomicU64,
 }
 
 /// The shared store could not be reached: whatever asked is refused.
@@ -266,6 +274,38 @@ pub struct Quotas {
 pub struct Unavailable;
 
 impl Quotas {
+    /// Quotas kept in `store`, shared by every replica that uses it; `errors` counts the
+    /// calls it could not answer.
+    pub fn shared(store: RedisStore, errors: prometheus::IntCounter) -> Quotas {
+        Quotas {
+            shared: Some(store),
+            store_errors: Some(errors),
+            ..Quotas::default()
+        }
+    }
+
+    fn unavailable(&self, what: &str) {
+        if let Some(c) = &self.store_errors {
+            c.inc();
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        let last = self.last_log.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 1000
+            && self
+                .last_log
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::error!(
+                what,
+                "the shared quota store (Redis) cannot be reached: refusing what needs it"
+            );
+        }
+    }
+
     /// Takes `n` from `who`'s budget of `scope` for `role`.
     pub async fn take(
         &self,
@@ -275,7 +315,19 @@ impl Quotas {
         n: u32,
         rate: Rate,
     ) -> Verdict {
-        self.local.take(scope, role, who, n, rate)
+        if n == 0 {
+            return Verdict::Allow;
+        }
+        match &self.shared {
+            None => self.local.take(scope, role, who, n, rate),
+            Some(store) => match store.take(scope, role, who, n, rate).await {
+                Ok(v) => v,
+                Err(Unavailable) => {
+                    self.unavailable(scope);
+                    Verdict::Unavailable
+                }
+            },
+        }
     }
 
     /// Distinct contacts `who` (as `role`) has seen in the current window of `window`.
@@ -285,10 +337,17 @@ impl Quotas {
         who: &Principal,
         window: Duration,
     ) -> Result<u32, Unavailable> {
-        Ok(self.collections.count(role, who, window))
+        match &self.shared {
+            None => Ok(self.collections.count(role, who, window)),
+            Some(store) => store
+                .contacts_seen(role, who, window)
+                .await
+                .inspect_err(|_| self.unavailable("collection")),
+        }
     }
 
-    /// Adds the contacts of one response to `who`'s window; the distinct count after.
+    /// Adds the contacts of one response to `who`'s window: the distinct counts before
+    /// and after.
     pub async fn add_contacts(
         &self,
         role: &str,
@@ -296,10 +355,22 @@ impl Quotas {
         ids: &[u64],
         budget: u32,
         window: Duration,
-    ) -> Result<u32, Unavailable> {
-        self.collections
-            .add(role, who, ids, budget, window)
-            .ok_or(Unavailable)
+    ) -> Result<(u32, u32), Unavailable> {
+        match &self.shared {
+            None => self
+                .collections
+                .add(role, who, ids, budget, window)
+                .ok_or(Unavailable),
+            Some(store) => store
+                .add_contacts(
+                    role,
+                    who,
+                    &ids[..ids.len().min(budget as usize + 1)],
+                    window,
+                )
+                .await
+                .inspect_err(|_| self.unavailable("collection")),
+        }
     }
 }
 
@@ -344,11 +415,11 @@ mod tests {
         let c = LocalCollections::new(16);
         let ana = Principal::user("user", "ana");
         let hour = Duration::from_secs(3600);
-        assert_eq!(c.add("agent", &ana, &[1, 2, 2, 3], 5, hour), Some(3));
-        assert_eq!(c.add("agent", &ana, &[3, 4], 5, hour), Some(4));
+        assert_eq!(c.add("agent", &ana, &[1, 2, 2, 3], 5, hour), Some((0, 3)));
+        assert_eq!(c.add("agent", &ana, &[3, 4], 5, hour), Some((3, 4)));
         assert_eq!(
             c.add("agent", &ana, &(10..100).collect::<Vec<_>>(), 5, hour),
-            Some(6)
+            Some((4, 6))
         );
         assert_eq!(c.count("agent", &ana, hour), 6);
         assert_eq!(c.count("supervisor", &ana, hour), 0);
@@ -361,7 +432,7 @@ mod tests {
             c.add("agent", &Principal::user("peer", "new"), &[1], 5, hour),
             None
         );
-        assert_eq!(c.add("agent", &ana, &[1], 5, hour), Some(6));
+        assert_eq!(c.add("agent", &ana, &[1], 5, hour), Some((6, 6)));
     }
 
     #[test]

@@ -38,6 +38,24 @@ pub struct Config {
     pub audit: AuditConfig,
     #[serde(default)]
     pub reveal: RevealConfig,
+    /// Where per-caller quotas and collection budgets live: this process, or a Redis
+    /// shared by every replica.
+    #[serde(default)]
+    pub quotas: QuotasConfig,
+}
+
+/// The quota store.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotasConfig {
+    /// `redis://[:password@]host:port/db`; without it, quotas are per process. Or the
+    /// `VEIL_REDIS_URL` variable.
+    pub redis: Option<String>,
+    /// Longest wait for Redis; past it, what needs the store is refused. Default 250ms.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub timeout: Option<Duration>,
+    /// Key prefix, so that several deployments can share one Redis. Default `veil`.
+    pub prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -311,6 +329,10 @@ fn default_log_level() -> String {
     "info".into()
 }
 
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(serde::de::Error::custom)
@@ -355,6 +377,7 @@ impl Config {
             admin: AdminConfig::default(),
             limits: LimitsConfig::default(),
             roles: RolesConfig::default(),
+            quotas: QuotasConfig::default(),
             log: LogConfig::default(),
             audit: AuditConfig::default(),
             reveal: RevealConfig::default(),

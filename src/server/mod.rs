@@ -39,6 +39,33 @@ pub struct Running {
     workers: Vec<std::thread::JoinHandle<()>>,
 }
 
+/// The quota store the config names: Redis (`quotas.redis` or `VEIL_REDIS_URL`), shared
+/// by the replicas, or this process's memory.
+fn quotas(config: &Config, metrics: &Metrics) -> anyhow::Result<crate::proxy::quota::Quotas> {
+    let url = config.quotas.redis.clone().or_else(|| {
+        std::env::var("VEIL_REDIS_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+    });
+    let Some(url) = url else {
+        return Ok(Default::default());
+    };
+    let store = crate::proxy::shared::RedisStore::new(
+        &url,
+        config.quotas.prefix.as_deref().unwrap_or("veil"),
+        config
+            .quotas
+            .timeout
+            .unwrap_or(std::time::Duration::from_millis(250)),
+    )
+    .context("quotas.redis")?;
+    tracing::info!("quotas are shared through Redis");
+    Ok(crate::proxy::quota::Quotas::shared(
+        store,
+        metrics.quota_store_errors.clone(),
+    ))
+}
+
 /// Loads the key ring the config names (file, then `VEIL_KEYS`, then a random key).
 pub fn load_keys(config: &Config) -> anyhow::Result<KeyRing> {
     if let Some(path) = &config.keys {
@@ -78,6 +105,7 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
     }
     let metrics = Metrics::new();
     metrics.set_rules_version(&rules.version);
+    let quotas = quotas(&config, &metrics)?;
     let worker_count = config.worker_count();
     let upstream = crate::proxy::upstream::Upstream::new(&config, worker_count)?;
     let proxy = Arc::new(Proxy {
@@ -100,7 +128,7 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
                 .with_context(|| format!("cannot open the audit log {p}"))?,
             None => crate::audit::Audit::disabled(),
         }),
-        quotas: Default::default(),
+        quotas: Arc::new(quotas),
     });
     let tls = match &config.tls {
         Some(t) => Some(tls::Acceptor::load(&t.cert, &t.key)?),
