@@ -470,3 +470,49 @@ async fn agents_may_not_export_contacts() {
     })
     .await
 }
+
+/// What an inbox echoes of a request (a search box, a link it builds, a reply glued to a
+/// word) reaches a masked role masked, whatever encoding the echo uses.
+#[tokio::test]
+async fn echoed_values_glued_or_percent_encoded_are_masked() {
+    bounded(async {
+        let (up, _) = upstream(|seen: Seen| async move {
+            if seen.target.starts_with("/app/") {
+                return response(
+                    200,
+                    &[("content-type", "text/html; charset=utf-8")],
+                    whole(
+                        r#"<p>Resultados para x+5521981234567 e maria.teste%40example.com</p><a href="https://wa.me/%2B5521981234567">WhatsApp</a> <a href="/contacts?q=%2b5521981234567">PED-2025-0042</a>"#,
+                    ),
+                );
+            }
+            response(
+                200,
+                &[
+                    json_ct(),
+                    ("location", "/api/v1/accounts/1/contacts/search?q=%2B5521981234567"),
+                ],
+                whole(
+                    r#"{"query":"%2B5521981234567","link":"https://wa.me/%2B5521981234567","echo":"x+5521981234567","glued":"+5521981234567agora","email":"maria.teste%40example.com","order":"PED-2025-0042"}"#,
+                ),
+            )
+        })
+        .await;
+        let veil = Veil::start(up);
+        let digits = &PHONE_E164[1..];
+        let json = get(&veil, "/api/v1/accounts/1/conversations/1/messages", "agent").await;
+        json.complete();
+        let text = json.text();
+        assert_absent(&text, &[digits, "maria.teste%40example.com", "maria.teste"]);
+        assert_present(&text, &["PED-2025-0042", "https://wa.me/vt_phone_", "\"echo\":\"xvt_phone_"]);
+        assert!(json.json().is_object(), "still JSON: {text}");
+        let location = json.header("location").unwrap_or_default();
+        assert!(!location.contains(digits), "{location}");
+        let html = get(&veil, "/app/accounts/1/contacts", "agent").await;
+        html.complete();
+        let page = html.text();
+        assert_absent(&page, &[digits, "maria.teste"]);
+        assert_present(&page, &["PED-2025-0042", "wa.me/vt_phone_"]);
+    })
+    .await
+}

@@ -683,6 +683,9 @@ fn candidate_shape(m: &str) -> Shape {
             Shape::Email
         };
     }
+    if m.contains("%40") {
+        return Shape::Email;
+    }
     if m.as_bytes()[0].is_ascii_uppercase() {
         Shape::Iban
     } else {
@@ -737,8 +740,8 @@ impl ScanCache {
 fn builtin_pattern() -> String {
     let jid = r"(?P<jid>[0-9]{5,20}(?:-[0-9]{1,20})?(?:[_:][0-9]{1,4}){0,2}@(?:s\.whatsapp\.net|c\.us|g\.us|lid|broadcast|newsletter))";
     let wamid = r"(?P<wamid>wamid\.[A-Za-z0-9+/=_\-]{8,256})";
-    let email =
-        r"(?P<email>[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,4})";
+    // `%40`: an address percent-encoded in a URL or a form (`maria.silva%40example.com`).
+    let email = r"(?P<email>[A-Za-z0-9._%+\-]{1,64}(?:@|%40)[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,4})";
     let iban = r"(?P<iban>[A-Z]{2}[0-9]{2}(?:\x20?[A-Z0-9]){11,30})";
     let num = r"(?P<num>[+(]?[0-9][0-9\x20\-.()/\x{a0}]{5,200}[0-9])";
     format!("{jid}|{wamid}|{email}|{iban}|{num}")
@@ -751,12 +754,15 @@ impl BuiltinScan {
         if bytes.len() <= SHORT_TEXT {
             // One branch-free pass tells which tests can pass at all.
             // A byte-wide counter (at most SHORT_TEXT digits) keeps the loop in byte lanes.
-            let (mut digits, mut at, mut w) = (0u8, false, false);
+            let (mut digits, mut at, mut w, mut pct) = (0u8, false, false, false);
             for &b in bytes {
                 digits = digits.wrapping_add(u8::from(b.wrapping_sub(b'0') < 10));
                 at |= b == b'@';
                 w |= b == b'w';
+                pct |= b == b'%';
             }
+            // `%40`: an address percent-encoded.
+            let at = at || (pct && memchr::memmem::find(bytes, b"%40").is_some());
             return (self.needs_at && at)
                 || (self.needs_digits
                     && usize::from(digits) >= MIN_DIGITS
@@ -774,6 +780,16 @@ impl BuiltinScan {
             let v = wide::u8x64::from(block);
             if self.needs_at && v.simd_eq(wide::u8x64::splat(b'@')).to_bitmask() != 0 {
                 return true;
+            }
+            if self.needs_at {
+                // `%40`: an address percent-encoded.
+                let mut p = v.simd_eq(wide::u8x64::splat(b'%')).to_bitmask();
+                while p != 0 {
+                    if bytes[base + p.trailing_zeros() as usize..].starts_with(b"%40") {
+                        return true;
+                    }
+                    p &= p - 1;
+                }
             }
             if self.needs_wamid {
                 let mut w = v.simd_eq(wide::u8x64::splat(b'w')).to_bitmask();
@@ -825,7 +841,11 @@ impl BuiltinScan {
                     let in_path = start > 0 && text.as_bytes()[start - 1] == b'/';
                     if let Some((id, kind)) = on(self.ids.email).filter(|_| !in_path) {
                         let raw = &text[start..end];
-                        let lower = raw.to_ascii_lowercase();
+                        let mut lower = raw.to_ascii_lowercase();
+                        if !raw.contains('@') {
+                            // Percent-encoded: the same address, the same token.
+                            lower = lower.replacen("%40", "@", 1);
+                        }
                         let norm = (lower != raw).then_some(lower);
                         out.push(finding(start, end, kind, id, norm));
                     }
@@ -851,14 +871,41 @@ impl BuiltinScan {
                     }
                 }
                 Shape::Number => {
+                    // `%2B5511987654321`: an international number percent-encoded in a URL
+                    // or a form (a search echoed back, a `wa.me/` link).
+                    if let Some(kinds) = percent_plus(text, start).then(|| NumericKinds {
+                        phone: on(self.ids.phone).is_some() && self.numeric_kinds.phone,
+                        ..NumericKinds::default()
+                    }) {
+                        let digits = &text[start..end];
+                        if kinds.phone && digits.bytes().all(|b| b.is_ascii_digit()) {
+                            let plus = format!("+{digits}");
+                            numeric.clear();
+                            cache.classify(&self.numeric, &plus, kinds, &mut numeric);
+                            let whole =
+                                numeric.iter().find(|m| m.start == 0 && m.end == plus.len());
+                            if let (Some(m), Some((id, k))) = (whole, on(self.ids.phone)) {
+                                let norm = Some(m.normalized.clone());
+                                out.push(finding(start - 3, end, k, id, norm));
+                                continue;
+                            }
+                        }
+                    }
+                    // `x+5511987654321`, `+5511987654321x`: an international number glued
+                    // to a word is still one (a value echoed beside what a client wrote);
+                    // libphonenumber decides, as for any other.
+                    let plus_glued = plain_international(&text[start..end]);
                     // A candidate glued to a word at either end is not dropped whole: only
                     // the glued word is. `A38 123.456.789-09` still holds a CPF, and
                     // `(11) 98765-4321 3h` a phone.
-                    if glued_before(text, start) && !separated_number(text, start, end) {
+                    if glued_before(text, start)
+                        && !separated_number(text, start, end)
+                        && !plus_glued
+                    {
                         at = skip_word(text, start);
                         continue;
                     }
-                    let end = if glued_after(text, end) {
+                    let end = if glued_after(text, end) && !plus_glued {
                         match unglued_end(text, start, end) {
                             Some(e) => e,
                             None => continue,
@@ -945,6 +992,19 @@ fn finding(
         source: Source::Detector(id),
         normalized,
     }
+}
+
+/// `%2B` (a percent-encoded `+`) right before `start`.
+fn percent_plus(text: &str, start: usize) -> bool {
+    start >= 3 && text.as_bytes()[start - 3..start].eq_ignore_ascii_case(b"%2B")
+}
+
+/// `+` and 10 to 15 digits, nothing else: the E.164 form a number is stored and echoed in
+/// (shorter runs glued to words are too often pieces of identifiers and base64).
+fn plain_international(candidate: &str) -> bool {
+    candidate
+        .strip_prefix('+')
+        .is_some_and(|d| (10..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Is the value at `start` the tail of a longer word or identifier (`K-2024-118`, `ab12…`)?
@@ -1054,11 +1114,11 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn the_one_pass_prefilter_of_long_texts_agrees_with_its_three_tests(
-            picks in proptest::collection::vec(0usize..14, 30..300)
+            picks in proptest::collection::vec(0usize..17, 30..300)
         ) {
-            const ALPHABET: [&str; 14] = [
+            const ALPHABET: [&str; 17] = [
                 "1", "98", "-", " ", "a", "Z", "DE", "\u{a0}", "w", "wamid.", "@", "ü",
-                "lorem ipsum dolor sit amet ", "(+",
+                "lorem ipsum dolor sit amet ", "(+", "%", "4", "0",
             ];
             let text: String = picks.iter().map(|&p| ALPHABET[p]).collect();
             let (d, _) = detectors();
@@ -1066,6 +1126,7 @@ mod tests {
             let bytes = text.as_bytes();
             let want = digit_run_reference(bytes)
                 || bytes.contains(&b'@')
+                || memchr::memmem::find(bytes, b"%40").is_some()
                 || memchr::memmem::find(bytes, b"wamid.").is_some();
             proptest::prop_assert_eq!(d.may_match(bytes, all), want, "{:?}", text);
         }
@@ -1362,11 +1423,67 @@ mod tests {
 
     /// Identifiers that merely contain digits stay as they are.
     #[test]
+    fn values_glued_to_words_or_percent_encoded_are_found() {
+        // What an inbox echoes when a client glued text to a value, or put it in a URL.
+        for (text, raw, norm) in [
+            ("x+5511987654321", "+5511987654321", "+5511987654321"),
+            ("Oi+5511987654321!", "+5511987654321", "+5511987654321"),
+            ("9+5511987654321", "+5511987654321", "+5511987654321"),
+            ("+5511987654321x", "+5511987654321", "+5511987654321"),
+            (
+                "ligue+4915123456789agora",
+                "+4915123456789",
+                "+4915123456789",
+            ),
+            (
+                "/search?q=%2B5511987654321&page=1",
+                "%2B5511987654321",
+                "+5511987654321",
+            ),
+            (
+                "https://wa.me/%2b5511987654321",
+                "%2b5511987654321",
+                "+5511987654321",
+            ),
+            (
+                "q=maria.silva%40example.com&x=1",
+                "maria.silva%40example.com",
+                "maria.silva@example.com",
+            ),
+            (
+                "mailto:Joao.Souza%40Empresa.com.br",
+                "Joao.Souza%40Empresa.com.br",
+                "joao.souza@empresa.com.br",
+            ),
+        ] {
+            let found = scan(text);
+            assert!(
+                found.iter().any(|(_, r, n)| r == raw && n == norm),
+                "{text}: {found:?}"
+            );
+        }
+        // Still not values: identifiers, a `%2B` before what is no phone, base64-ish runs.
+        for text in [
+            "K-2024-118",
+            "ref%2B12",
+            "abc+12345678xyz9",
+            "crm-BR-00077",
+            "%2B123",
+        ] {
+            let found = scan(text);
+            assert!(
+                found.iter().all(|(k, _, _)| k != "phone"),
+                "{text}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
     fn identifiers_stay_unmatched() {
         let d = numeric_detectors();
+        // (`abc+5511987654321` is a value: see values_glued_to_words_or_percent_encoded_are_found.)
         for text in [
             "K-2024-1187654",
-            "abc+5511987654321",
             "5511987654321abc",
             "ab12345678901",
             "x(11) 98765-4321y",

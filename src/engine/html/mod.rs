@@ -13,9 +13,10 @@
 //!   inside a node cuts that node's fragments off what it returns (they may hold half a
 //!   value), and the node is re-emitted whole at its last fragment (the same bytes for UTF-8
 //!   input).
-//! * **Attributes**: `href` with a `tel:`, `mailto:`, `sms:`, `whatsapp:` or `wa.me/` target,
-//!   `value`, `title`, `alt`, `placeholder`, `content`, `aria-label`, `label` and every
-//!   `data-*` go through the detectors (references decoded first). A start tag is rewritten
+//! * **Attributes**: `href` (a `tel:` or `wa.me/` target, and any link: an inbox builds
+//!   links from what a client sent, `?q=%2B55…`), `value`, `title`, `alt`, `placeholder`,
+//!   `content`, `aria-label`, `label` and every `data-*` go through the detectors
+//!   (references decoded first). A start tag is rewritten
 //!   only when one of its values changes.
 //! * **Scripts**: `<script type="application/json">` and `application/ld+json` go through a
 //!   [`JsonMasker`] (with the route's JSON field rules); if the body is not valid JSON it is
@@ -481,9 +482,6 @@ impl State {
             if raw.len() > self.max_value {
                 return Err(self.cap());
             }
-            if rule.is_none() && name == "href" && !contact_link(&raw) {
-                continue;
-            }
             // A repeated name: lol_html sets (and browsers read) only the first occurrence.
             let dup = seen.iter().any(|&(a, b)| values[a..b] == *name);
             if !dup {
@@ -589,19 +587,6 @@ fn scanned_attribute(name: &str) -> bool {
         name,
         "href" | "value" | "title" | "alt" | "placeholder" | "content" | "aria-label" | "label"
     ) || name.starts_with("data-")
-}
-
-/// An `href` whose target is a person: phone, mail, SMS or WhatsApp links.
-fn contact_link(raw: &str) -> bool {
-    let v = raw.trim_start().as_bytes();
-    let starts = |p: &[u8]| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p);
-    // A scheme written with references (`tel&#58;`) is scanned too.
-    starts(b"tel")
-        || starts(b"mailto")
-        || starts(b"sms")
-        || starts(b"whatsapp")
-        || memchr::memmem::find(v, b"wa.me/").is_some()
-        || memchr::memmem::find(v, b"whatsapp.com/").is_some()
 }
 
 /// `*`, parsed once.
