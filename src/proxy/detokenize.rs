@@ -294,17 +294,21 @@ impl<'a> Detokenizer<'a> {
     }
 }
 
-/// The path state of `child`, filters evaluated on the child itself.
-fn child_state(fields: &JsonFields, parent: &[u64], elem: Elem<'_>, child: &Value) -> Vec<u64> {
+/// The path state of `child`, filters evaluated on the child itself (moved into the
+/// one-element array a filter is evaluated on, and back: no copy).
+fn child_state(fields: &JsonFields, parent: &[u64], elem: Elem<'_>, child: &mut Value) -> Vec<u64> {
     let mut out = vec![0; fields.words()];
     let mut pending = Vec::new();
     fields.step(parent, elem, &mut out, Some(&mut pending));
     if !pending.is_empty() {
-        let wrapped = Value::Array(vec![child.clone()]);
+        let wrapped = Value::Array(vec![std::mem::take(child)]);
         for p in pending {
             if fields.eval_filter(p.filter, &wrapped) {
                 fields.pass_filter(&mut out, p.next_bit);
             }
+        }
+        if let Value::Array(mut one) = wrapped {
+            *child = one.pop().unwrap_or_default();
         }
     }
     out
