@@ -516,3 +516,50 @@ async fn echoed_values_glued_or_percent_encoded_are_masked() {
     })
     .await
 }
+
+/// Saving a contact from the dashboard sends back what the agent was shown: the phone's
+/// token turns back into the number, and the masked e-mail is dropped, so the inbox keeps
+/// the address it has instead of storing the mask (or refusing the whole save).
+#[tokio::test]
+async fn a_contact_saved_with_what_the_agent_saw_keeps_its_values() {
+    bounded(async {
+        let (up, log) = contacts_upstream().await;
+        let (veil, audit) = start(Setup::new(format!("http://{up}")));
+        let shown = get(&veil, "/api/v1/accounts/1/contacts/301", "agent").await;
+        shown.complete();
+        let contact = &shown.json()["payload"][0];
+        let (phone, email) = (
+            contact["phone_number"].as_str().unwrap().to_owned(),
+            contact["email"].as_str().unwrap().to_owned(),
+        );
+        assert!(phone.starts_with("vt_phone_"), "{phone}");
+        assert!(email.contains('•'), "{email}");
+        let save = serde_json::json!({
+            "name": "Maria Teste", "email": email, "phone_number": phone,
+            "additional_attributes": {"city": "Rio", "note": phone},
+        })
+        .to_string();
+        let saved = fetch(request(
+            "PATCH",
+            &veil.url("/api/v1/accounts/1/contacts/301?include_contact_inboxes=false"),
+            Some("agent"),
+            &[("content-type", "application/json")],
+            save,
+        ))
+        .await;
+        assert_eq!(saved.status, 200);
+        let body: serde_json::Value = serde_json::from_slice(&log.last().body).unwrap();
+        assert_eq!(body["phone_number"], PHONE_E164);
+        assert!(body.get("email").is_none(), "{body}");
+        assert_eq!(body["name"], "Maria Teste");
+        // Free text keeps the token.
+        assert_eq!(body["additional_attributes"]["note"], phone.as_str());
+        let dropped: Vec<_> = audit_events(&audit, "detokenize")
+            .into_iter()
+            .filter(|e| e["result"] == "dropped")
+            .collect();
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0]["place"], "json:$.email");
+    })
+    .await
+}

@@ -178,6 +178,10 @@ async fn replicas_share_one_budget_and_deny_when_redis_is_gone() {
             "{m}"
         );
         assert!(a.log().contains("cannot be reached"), "{}", a.log());
+        for log in [a.log(), b.log()] {
+            assert_absent(&log, PII);
+            assert!(!log.contains(&PHONE_E164[1..]), "{log}");
+        }
     })
     .await
 }

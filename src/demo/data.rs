@@ -101,17 +101,34 @@ pub fn message(
     })
 }
 
-/// `GET /api/v1/accounts/1/conversations`
-pub fn conversations() -> Value {
+/// `GET /api/v1/accounts/1/conversations`, with the agents' `replies` to the first one.
+pub fn conversations(replies: &[String]) -> Value {
     let b = &CONTACTS[0];
     let k = &CONTACTS[1];
     let r = &CONTACTS[2];
+    let mut first = vec![
+        message(
+            1,
+            b,
+            "Oi! Meu CPF é 529.982.247-25, podem confirmar o pedido PED-2025-0042?",
+            true,
+        ),
+        message(2, b, "Claro! Qual o melhor telefone para contato?", false),
+        message(
+            3,
+            b,
+            "Pode ligar no (21) 98123-4567 ou mandar email pra beatriz.lima@example.com",
+            true,
+        ),
+    ];
+    first.extend(
+        replies
+            .iter()
+            .enumerate()
+            .map(|(i, text)| message(100 + i as u32, b, text, false)),
+    );
     json!({"data": {"meta": {"all_count": 3}, "payload": [
-        {"id": 1, "meta": {"sender": contact(b)}, "messages": [
-            message(1, b, "Oi! Meu CPF é 529.982.247-25, podem confirmar o pedido PED-2025-0042?", true),
-            message(2, b, "Claro! Qual o melhor telefone para contato?", false),
-            message(3, b, "Pode ligar no (21) 98123-4567 ou mandar email pra beatriz.lima@example.com", true),
-        ]},
+        {"id": 1, "meta": {"sender": contact(b)}, "messages": first},
         {"id": 2, "meta": {"sender": contact(k)}, "messages": [
             message(4, k, "Guten Tag, bitte rufen Sie mich unter 0152 34567890 an. Rechnung 2025-11-0042.", true),
         ]},

@@ -45,6 +45,10 @@ pub enum TurnResult {
     Refused,
     /// Not a token of any key veil holds (forged, altered, an old key): left as it is.
     Invalid,
+    /// What the role was shown instead of a value (`•••`, `[redacted:email]`), sent back
+    /// in a JSON member: the member is dropped, so the inbox keeps the value it has
+    /// rather than store the mask.
+    Dropped,
 }
 
 impl TurnResult {
@@ -53,6 +57,7 @@ impl TurnResult {
             TurnResult::Ok => "ok",
             TurnResult::Refused => "refused",
             TurnResult::Invalid => "invalid",
+            TurnResult::Dropped => "dropped",
         }
     }
 }
@@ -274,11 +279,28 @@ impl<'a> Detokenizer<'a> {
                 }
             }
             Value::Object(map) => {
+                let mut dropped = Vec::new();
                 for (k, child) in map.iter_mut() {
                     let next = child_state(fields, state, Elem::Key(k.as_bytes()), child);
-                    if !JsonFields::is_dead(&next) {
-                        self.walk(fields, child, &next, changed);
+                    if JsonFields::is_dead(&next) {
+                        continue;
                     }
+                    match (&*child, fields.accepting_expr(&next)) {
+                        (Value::String(v), Some(expr)) if self.grants.is_placeholder(v) => {
+                            self.turned.push(Turned {
+                                place: format!("json:{expr}"),
+                                kind: "-".into(),
+                                key_id: "-".into(),
+                                result: TurnResult::Dropped,
+                            });
+                            dropped.push(k.clone());
+                        }
+                        _ => self.walk(fields, child, &next, changed),
+                    }
+                }
+                for k in dropped {
+                    map.shift_remove(&k);
+                    *changed = true;
                 }
             }
             Value::Array(items) => {
@@ -351,7 +373,7 @@ routes:
     match: { path: "/**" }
 roles:
   agent:
-    actions: { "*": token }
+    actions: { "*": token, email: redact }
     detokenize: { kinds: [phone] }
   auditor:
     actions: { "*": token }
@@ -485,6 +507,33 @@ default_role: agent
         assert!(out.is_none());
         let (out, _) = run("agent", "filter", |d| d.json(b"{\"vt\": ").map(|_| ()));
         assert!(out.is_err());
+    }
+
+    #[test]
+    fn a_masked_value_sent_back_is_dropped_so_the_inbox_keeps_its_own() {
+        let keys = KeyRing::parse(KEYS).unwrap();
+        let t = token(&keys, "phone", "+5511987654321");
+        let yaml_role = |d: &mut Detokenizer| {
+            d.json(
+                format!(r#"{{"payload":[{{"values":["{t}"]}}],"items":[{{"key":"phone","value":"[redacted:email]"}}],"content":"•••"}}"#)
+                    .as_bytes(),
+            )
+            .unwrap()
+        };
+        let (out, turned) = run("agent", "filter", yaml_role);
+        let out = String::from_utf8(out.unwrap()).unwrap();
+        // The redaction at a listed place is dropped; the same text elsewhere is not.
+        assert_eq!(
+            out,
+            r#"{"payload":[{"values":["+5511987654321"]}],"items":[{"key":"phone"}],"content":"•••"}"#
+        );
+        assert_eq!(
+            turned
+                .iter()
+                .filter(|t| t.result == TurnResult::Dropped)
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -367,8 +367,9 @@ impl Compiler {
         for (name, (src, raw)) in &raw_roles {
             let policy = Arc::new(self.role(src, name, raw, &kinds));
             self.compiled_roles.push(policy.clone());
-            roles.push(policy);
             let mut g = self.grants(src, name, raw, &kinds);
+            g.learn_placeholders(&policy, kinds.len());
+            roles.push(policy);
             self.collection(src, name, raw, &kinds, &mut g);
             grants.push(g);
         }

@@ -68,6 +68,11 @@ pub struct RoleGrants {
     pub collection: Option<Collection>,
     /// May download CSV exports.
     pub exports: bool,
+    /// What this role is shown instead of a value (its mask characters, its redaction
+    /// texts, `vh_` hashes): sent back at a listed place, such a value is dropped from
+    /// the request, so the inbox keeps the one it has.
+    mask_chars: Vec<char>,
+    redactions: Vec<Box<str>>,
 }
 
 impl RoleGrants {
@@ -77,7 +82,32 @@ impl RoleGrants {
             detokenize_per_hour,
             collection: None,
             exports: true,
+            mask_chars: Vec::new(),
+            redactions: Vec::new(),
         }
+    }
+
+    /// Learns what `policy` shows instead of values (see [`Self::is_placeholder`]).
+    pub fn learn_placeholders(&mut self, policy: &crate::engine::policy::RolePolicy, kinds: usize) {
+        use crate::engine::action::Action;
+        for i in 0..kinds {
+            match policy.action(KindId(i as u16)) {
+                Action::Mask { ch, .. } if !self.mask_chars.contains(ch) => {
+                    self.mask_chars.push(*ch)
+                }
+                Action::Redact { text } if !self.redactions.contains(text) => {
+                    self.redactions.push(text.clone())
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Is `value` what this role was shown instead of a value: masked, redacted, hashed?
+    pub fn is_placeholder(&self, value: &str) -> bool {
+        value.chars().any(|c| self.mask_chars.contains(&c))
+            || self.redactions.iter().any(|r| value.contains(&**r))
+            || value.starts_with("vh_")
     }
 
     pub fn may_detokenize(&self, kind: KindId) -> bool {

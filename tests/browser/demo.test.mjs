@@ -107,5 +107,21 @@ test('a search by token from the agent page finds the contact', async () => {
   await page.screenshot({ path: join(artifacts, 'agent-search.png') });
   const text = await page.evaluate(() => document.body.innerText);
   for (const v of PII) assert.ok(!text.includes(v), `the search result shows ${v}`);
+
+  // A reply with the token: the inbox stores the token, not the number. The admin's view
+  // (clear) shows the reply as the inbox holds it, so as the contact would get it.
+  await page.fill('#text', `Vou ligar no ${token} hoje`);
+  await page.click('#reply button');
+  await page.waitForFunction((t) => document.body.innerText.includes(`Vou ligar no ${t} hoje`), token, { timeout: 10000 });
+  await page.screenshot({ path: join(artifacts, 'agent-reply.png') });
   await page.close();
+  const admin = await browser.newPage();
+  await admin.goto(adminUrl);
+  await admin.waitForSelector('.msg.out');
+  await admin.waitForFunction(() => document.body.innerText.includes('Vou ligar no'), null, { timeout: 10000 });
+  const adminText = await admin.evaluate(() => document.body.innerText);
+  assert.ok(adminText.includes(`Vou ligar no ${token} hoje`), 'the inbox stored the token');
+  assert.ok(!adminText.includes('Vou ligar no +5521981234567'), 'the inbox never got the number');
+  await admin.screenshot({ path: join(artifacts, 'admin-after-reply.png'), fullPage: true });
+  await admin.close();
 });
