@@ -111,6 +111,15 @@ impl InvalidTarget {
     }
 }
 
+/// `resp` with `Retry-After` (whole seconds, at least 1).
+fn with_retry_after(mut resp: Response<ProxyBody>, after: Duration) -> Response<ProxyBody> {
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(after.as_secs().max(1)),
+    );
+    resp
+}
+
 /// The window of the collection budgets (`per_hour`).
 const COLLECTION_WINDOW: Duration = Duration::from_secs(3600);
 
@@ -177,7 +186,7 @@ impl Proxy {
         let allowed = route.roles.as_ref().is_none_or(|r| r.contains(&role));
 
         let response = if !allowed {
-            self.refuse_role(&who, &role_name, &route_name)
+            self.refuse(&who, &role_name, &route_name, "role_not_allowed")
         } else if websocket {
             websocket::proxy(self.clone(), req, from, rules.clone(), keys.clone(), &who).await
         } else if req.headers().contains_key(header::UPGRADE) && masked {
@@ -391,7 +400,12 @@ impl Proxy {
             (out_coding != Coding::Identity).then(|| out_coding.name()),
         );
         if format == Format::Csv && masked && !rules.role_grants(role).exports {
-            return self.refuse_export(who, &rules.role_policy(role).name, &route.name);
+            return self.refuse(
+                who,
+                &rules.role_policy(role).name,
+                &route.name,
+                "export_refused",
+            );
         }
         let masker = format.masker(plan.clone());
         let metrics = self.metrics.clone();
@@ -586,42 +600,28 @@ impl Proxy {
         Err(self.refuse_quota("detokenize", who, role, route, verdict))
     }
 
-    /// A route the role may not use: 403, audited.
-    fn refuse_role(&self, who: &Resolution, role: &str, route: &str) -> Response<ProxyBody> {
+    /// A route the role may not use (`role_not_allowed`), or a CSV export for a role
+    /// that may not download exports (`export_refused`): 403, audited and counted.
+    fn refuse(
+        &self,
+        who: &Resolution,
+        role: &str,
+        route: &str,
+        reason: &'static str,
+    ) -> Response<ProxyBody> {
         self.audit.log(&crate::audit::Event::Refused {
             principal: who.principal.as_str(),
             role,
             route,
-            reason: "role_not_allowed",
+            reason,
         });
-        self.metrics
-            .blocked
-            .with_label_values(&["role_not_allowed"])
-            .inc();
-        error_response(
-            StatusCode::FORBIDDEN,
-            "role_not_allowed",
-            "veil: this role may not use this route",
-        )
-    }
-
-    /// A CSV export for a role that may not download exports: 403, audited.
-    fn refuse_export(&self, who: &Resolution, role: &str, route: &str) -> Response<ProxyBody> {
-        self.audit.log(&crate::audit::Event::Refused {
-            principal: who.principal.as_str(),
-            role,
-            route,
-            reason: "export_refused",
-        });
-        self.metrics
-            .blocked
-            .with_label_values(&["export_refused"])
-            .inc();
-        error_response(
-            StatusCode::FORBIDDEN,
-            "export_refused",
-            "veil: this role may not download exports",
-        )
+        self.metrics.blocked.with_label_values(&[reason]).inc();
+        let message = if reason == "export_refused" {
+            "veil: this role may not download exports"
+        } else {
+            "veil: this role may not use this route"
+        };
+        error_response(StatusCode::FORBIDDEN, reason, message)
     }
 
     /// Counts and audits a request from a caller over its collection budget.
@@ -653,16 +653,14 @@ impl Proxy {
 
     /// A caller over its collection budget: 429 until the window ends.
     fn refuse_collection(&self, retry_after: Duration) -> Response<ProxyBody> {
-        let mut resp = error_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            "collection_limit",
-            "veil: this caller has seen its budget of contacts for now; try again later",
-        );
-        resp.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(retry_after.as_secs().max(1)),
-        );
-        resp
+        with_retry_after(
+            error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "collection_limit",
+                "veil: this caller has seen its budget of contacts for now; try again later",
+            ),
+            retry_after,
+        )
     }
 
     /// The 429 (or 503 when the shared store is down) of a refused quota, audited.
@@ -690,7 +688,7 @@ impl Proxy {
             .with_label_values(&[scope, reason])
             .inc();
         tracing::warn!(scope, reason, role, route, "quota refused a request");
-        let mut resp = if reason == "over" {
+        let resp = if reason == "over" {
             error_response(
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota_exceeded",
@@ -703,10 +701,6 @@ impl Proxy {
                 "veil: the quota store cannot be reached; refused until it can",
             )
         };
-        resp.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(retry_after.as_secs().max(1)),
-        );
-        resp
+        with_retry_after(resp, retry_after)
     }
 }

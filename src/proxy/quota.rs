@@ -193,13 +193,17 @@ impl Default for LocalCollections {
     }
 }
 
-/// The number of the fixed window `now` falls in.
-pub fn window_index(window: Duration) -> u64 {
-    let now = std::time::SystemTime::now()
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
-        .as_secs();
-    now / window.as_secs().max(1)
+        .as_millis() as u64
+}
+
+/// The number of the fixed window `now` falls in.
+pub fn window_index(window: Duration) -> u64 {
+    now_ms() / 1000 / window.as_secs().max(1)
 }
 
 impl LocalCollections {
@@ -288,10 +292,7 @@ impl Quotas {
         if let Some(c) = &self.store_errors {
             c.inc();
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
+        let now = now_ms();
         let last = self.last_log.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= 1000
             && self

@@ -7,12 +7,12 @@
 //! error or a timeout is [`Unavailable`], which the caller turns into a refusal, never an
 //! allowance. Each worker thread keeps its own connection (a `ConnectionManager`, which
 //! reconnects by itself), so a request never waits on another thread's socket.
-use super::quota::{Rate, Unavailable, Verdict};
+use super::quota::{now_ms, Rate, Unavailable, Verdict};
 use crate::roles::Principal;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// GCRA: KEYS[1] the caller's key; ARGV period (µs), burst, n. Returns -1 when allowed,
 /// else the µs to wait.
@@ -65,13 +65,6 @@ impl std::fmt::Debug for RedisStore {
             .field("prefix", &self.prefix)
             .finish()
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
 }
 
 impl RedisStore {

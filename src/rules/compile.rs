@@ -656,19 +656,7 @@ impl Compiler {
                 None => continue,
             }
         }
-        let json = match JsonFields::compile(&json) {
-            Ok(j) => j,
-            Err(e) => {
-                let needle = match &e {
-                    crate::engine::json::path::PathError::Parse { expr, .. }
-                    | crate::engine::json::path::PathError::Unsupported { expr, .. } => {
-                        expr.clone()
-                    }
-                };
-                self.error(src, &needle, at, format!("route {:?}: {e}", r.name));
-                JsonFields::default()
-            }
-        };
+        let json = self.json_fields(src, &r.name, "", &json);
         let csv_columns = r
             .csv
             .iter()
@@ -749,6 +737,28 @@ impl Compiler {
         })
     }
 
+    /// JSONPath rules compiled, or an error at the expression that does not compile (and
+    /// no rules). `what` prefixes the message (`detokenize: `).
+    fn json_fields(
+        &mut self,
+        src: &Source,
+        route: &str,
+        what: &str,
+        rules: &[(String, FieldTarget)],
+    ) -> JsonFields {
+        JsonFields::compile(rules).unwrap_or_else(|e| {
+            let (crate::engine::json::path::PathError::Parse { expr, .. }
+            | crate::engine::json::path::PathError::Unsupported { expr, .. }) = &e;
+            self.error(
+                src,
+                expr,
+                Some(route),
+                format!("route {route:?}: {what}{e}"),
+            );
+            JsonFields::default()
+        })
+    }
+
     /// The request places of a route where tokens turn back into values. A place in free
     /// text is warned about; any place on a route whose responses are not masked is an
     /// error (what the inbox echoes back would reach the agent in the clear).
@@ -762,24 +772,7 @@ impl Compiler {
             .iter()
             .map(|e| (e.clone(), FieldTarget::Ignore))
             .collect::<Vec<_>>();
-        let json = match JsonFields::compile(&json) {
-            Ok(j) => j,
-            Err(e) => {
-                let needle = match &e {
-                    crate::engine::json::path::PathError::Parse { expr, .. }
-                    | crate::engine::json::path::PathError::Unsupported { expr, .. } => {
-                        expr.clone()
-                    }
-                };
-                self.error(
-                    src,
-                    &needle,
-                    at,
-                    format!("route {:?}: detokenize: {e}", r.name),
-                );
-                JsonFields::default()
-            }
-        };
+        let json = self.json_fields(src, &r.name, "detokenize: ", &json);
         let literal: Vec<&str> = glob.split('/').skip(1).collect();
         for &n in &raw.segments {
             let seg = n.checked_sub(1).and_then(|i| literal.get(i));
@@ -829,21 +822,10 @@ impl Compiler {
     /// The request side of a role: which kinds it may turn back, and its quota.
     fn grants(&mut self, src: &Source, name: &str, raw: &RoleRaw, kinds: &Kinds) -> RoleGrants {
         let at = format!("{name}:");
-        let mut detokenize = vec![false; kinds.len()];
         let Some(d) = &raw.detokenize else {
-            return RoleGrants::new(detokenize, None);
+            return RoleGrants::new(vec![false; kinds.len()], None);
         };
-        for k in &d.kinds {
-            match kinds.get(k) {
-                Some(id) => detokenize[id.0 as usize] = true,
-                None => self.error(
-                    src,
-                    k,
-                    Some(&at),
-                    format!("role {name:?}: detokenize names unknown kind {k:?}"),
-                ),
-            }
-        }
+        let detokenize = self.kind_flags(src, name, "detokenize", &d.kinds, kinds);
         if d.per_hour == Some(0) {
             self.error(src, "per_hour", Some(&at), format!("role {name:?}: detokenize per_hour 0 turns nothing back; list no kinds instead"));
         }
@@ -852,6 +834,32 @@ impl Compiler {
 
     fn role_policy_of(&self, name: &str) -> Option<Arc<RolePolicy>> {
         self.compiled_roles.iter().find(|r| r.name == name).cloned()
+    }
+
+    /// A flag per kind, set for the kinds `list` names (`what`: the role's field naming
+    /// them, for the error about an unknown one).
+    fn kind_flags(
+        &mut self,
+        src: &Source,
+        role: &str,
+        what: &str,
+        list: &[String],
+        kinds: &Kinds,
+    ) -> Vec<bool> {
+        let at = format!("{role}:");
+        let mut flags = vec![false; kinds.len()];
+        for k in list {
+            match kinds.get(k) {
+                Some(id) => flags[id.0 as usize] = true,
+                None => self.error(
+                    src,
+                    k,
+                    Some(&at),
+                    format!("role {role:?}: {what} names unknown kind {k:?}"),
+                ),
+            }
+        }
+        flags
     }
 
     /// A role's collection budget and export right, on top of its grants.
@@ -997,18 +1005,7 @@ impl Compiler {
                 );
             }
         }
-        let mut reveal = vec![false; kinds.len()];
-        for k in &raw.reveal {
-            match kinds.get(k) {
-                Some(id) => reveal[id.0 as usize] = true,
-                None => self.error(
-                    src,
-                    k,
-                    Some(&at),
-                    format!("role {name:?}: reveal names unknown kind {k:?}"),
-                ),
-            }
-        }
+        let reveal = self.kind_flags(src, name, "reveal", &raw.reveal, kinds);
         let mut missing = Vec::new();
         let actions = actions
             .into_iter()
