@@ -14,7 +14,19 @@
 //!     must_contain: ["Hamburg"]
 //!     expect: data/contact.agent.json # optional: the exact output
 //!     error: false                    # true: the masker must refuse the input
+//!   - name: a contact search turns the token back, a reply keeps it
+//!     role: agent
+//!     request:                        # the request side: what would go upstream
+//!       method: POST
+//!       path: /api/v1/accounts/1/contacts/search?q={token:phone:+5541987651234}
+//!       content_type: application/json
+//!       body: '{"content":"{token:phone:+5541987651234}"}'
+//!     must_contain: ["q=%2B5541987651234"]      # checked against `METHOD path\n\nbody`
+//!     must_not_contain: ["\"content\":\"+55"]
 //! ```
+//!
+//! `{token:KIND:VALUE}` in a request stands for the token of VALUE (normalized as veil
+//! does: E.164 phones, lowercase e-mails) under the test key.
 //!
 //! Tokens and hashes in expected outputs are made with a fixed, public test key
 //! ([`TEST_KEYS`]), so expected files are reproducible. Never use it in production.
@@ -70,6 +82,20 @@ struct Case {
     expect: Option<String>,
     #[serde(default)]
     error: bool,
+    /// A request-side case: the request whose tokens turn back (or not).
+    request: Option<RequestCase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestCase {
+    #[serde(default = "default_method")]
+    method: String,
+    /// Path and query.
+    path: String,
+    content_type: Option<String>,
+    #[serde(default)]
+    body: String,
 }
 
 fn default_path() -> String {
@@ -150,6 +176,19 @@ fn run_case(
     case: &Case,
     bless: bool,
 ) -> Vec<String> {
+    let role = match &case.role {
+        None => set.default_role,
+        Some(r) => match set.role(r) {
+            Some(id) => id,
+            None => return vec![format!("unknown role {r:?}")],
+        },
+    };
+    if let Some(req) = &case.request {
+        return match upstream_request(set, keys, role, req) {
+            Ok(text) => check_contents(case, &text),
+            Err(e) => vec![e],
+        };
+    }
     let mut failures = Vec::new();
     let input = match (&case.input, &case.input_text) {
         (Some(f), None) => match std::fs::read(base.join(f)) {
@@ -171,13 +210,6 @@ fn run_case(
     let Some(format) = format else {
         return vec![format!("unknown content_type {:?}", case.content_type)];
     };
-    let role = match &case.role {
-        None => set.default_role,
-        Some(r) => match set.role(r) {
-            Some(id) => id,
-            None => return vec![format!("unknown role {r:?}")],
-        },
-    };
     let route = set.route_for(&case.method, &case.path, case.websocket);
     let mut masker = format.masker(set.plan(route, role, keys));
     let result = crate::engine::mask_all(masker.as_mut(), &input);
@@ -187,17 +219,7 @@ fn run_case(
         (Err(e), false) => return vec![format!("masker error: {e}")],
         (Ok(out), false) => out,
     };
-    let text = String::from_utf8_lossy(&out);
-    for s in &case.must_not_contain {
-        if text.contains(s.as_str()) {
-            failures.push(format!("output contains {s:?}"));
-        }
-    }
-    for s in &case.must_contain {
-        if !text.contains(s.as_str()) {
-            failures.push(format!("output lacks {s:?}"));
-        }
-    }
+    failures.extend(check_contents(case, &String::from_utf8_lossy(&out)));
     if let Some(expect) = &case.expect {
         let path = base.join(expect);
         if bless {
@@ -216,6 +238,87 @@ fn run_case(
         }
     }
     failures
+}
+
+/// The case's `must_contain` / `must_not_contain` against `text`.
+fn check_contents(case: &Case, text: &str) -> Vec<String> {
+    let mut failures = Vec::new();
+    for s in &case.must_not_contain {
+        if text.contains(s.as_str()) {
+            failures.push(format!("output contains {s:?}"));
+        }
+    }
+    for s in &case.must_contain {
+        if !text.contains(s.as_str()) {
+            failures.push(format!("output lacks {s:?}"));
+        }
+    }
+    failures
+}
+
+/// `{token:KIND:VALUE}` replaced by the token of VALUE.
+fn expand_tokens(set: &RuleSet, keys: &KeyRing, text: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("{token:") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "{token:".len()..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed {{token:…}} in {text:?}"))?;
+        let (kind, value) = after[..end].split_once(':').ok_or_else(|| {
+            format!(
+                "write {{token:KIND:VALUE}}, not {{token:{}}}",
+                &after[..end]
+            )
+        })?;
+        let id = set
+            .kinds
+            .get(kind)
+            .ok_or_else(|| format!("unknown kind {kind:?} in a token placeholder"))?;
+        let normalized = set.detectors.normalize(id, value);
+        keys.tokenize(kind, normalized.as_deref().unwrap_or(value), &mut out);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// What a request-side case would send upstream: `METHOD path-and-query`, a blank line,
+/// the body; tokens turned back where the route and the role say.
+fn upstream_request(
+    set: &RuleSet,
+    keys: &KeyRing,
+    role: crate::rules::RoleId,
+    req: &RequestCase,
+) -> Result<String, String> {
+    let pq = expand_tokens(set, keys, &req.path)?;
+    let body = expand_tokens(set, keys, &req.body)?;
+    let path = pq.split('?').next().unwrap_or("/");
+    let route = set.route_for(&req.method, path, false);
+    let mut turn = crate::proxy::detokenize::Detokenizer::new(
+        keys,
+        &set.kinds,
+        set.role_grants(role),
+        &route.detokenize,
+    );
+    let pq = turn.path_and_query(&pq).into_owned();
+    let ct = req
+        .content_type
+        .as_deref()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let rewritten = if !turn.reads_body() {
+        None
+    } else if ct.contains("json") {
+        turn.json(body.as_bytes()).map_err(|e| e.to_string())?
+    } else if ct.starts_with("application/x-www-form-urlencoded") {
+        turn.form(body.as_bytes()).map_err(|e| e.to_string())?
+    } else {
+        None
+    };
+    let body = rewritten.map_or(body, |b| String::from_utf8_lossy(&b).into_owned());
+    Ok(format!("{} {pq}\n\n{body}", req.method))
 }
 
 fn first_difference(want: &[u8], got: &[u8]) -> String {
