@@ -52,6 +52,11 @@ fn request_regressions() {
     replay("request", oracles::check_request);
 }
 
+#[test]
+fn path_regressions() {
+    replay("path", oracles::check_path);
+}
+
 /// The oracles themselves run: a few hand-made inputs, including every chunking mode.
 #[test]
 fn oracles_accept_known_good_inputs() {
@@ -75,6 +80,15 @@ fn oracles_accept_known_good_inputs() {
         let mut data = vec![control];
         data.extend_from_slice(body.as_bytes());
         oracles::check_request(&data);
+    }
+    for p in [
+        "assets/%2e%2e/api/v1/accounts/1/contacts",
+        "/api//v1/./profile/../accounts/1/contacts",
+        "%61pi/v1/accounts/1/conversations/1/messages",
+        "packs/..%2fapi",
+        "cable",
+    ] {
+        oracles::check_path(p.as_bytes());
     }
 }
 

@@ -317,3 +317,55 @@ pub fn check_request(data: &[u8]) {
         );
     }
 }
+
+/// Request paths: what veil normalizes is normalized for good (idempotent), and routes as
+/// the path the upstream would read: every escape decoded, `//` squeezed, dot segments
+/// resolved (Rails behind nginx). What veil refuses is what that reading cannot agree on.
+pub fn check_path(data: &[u8]) {
+    use veil::proxy::path::normalize;
+    let raw = format!("/{}", String::from_utf8_lossy(data));
+    let Ok(n) = normalize(&raw) else {
+        return;
+    };
+    assert_eq!(normalize(&n).as_deref(), Ok(&*n), "not idempotent: {raw:?}");
+    // The upstream's reading, the plain way.
+    let decoded = percent_decode_all(&raw);
+    let mut segs: Vec<&str> = Vec::new();
+    for s in decoded.split('/') {
+        match s {
+            "" | "." => {}
+            ".." => {
+                segs.pop();
+            }
+            s => segs.push(s),
+        }
+    }
+    let upstream = format!("/{}", segs.join("/"));
+    let s = shared();
+    for method in ["GET", "POST"] {
+        for ws in [false, true] {
+            let ours = &s.set.route_for(method, &n, ws).name;
+            let theirs = &s.set.route_for(method, &upstream, ws).name;
+            assert_eq!(ours, theirs, "{raw:?}: veil {n:?} vs upstream {upstream:?}");
+        }
+    }
+}
+
+fn percent_decode_all(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| char::from(c).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -14,6 +14,7 @@ pub mod body;
 pub mod codec;
 pub mod detokenize;
 pub mod headers;
+pub mod path;
 pub mod quota;
 pub mod reveal;
 pub mod shared;
@@ -111,6 +112,27 @@ impl InvalidTarget {
     }
 }
 
+/// Puts the request target's path in its one normal form ([`path::normalize`]), so that
+/// the route veil picks is the route the upstream serves; the query is kept as sent.
+fn normalize_target(uri: &mut http::Uri) -> Result<(), path::PathError> {
+    if !uri.path().starts_with('/') {
+        // `OPTIONS *`, authority form: no path to route by.
+        return Ok(());
+    }
+    let normal = match path::normalize(uri.path())? {
+        std::borrow::Cow::Borrowed(_) => return Ok(()),
+        std::borrow::Cow::Owned(n) => n,
+    };
+    let pq = match uri.query() {
+        Some(q) => format!("{normal}?{q}"),
+        None => normal,
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(pq.parse().map_err(|_| path::PathError::BadEscape)?);
+    *uri = http::Uri::from_parts(parts).map_err(|_| path::PathError::BadEscape)?;
+    Ok(())
+}
+
 /// `resp` with `Retry-After` (whole seconds, at least 1).
 fn with_retry_after(mut resp: Response<ProxyBody>, after: Duration) -> Response<ProxyBody> {
     resp.headers_mut().insert(
@@ -152,6 +174,15 @@ impl Proxy {
         from: Downstream,
     ) -> Response<ProxyBody> {
         let started = Instant::now();
+        if let Err(e) = normalize_target(req.uri_mut()) {
+            self.metrics.blocked.with_label_values(&["bad_path"]).inc();
+            tracing::warn!(reason = %e, "request path refused");
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "bad_path",
+                &format!("veil: the request path is refused: {e}"),
+            );
+        }
         let rules = self.rules.load_full();
         let keys = self.keys.load_full();
         let who = self

@@ -177,7 +177,28 @@ impl RoleResolver {
     }
 
     /// Decides the role of a request. Removes role headers an untrusted peer sent.
+    /// The role header, veil's input, never reaches the upstream, whoever sent it.
     pub async fn resolve(
+        &self,
+        rules: &RuleSet,
+        peer: IpAddr,
+        headers: &mut HeaderMap,
+        metrics: &Metrics,
+        upstream: &Upstream,
+        audit: &Audit,
+    ) -> Resolution {
+        let resolution = self
+            .decide(rules, peer, headers, metrics, upstream, audit)
+            .await;
+        for r in &self.resolvers {
+            if let Resolver::TrustedHeader { header, .. } = r {
+                headers.remove(header);
+            }
+        }
+        resolution
+    }
+
+    async fn decide(
         &self,
         rules: &RuleSet,
         peer: IpAddr,
@@ -199,6 +220,33 @@ impl RoleResolver {
                 let trusted = peers.iter().any(|n| n.contains(&peer));
                 if let Some(u) = user_header.as_ref().filter(|_| !trusted) {
                     headers.remove(u);
+                }
+                // Other spellings a server may read as the same header (Rack and nginx map
+                // `_` to `-`: `X_Veil_Role`) are removed whoever sends them: an auth proxy
+                // sends the real name.
+                let aliases: Vec<HeaderName> = headers
+                    .keys()
+                    .filter(|k| {
+                        k.as_str().contains('_')
+                            && std::iter::once(header).chain(user_header).any(|h| {
+                                k.as_str().replace('_', "-") == h.as_str().replace('_', "-")
+                                    && k.as_str() != h.as_str()
+                            })
+                    })
+                    .cloned()
+                    .collect();
+                for a in &aliases {
+                    headers.remove(a);
+                }
+                if !aliases.is_empty() && !trusted {
+                    spoofed = true;
+                    audit.log(&Event::SpoofedRoleHeader {
+                        peer: peer.to_string(),
+                    });
+                    metrics
+                        .role_resolutions
+                        .with_label_values(&["trusted_header", "spoofed"])
+                        .inc();
                 }
                 if headers.contains_key(header) && !trusted {
                     headers.remove(header);
