@@ -108,3 +108,124 @@ async fn no_spelling_of_the_role_header_picks_a_role_or_reaches_the_upstream() {
     })
     .await
 }
+
+/// The upstream says its coding over several lines, or compresses with raw deflate: veil
+/// reads every line, decodes the one layer it can or refuses, and never passes a body the
+/// client could decode further in the clear.
+#[tokio::test]
+async fn content_encoding_over_several_lines_is_decoded_whole_or_refused() {
+    bounded(async {
+        let once = encode("gzip", CONTACTS_JSON.as_bytes());
+        let twice = encode("gzip", &once);
+        let raw_deflate = {
+            use std::io::Write;
+            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(CONTACTS_JSON.as_bytes()).unwrap();
+            e.finish().unwrap()
+        };
+        let (up, _) = upstream(move |seen: Seen| {
+            let (once, twice, raw) = (once.clone(), twice.clone(), raw_deflate.clone());
+            async move {
+                let (lines, body): (Vec<(&str, &str)>, Vec<u8>) = match seen.target.as_str() {
+                    "/api/v1/accounts/1/twice" => (
+                        vec![("content-encoding", "gzip"), ("content-encoding", "gzip")],
+                        twice,
+                    ),
+                    "/api/v1/accounts/1/identity-then-gzip" => (
+                        vec![
+                            ("content-encoding", "identity"),
+                            ("content-encoding", "gzip"),
+                        ],
+                        once,
+                    ),
+                    "/api/v1/accounts/1/empty-then-gzip" => (
+                        vec![("content-encoding", ""), ("content-encoding", "gzip")],
+                        once,
+                    ),
+                    _ => (vec![("content-encoding", "deflate")], raw),
+                };
+                let mut headers = vec![("content-type", "text/plain")];
+                headers.extend(lines);
+                response(200, &headers, whole(body))
+            }
+        })
+        .await;
+        let veil = Veil::start(up);
+        let refused = get_or_cut(&veil, "/api/v1/accounts/1/twice", "agent").await;
+        assert_eq!(refused.status, 502, "{}", refused.text());
+        assert_absent(&String::from_utf8_lossy(&refused.body), PII);
+        for path in [
+            "/api/v1/accounts/1/identity-then-gzip",
+            "/api/v1/accounts/1/empty-then-gzip",
+            "/api/v1/accounts/1/raw-deflate",
+        ] {
+            let got = get(&veil, path, "agent").await;
+            got.complete();
+            assert_eq!(got.status, 200, "{path}");
+            let body = match got.header("content-encoding") {
+                Some(c) if c != "identity" => decode(c, &got.body),
+                _ => got.body.clone(),
+            };
+            let text = String::from_utf8(body).expect("the client gets text");
+            assert_absent(&text, PII);
+            assert_present(&text, &["PED-2025-0042"]);
+        }
+    })
+    .await
+}
+
+/// PII in any response header but the structural ones is masked, on every line, for GET
+/// and HEAD alike.
+#[tokio::test]
+async fn every_response_header_is_masked() {
+    bounded(async {
+        let (up, _) = upstream(|_| async {
+            response(
+                200,
+                &[
+                    json_ct(),
+                    (
+                        "set-cookie",
+                        "last_contact=maria.teste%40example.com; Path=/; HttpOnly",
+                    ),
+                    ("set-cookie", "wa=+5521981234567; Path=/"),
+                    ("x-contact-phone", "+55 21 98123-4567"),
+                    (
+                        "www-authenticate",
+                        "Bearer realm=\"maria.teste@example.com\"",
+                    ),
+                    ("link", "</contacts?q=%2B5521981234567>; rel=\"next\""),
+                    ("x-request-id", "PED-2025-0042"),
+                ],
+                whole(CONTACTS_JSON),
+            )
+        })
+        .await;
+        let veil = Veil::start(up);
+        for method in ["GET", "HEAD"] {
+            let got = fetch(request(
+                method,
+                &veil.url(CONTACTS),
+                Some("agent"),
+                &[],
+                bytes::Bytes::new(),
+            ))
+            .await;
+            got.complete();
+            let all: Vec<String> = got
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v.as_bytes())))
+                .collect();
+            let all = all.join("\n");
+            assert_absent(&all, PII);
+            assert_absent(&all, &["5521981234567", "maria.teste", "98123-4567"]);
+            assert_present(
+                &all,
+                &["x-request-id: PED-2025-0042", "Path=/; HttpOnly", "rel="],
+            );
+            assert_eq!(got.headers.get_all("set-cookie").iter().count(), 2, "{all}");
+        }
+    })
+    .await
+}

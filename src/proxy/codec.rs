@@ -37,6 +37,23 @@ impl Coding {
         })
     }
 
+    /// The coding of a body from all its `Content-Encoding` lines together (a client
+    /// applies every one: `gzip` on two lines is two layers), `identity` and empty entries
+    /// ignored. `None`: more than one layer, or one veil cannot decode.
+    pub fn of_headers(headers: &http::HeaderMap) -> Option<Coding> {
+        let mut found = None;
+        for line in headers.get_all(http::header::CONTENT_ENCODING) {
+            for t in line.to_str().ok()?.split(',') {
+                match Coding::parse(t)? {
+                    Coding::Identity => {}
+                    c if found.is_none() => found = Some(c),
+                    _ => return None,
+                }
+            }
+        }
+        Some(found.unwrap_or(Coding::Identity))
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Coding::Identity => "identity",
@@ -78,7 +95,11 @@ pub struct CodecError {
 pub enum Decoder {
     Identity,
     Gzip(Box<flate2::write::MultiGzDecoder<Vec<u8>>>),
+    /// `deflate` before its first two bytes: zlib (RFC 1950, what the name means) or raw
+    /// deflate (RFC 1951, what some servers send and every browser accepts).
+    DeflateUnsniffed(Vec<u8>),
     Deflate(Box<flate2::write::ZlibDecoder<Vec<u8>>>),
+    RawDeflate(Box<flate2::write::DeflateDecoder<Vec<u8>>>),
     Br(Box<brotli::DecompressorWriter<Vec<u8>>>),
     Zstd(Box<zstd::stream::write::Decoder<'static, Vec<u8>>>),
 }
@@ -88,9 +109,7 @@ impl Decoder {
         Ok(match coding {
             Coding::Identity => Decoder::Identity,
             Coding::Gzip => Decoder::Gzip(Box::new(flate2::write::MultiGzDecoder::new(Vec::new()))),
-            Coding::Deflate => {
-                Decoder::Deflate(Box::new(flate2::write::ZlibDecoder::new(Vec::new())))
-            }
+            Coding::Deflate => Decoder::DeflateUnsniffed(Vec::with_capacity(2)),
             Coding::Br => Decoder::Br(Box::new(brotli::DecompressorWriter::new(Vec::new(), 4096))),
             Coding::Zstd => Decoder::Zstd(Box::new(
                 zstd::stream::write::Decoder::new(Vec::new()).map_err(|source| CodecError {
@@ -105,7 +124,9 @@ impl Decoder {
         match self {
             Decoder::Identity => "identity",
             Decoder::Gzip(_) => "gzip",
-            Decoder::Deflate(_) => "deflate",
+            Decoder::DeflateUnsniffed(_) | Decoder::Deflate(_) | Decoder::RawDeflate(_) => {
+                "deflate"
+            }
             Decoder::Br(_) => "br",
             Decoder::Zstd(_) => "zstd",
         }
@@ -115,7 +136,9 @@ impl Decoder {
         match self {
             Decoder::Identity => unreachable!("identity has no buffer"),
             Decoder::Gzip(d) => d.get_mut(),
+            Decoder::DeflateUnsniffed(b) => b,
             Decoder::Deflate(d) => d.get_mut(),
+            Decoder::RawDeflate(d) => d.get_mut(),
             Decoder::Br(d) => d.get_mut(),
             Decoder::Zstd(d) => d.get_mut(),
         }
@@ -123,9 +146,10 @@ impl Decoder {
 
     fn write(&mut self, input: &[u8]) -> std::io::Result<()> {
         match self {
-            Decoder::Identity => Ok(()),
+            Decoder::Identity | Decoder::DeflateUnsniffed(_) => Ok(()),
             Decoder::Gzip(d) => d.write_all(input),
             Decoder::Deflate(d) => d.write_all(input),
+            Decoder::RawDeflate(d) => d.write_all(input),
             Decoder::Br(d) => d.write_all(input),
             Decoder::Zstd(d) => d.write_all(input),
         }
@@ -139,6 +163,18 @@ impl Decoder {
     ) -> Result<(), CodecError> {
         if let Decoder::Identity = self {
             return sink(input);
+        }
+        if let Decoder::DeflateUnsniffed(head) = self {
+            let take = input.len().min(2 - head.len());
+            head.extend_from_slice(&input[..take]);
+            let rest = &input[take..];
+            if head.len() < 2 {
+                return Ok(());
+            }
+            let head = std::mem::take(head);
+            self.sniff_deflate(&head);
+            self.push(&head, sink)?;
+            return self.push(rest, sink);
         }
         let coding = self.coding();
         for piece in input.chunks(DECODE_SLICE) {
@@ -155,17 +191,37 @@ impl Decoder {
         Ok(())
     }
 
+    /// Picks zlib or raw deflate by the first two bytes: a zlib header is `CMF FLG` with
+    /// compression method 8 and `CMF·256 + FLG` a multiple of 31.
+    fn sniff_deflate(&mut self, head: &[u8]) {
+        let zlib = head.len() >= 2
+            && head[0] & 0x0f == 8
+            && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
+        *self = if zlib {
+            Decoder::Deflate(Box::new(flate2::write::ZlibDecoder::new(Vec::new())))
+        } else {
+            Decoder::RawDeflate(Box::new(flate2::write::DeflateDecoder::new(Vec::new())))
+        };
+    }
+
     /// Ends the stream; a truncated stream is an error.
     pub fn finish(
         &mut self,
         sink: &mut dyn FnMut(&[u8]) -> Result<(), CodecError>,
     ) -> Result<(), CodecError> {
+        if let Decoder::DeflateUnsniffed(head) = self {
+            // Under two bytes: zlib's decoder says what is wrong with it.
+            let head = std::mem::take(head);
+            *self = Decoder::Deflate(Box::new(flate2::write::ZlibDecoder::new(Vec::new())));
+            self.push(&head, sink)?;
+        }
         let coding = self.coding();
         let err = |source| CodecError { coding, source };
         match self {
-            Decoder::Identity => return Ok(()),
+            Decoder::Identity | Decoder::DeflateUnsniffed(_) => return Ok(()),
             Decoder::Gzip(d) => d.try_finish().map_err(err)?,
             Decoder::Deflate(d) => d.try_finish().map_err(err)?,
+            Decoder::RawDeflate(d) => d.try_finish().map_err(err)?,
             Decoder::Br(d) => d.close().map_err(err)?,
             Decoder::Zstd(d) => {
                 d.flush().map_err(err)?;
@@ -340,6 +396,66 @@ mod tests {
         let mut dec = Decoder::new(Coding::Gzip).unwrap();
         dec.push(&full[..full.len() - 6], &mut |_| Ok(())).unwrap();
         assert!(dec.finish(&mut |_| Ok(())).is_err());
+    }
+
+    fn decode_all(coding: Coding, compressed: &[u8], piece: usize) -> Result<Vec<u8>, CodecError> {
+        let mut dec = Decoder::new(coding)?;
+        let mut plain = Vec::new();
+        for c in compressed.chunks(piece.max(1)) {
+            dec.push(c, &mut |b| {
+                plain.extend_from_slice(b);
+                Ok(())
+            })?;
+        }
+        dec.finish(&mut |b| {
+            plain.extend_from_slice(b);
+            Ok(())
+        })?;
+        Ok(plain)
+    }
+
+    #[test]
+    fn deflate_is_zlib_or_raw_as_browsers_read_it() {
+        let data = b"{\"phone_number\":\"+5511987654321\"}".repeat(200);
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        zlib.write_all(&data).unwrap();
+        let zlib = zlib.finish().unwrap();
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        raw.write_all(&data).unwrap();
+        let raw = raw.finish().unwrap();
+        for piece in [1, 2, 3, 7, 4096] {
+            assert_eq!(
+                decode_all(Coding::Deflate, &zlib, piece).unwrap(),
+                data,
+                "{piece}"
+            );
+            assert_eq!(
+                decode_all(Coding::Deflate, &raw, piece).unwrap(),
+                data,
+                "{piece}"
+            );
+        }
+        assert!(decode_all(Coding::Deflate, &zlib[..zlib.len() - 3], 5).is_err());
+        assert!(decode_all(Coding::Deflate, &[0x78], 1).is_err());
+    }
+
+    #[test]
+    fn content_encoding_lines_are_read_together() {
+        let of = |lines: &[&str]| {
+            let mut h = http::HeaderMap::new();
+            for l in lines {
+                h.append(http::header::CONTENT_ENCODING, l.parse().unwrap());
+            }
+            Coding::of_headers(&h)
+        };
+        assert_eq!(of(&[]), Some(Coding::Identity));
+        assert_eq!(of(&["gzip"]), Some(Coding::Gzip));
+        assert_eq!(of(&["", "gzip"]), Some(Coding::Gzip));
+        assert_eq!(of(&["identity", "gzip"]), Some(Coding::Gzip));
+        assert_eq!(of(&["gzip", "gzip"]), None);
+        assert_eq!(of(&["gzip", "br"]), None);
+        assert_eq!(of(&["gzip, identity"]), Some(Coding::Gzip));
+        assert_eq!(of(&["compress"]), None);
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //!   masked response: `Range` and conditional headers dropped (a partial or cached body
 //!   cannot be masked), `Accept-Encoding` limited to codings veil decodes.
 //! * Responses of masked bodies: `Content-Length` removed (the length changes), `ETag`
-//!   and `Accept-Ranges` removed, `Cache-Control: private` and `Vary` set, and PII in
-//!   `Content-Disposition` and `Location` masked.
+//!   and `Accept-Ranges` removed, `Cache-Control: private` and `Vary` set, and PII masked
+//!   in every header but the structural ones (`Set-Cookie`, `Location`, custom `X-` …).
 use crate::engine::text::ValueMasker;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
@@ -147,30 +147,90 @@ const PATH_UNSAFE: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
-/// Masks PII in the headers that can carry it (`Content-Disposition`, `Location`,
-/// `Content-Location`, `Link`, `Refresh`), percent-decoding first so that `%2B55…` cannot
-/// hide a number. Returns how many header values changed.
+/// Headers that carry the response's framing and policy, never a person's data: the only
+/// ones not scanned.
+const STRUCTURAL: [&str; 27] = [
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "date",
+    "cache-control",
+    "etag",
+    "vary",
+    "last-modified",
+    "expires",
+    "age",
+    "accept-ranges",
+    "connection",
+    "keep-alive",
+    "strict-transport-security",
+    "x-content-type-options",
+    "x-frame-options",
+    "x-xss-protection",
+    "referrer-policy",
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "permissions-policy",
+    "cross-origin-opener-policy",
+    "cross-origin-embedder-policy",
+    "cross-origin-resource-policy",
+    "alt-svc",
+    "retry-after",
+];
+
+/// Headers whose values are URLs or file names, percent-encoded: decoded before the
+/// detectors, so that `%2B55…` in a path segment cannot hide a number.
+const URL_VALUED: [&str; 5] = [
+    "content-disposition",
+    "location",
+    "content-location",
+    "link",
+    "refresh",
+];
+
+/// Masks PII in every response header but the structural ones (`Set-Cookie`,
+/// `WWW-Authenticate`, custom `X-` headers included), every line of each; URL-valued ones
+/// are percent-decoded first. A value that masks to something a header cannot hold is
+/// dropped. Returns how many header values changed.
 pub fn mask_response_headers(headers: &mut HeaderMap, values: &mut ValueMasker) -> usize {
     let mut changed = 0;
-    for name in [
-        "content-disposition",
-        "location",
-        "content-location",
-        "link",
-        "refresh",
-    ] {
-        let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) else {
-            continue;
-        };
-        let decoded = percent_decode_str(v).decode_utf8_lossy().into_owned();
-        let mut out = String::new();
-        if values.mask_text(&decoded, &mut out) {
-            let encoded = utf8_percent_encode(&out, PATH_UNSAFE).to_string();
-            if let Ok(hv) = HeaderValue::from_str(&encoded) {
-                headers.insert(HeaderName::from_static(name), hv);
-                changed += 1;
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| !STRUCTURAL.contains(&n.as_str()))
+        .cloned()
+        .collect();
+    for name in names {
+        let url_valued = URL_VALUED.contains(&name.as_str());
+        let mut lines: Vec<HeaderValue> = Vec::new();
+        let mut touched = false;
+        for v in headers.get_all(&name) {
+            let text = String::from_utf8_lossy(v.as_bytes());
+            let mut out = String::new();
+            let masked = if url_valued {
+                let decoded = percent_decode_str(&text).decode_utf8_lossy().into_owned();
+                values
+                    .mask_text(&decoded, &mut out)
+                    .then(|| utf8_percent_encode(&out, PATH_UNSAFE).to_string())
             } else {
-                headers.remove(name);
+                values.mask_text(&text, &mut out).then_some(out)
+            };
+            match masked {
+                None => lines.push(v.clone()),
+                Some(m) => {
+                    touched = true;
+                    changed += 1;
+                    // A value a header cannot hold any more is dropped, never sent clear.
+                    if let Ok(hv) = HeaderValue::from_str(&m) {
+                        lines.push(hv);
+                    }
+                }
+            }
+        }
+        if touched {
+            headers.remove(&name);
+            for v in lines {
+                headers.append(name.clone(), v);
             }
         }
     }

@@ -375,11 +375,7 @@ impl Proxy {
         if no_body {
             // HEAD, 204, 304: the headers a masked body would get (the upstream's length is
             // not the masked one; no ETag of unmasked bytes), the coding left as announced.
-            let coding = parts
-                .headers
-                .get(header::CONTENT_ENCODING)
-                .and_then(|v| v.to_str().ok())
-                .and_then(Coding::parse)
+            let coding = Coding::of_headers(&parts.headers)
                 .filter(|c| *c != Coding::Identity)
                 .map(Coding::name);
             headers::rewrite_masked_response(&mut parts.headers, coding);
@@ -391,10 +387,7 @@ impl Proxy {
                 "veil: a partial response cannot be masked",
             );
         }
-        let coding = match parts.headers.get(header::CONTENT_ENCODING) {
-            None => Some(Coding::Identity),
-            Some(v) => v.to_str().ok().and_then(Coding::parse),
-        };
+        let coding = Coding::of_headers(&parts.headers);
         let Some(coding) = coding else {
             return self.block(
                 "unknown_encoding",
