@@ -229,3 +229,53 @@ async fn every_response_header_is_masked() {
     })
     .await
 }
+
+/// JSON is masked as JSON, with the route's field rules, whatever its label; a body of no
+/// readable type on a route with JSON field rules, and UTF-16, are refused.
+#[tokio::test]
+async fn mislabelled_bodies_are_masked_by_what_they_are() {
+    bounded(async {
+        // `rg` is named by a field rule only: the detectors would not see it.
+        const DOC: &str = r#"{"payload":[{"name":"Maria Teste","phone_number":"+5521981234567","custom_attributes":{"rg":"12.345.678-9","pedido":"PED-2025-0042"}}]}"#;
+        let (up, _) = upstream(|seen: Seen| async move {
+            let label = seen.target.rsplit('/').next().unwrap_or("").to_owned();
+            let (ct, body): (Option<&str>, Vec<u8>) = match label.as_str() {
+                "plain" => (Some("text/plain"), DOC.into()),
+                "js" => (Some("text/javascript"), DOC.into()),
+                "octet" => (Some("application/octet-stream"), DOC.into()),
+                "html" => (Some("text/html"), DOC.into()),
+                "none" => (None, DOC.into()),
+                "bom" => (Some("application/json"), [&[0xEF, 0xBB, 0xBF][..], DOC.as_bytes()].concat()),
+                "jsonp" => (Some("application/javascript"), format!("cb({DOC})").into()),
+                "utf16" => (
+                    Some("text/plain"),
+                    DOC.encode_utf16().flat_map(|u| u.to_le_bytes()).collect(),
+                ),
+                _ => (Some("text/csv"), "a,b\r\n".encode_utf16().flat_map(|u| u.to_le_bytes()).collect()),
+            };
+            let headers: Vec<(&str, &str)> = ct.map(|c| ("content-type", c)).into_iter().collect();
+            response(200, &headers, whole(body))
+        })
+        .await;
+        let veil = Veil::start(up);
+        for label in ["plain", "js", "octet", "html", "none", "bom"] {
+            let got = get_or_cut(&veil, &format!("/api/v1/accounts/1/contacts/x/{label}"), "agent").await;
+            got.complete();
+            assert_eq!(got.status, 200, "{label}");
+            let text = got.text();
+            assert_absent(&text, &["12.345.678-9", "5521981234567"]);
+            assert_present(&text, &["PED-2025-0042", "Maria Teste", "[redacted:nationalid]"]);
+        }
+        for label in ["jsonp", "utf16", "utf16csv"] {
+            let got = get_or_cut(&veil, &format!("/api/v1/accounts/1/contacts/x/{label}"), "agent").await;
+            assert_not_whole(&got);
+            let text = String::from_utf8_lossy(&got.body).into_owned();
+            assert_absent(&text, &["12.345.678-9", "5521981234567"]);
+        }
+        // The admin sees every body as it is.
+        let clear = get(&veil, "/api/v1/accounts/1/contacts/x/jsonp", "admin").await;
+        clear.complete();
+        assert!(clear.text().contains("12.345.678-9"));
+    })
+    .await
+}

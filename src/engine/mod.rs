@@ -26,6 +26,7 @@ pub mod plan;
 pub mod policy;
 pub mod record_log;
 pub mod replay;
+pub mod sniff;
 pub mod sse;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -23,6 +23,7 @@ pub mod upstream;
 pub mod websocket;
 
 use crate::engine::format::Format;
+use crate::engine::sniff::{Label, SniffMasker};
 use crate::engine::text::ValueMasker;
 use crate::engine::token::KeyRing;
 use crate::metrics::Metrics;
@@ -394,14 +395,17 @@ impl Proxy {
                 "veil: the upstream used a content coding veil cannot decode",
             );
         };
-        let format = parts
+        let content_type = parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .and_then(Format::from_content_type);
-        let format = match (format, route.on_unknown) {
-            (Some(f), _) => f,
-            (None, OnUnknown::Scan) => Format::Text,
+            .unwrap_or("");
+        // The label says what to expect; the first bytes say what it is (sniff.rs).
+        let script = content_type.contains("javascript") || content_type.contains("ecmascript");
+        let (format, label) = match (Format::from_content_type(content_type), route.on_unknown) {
+            (Some(f), _) if !script => (f, Label::Known(f)),
+            (Some(f), _) => (f, Label::Opaque),
+            (None, OnUnknown::Scan) => (Format::Text, Label::Opaque),
             (None, OnUnknown::Block) => {
                 return self.block(
                     "unknown_content_type",
@@ -431,7 +435,8 @@ impl Proxy {
                 "export_refused",
             );
         }
-        let masker = format.masker(plan.clone());
+        let masker: Box<dyn crate::engine::Masker + Send> =
+            Box::new(SniffMasker::new(plan.clone(), label));
         let metrics = self.metrics.clone();
         let kinds = plan.kinds.clone();
         let policy = plan.role.clone();
