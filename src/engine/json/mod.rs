@@ -458,14 +458,16 @@ impl JsonMasker {
     }
 
     /// A key ended (`raw`: its content without quotes): steps the path automaton, so the
-    /// member's state is known when its value starts.
-    fn end_key(&mut self, raw: &[u8], has_escape: bool) -> Result<(), MaskError> {
+    /// member's state is known when its value starts. A key is data too (Baileys stores
+    /// are keyed by WhatsApp id): it goes through the detectors, and when it must be
+    /// replaced (returns true) the replacement, quotes included, is in `self.rep`.
+    fn end_key(&mut self, raw: &[u8], has_escape: bool) -> Result<bool, MaskError> {
         if has_control(raw) {
             return Err(self.malformed(0, "control character in a string"));
         }
         self.st = St::Colon;
         if self.passthrough {
-            return Ok(());
+            return Ok(false);
         }
         if has_escape {
             let mut key = std::mem::take(&mut self.key);
@@ -478,7 +480,11 @@ impl JsonMasker {
         } else {
             self.capture_next = self.enter(Elem::Key(raw));
         }
-        Ok(())
+        let mut rep = std::mem::take(&mut self.rep);
+        rep.clear();
+        let r = self.mask_free_text(raw, has_escape, &mut rep);
+        self.rep = rep;
+        r
     }
 
     /// A string value ended (`raw`: its content without quotes). Returns whether it must be
@@ -629,13 +635,27 @@ impl JsonMasker {
         if self.passthrough {
             return Ok(false);
         }
-        let Some(FieldTarget::Kind(kind)) = self.target() else {
-            return Ok(false);
-        };
-        // Replaced like a string the rule names: the replacement is a JSON string.
         let mut rep = std::mem::take(&mut self.rep);
         rep.clear();
-        let r = self.mask_whole(num, false, kind, &mut rep);
+        let r = match self.target() {
+            // Replaced like a string the rule names: the replacement is a JSON string.
+            Some(FieldTarget::Kind(kind)) if !self.values.is_clear(kind) => {
+                self.mask_whole(num, false, kind, &mut rep)
+            }
+            Some(FieldTarget::Ignore) => Ok(false),
+            // An integer as long as a phone with its country code (`"wa": 5511987654321`)
+            // goes through the detectors like a string; shorter ones are ids and counts.
+            _ if phone_length_integer(num) => match self.target() {
+                Some(FieldTarget::Scan(set)) => {
+                    let route_scan = self.values.set_scan(set);
+                    let r = self.mask_free_text(num, false, &mut rep);
+                    self.values.set_scan(route_scan);
+                    r
+                }
+                _ => self.mask_free_text(num, false, &mut rep),
+            },
+            _ => Ok(false),
+        };
         self.rep = rep;
         r
     }
@@ -691,9 +711,12 @@ impl JsonMasker {
         };
         let raw = &input[start..end];
         self.string_cap(raw.len())?;
-        if key {
-            self.end_key(raw, has_escape)?;
-        } else if self.end_string(raw, has_escape)? {
+        let replaced = if key {
+            self.end_key(raw, has_escape)?
+        } else {
+            self.end_string(raw, has_escape)?
+        };
+        if replaced {
             w.flush_to(input, at);
             w.out.extend_from_slice(&self.rep);
             w.skip_to(end + 1);
@@ -723,7 +746,7 @@ impl JsonMasker {
         raw.extend_from_slice(&input[..end]);
         let escaped = self.str_escaped;
         let r = if key {
-            self.end_key(&raw, escaped).map(|()| false)
+            self.end_key(&raw, escaped)
         } else {
             self.end_string(&raw, escaped)
         };
@@ -1161,6 +1184,12 @@ fn number_end(input: &[u8], from: usize) -> Option<usize> {
         .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
         .map(|p| from + p)
 }
+/// 11 to 15 digits, no sign, fraction or exponent: as long as an international phone
+/// number without its `+` (millisecond timestamps start with `1` and are not phones).
+fn phone_length_integer(n: &[u8]) -> bool {
+    (11..=15).contains(&n.len()) && n.iter().all(u8::is_ascii_digit)
+}
+
 /// JSON number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
 fn valid_number(n: &[u8]) -> bool {
     let mut i = 0;
@@ -1615,5 +1644,23 @@ routes:
         assert_eq!(admin_counts.total_masked(), 0);
         // And the agent's next run still masks.
         assert_eq!(run(&agent).0, first);
+    }
+
+    #[test]
+    fn keys_and_phone_length_integers_go_through_the_detectors() {
+        let plan = crate::engine::testutil::fallback_plan("agent");
+        let doc = br#"{"5511987654321@s.whatsapp.net":{"name":"Maria","wa":5511987654321,"id":301,"ts":1763640000123,"n":12.5},"+4915123456789":[2147483647]}"#;
+        let out = crate::engine::mask_all(&mut JsonMasker::new(plan), doc).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains("5511987654321"), "{out}");
+        assert!(!out.contains("4915123456789"), "{out}");
+        assert!(out.contains(r#""wa":"vt_phone_"#), "{out}");
+        // Ids, timestamps, decimals and short integers keep their bytes and their type.
+        assert!(
+            out.contains(r#""id":301,"ts":1763640000123,"n":12.5"#),
+            "{out}"
+        );
+        assert!(out.contains("[2147483647]"), "{out}");
+        serde_json::from_str::<serde_json::Value>(&out).expect("still JSON");
     }
 }
