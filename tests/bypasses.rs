@@ -279,3 +279,32 @@ async fn mislabelled_bodies_are_masked_by_what_they_are() {
     })
     .await
 }
+
+/// A compressed body that claims no coding (the client can still inflate it by hand) is
+/// refused for a masked role, whatever compression it is.
+#[tokio::test]
+async fn a_compressed_body_that_claims_no_coding_is_refused() {
+    bounded(async {
+        let (up, _) = upstream(|seen: Seen| async move {
+            let coding = seen.target.rsplit('/').next().unwrap_or("gzip").to_owned();
+            let body = encode(&coding, CONTACTS_JSON.replace('{', "(").as_bytes());
+            response(200, &[("content-type", "text/plain")], whole(body))
+        })
+        .await;
+        let veil = Veil::start(up);
+        for coding in ["gzip", "br", "zstd"] {
+            let got = get_or_cut(&veil, &format!("/api/v1/accounts/1/x/{coding}"), "agent").await;
+            assert_not_whole(&got);
+            assert_absent(
+                &String::from_utf8_lossy(&decode_lossy(coding, &got.body)),
+                PII,
+            );
+        }
+    })
+    .await
+}
+
+/// What a client could inflate from the bytes it got (nothing, when they were cut).
+fn decode_lossy(coding: &str, data: &[u8]) -> Vec<u8> {
+    std::panic::catch_unwind(|| decode(coding, data)).unwrap_or_default()
+}

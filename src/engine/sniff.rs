@@ -14,6 +14,10 @@
 //! * otherwise the masker the label names; or, when the label promises nothing a field
 //!   rule could be read in (a script, `octet-stream`, no type) and the route has JSON field
 //!   rules, a refusal: what field rules name could be in there, unreadable.
+//!
+//! For a masked role, a body read as text, CSV or events must be UTF-8 to its end: a
+//! compressed body that claims no coding (gzip, zstd, brotli: the client can still inflate
+//! it by hand) or any other binary is refused rather than copied through unread.
 use super::format::Format;
 use super::plan::MaskPlan;
 use super::text::MatchCounts;
@@ -38,6 +42,10 @@ pub struct SniffMasker {
     label: Label,
     head: Vec<u8>,
     inner: Option<Box<dyn Masker + Send>>,
+    /// The body must be UTF-8 (text, CSV, events, for a masked role).
+    require_utf8: bool,
+    /// The first bytes of a character split across chunks.
+    carry: Vec<u8>,
 }
 
 impl SniffMasker {
@@ -47,6 +55,32 @@ impl SniffMasker {
             label,
             head: Vec::new(),
             inner: None,
+            require_utf8: false,
+            carry: Vec::new(),
+        }
+    }
+
+    /// Checks that `chunk` continues a UTF-8 text (a character may straddle chunks).
+    fn check_utf8(&mut self, chunk: &[u8]) -> Result<(), MaskError> {
+        if !self.require_utf8 {
+            return Ok(());
+        }
+        let joined;
+        let bytes = if self.carry.is_empty() {
+            chunk
+        } else {
+            joined = [std::mem::take(&mut self.carry).as_slice(), chunk].concat();
+            &joined[..]
+        };
+        match super::utf8::check(bytes) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error_len().is_none() => {
+                self.carry = bytes[e.valid_up_to()..].to_vec();
+                Ok(())
+            }
+            Err(_) => Err(Self::refuse(
+                "not UTF-8 text (a compressed or binary body that claims no coding)",
+            )),
         }
     }
 
@@ -101,6 +135,7 @@ impl SniffMasker {
             std::mem::take(&mut self.head)
         };
         self.head.clear();
+        self.require_utf8 = !clear && matches!(format, Format::Text | Format::Csv | Format::Sse);
         self.inner = Some(format.masker(plan));
         Ok(Some(held))
     }
@@ -108,8 +143,9 @@ impl SniffMasker {
 
 impl Masker for SniffMasker {
     fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
-        if let Some(inner) = &mut self.inner {
-            return inner.push(chunk, out);
+        if self.inner.is_some() {
+            self.check_utf8(chunk)?;
+            return self.inner.as_mut().expect("decided").push(chunk, out);
         }
         let room = HEAD.saturating_sub(self.head.len()).max(1);
         let (now, rest) = chunk.split_at(chunk.len().min(room));
@@ -117,6 +153,8 @@ impl Masker for SniffMasker {
         match self.decide(false)? {
             None => Ok(()),
             Some(held) => {
+                self.check_utf8(&held)?;
+                self.check_utf8(rest)?;
                 let inner = self.inner.as_mut().expect("decided");
                 inner.push(&held, out)?;
                 inner.push(rest, out)
@@ -127,8 +165,12 @@ impl Masker for SniffMasker {
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
         if self.inner.is_none() {
             if let Some(held) = self.decide(true)? {
+                self.check_utf8(&held)?;
                 self.inner.as_mut().expect("decided").push(&held, out)?;
             }
+        }
+        if !self.carry.is_empty() {
+            return Err(Self::refuse("the text ends inside a UTF-8 character"));
         }
         match &mut self.inner {
             Some(inner) => inner.finish(out),
@@ -198,5 +240,30 @@ mod tests {
             run(Label::Opaque, b"callback({\"a\":1})").is_ok(),
             "no JSON rules here"
         );
+    }
+
+    #[test]
+    fn binary_read_as_text_is_refused_and_split_characters_are_not() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"ligue +55 11 98765-4321").unwrap();
+        let gz = gz.finish().unwrap();
+        for label in [
+            Label::Known(Format::Text),
+            Label::Known(Format::Csv),
+            Label::Opaque,
+        ] {
+            assert!(run(label, &gz).is_err(), "{label:?}");
+        }
+        let text = "Olá, João: ligue já ✓".as_bytes();
+        for cut in 0..text.len() {
+            let mut m = SniffMasker::new(fallback_plan("agent"), Label::Known(Format::Text));
+            let mut out = Vec::new();
+            m.push(&text[..cut], &mut out).unwrap();
+            m.push(&text[cut..], &mut out).unwrap();
+            m.finish(&mut out).unwrap();
+            assert_eq!(out, text, "{cut}");
+        }
+        assert!(run(Label::Known(Format::Text), &text[..text.len() - 1]).is_err());
     }
 }
