@@ -308,3 +308,115 @@ async fn a_compressed_body_that_claims_no_coding_is_refused() {
 fn decode_lossy(coding: &str, data: &[u8]) -> Vec<u8> {
     std::panic::catch_unwind(|| decode(coding, data)).unwrap_or_default()
 }
+
+/// An upstream that sends its head and a few bytes and then nothing: the client gets a
+/// cut body within the idle limit, masked role or not, never a hang.
+#[tokio::test]
+async fn an_upstream_stalling_mid_body_gets_the_client_a_clean_abort() {
+    bounded(async {
+        let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keep = held.clone();
+        let (up, _) = upstream(move |_| {
+            let keep = keep.clone();
+            async move {
+                let (tx, body) = channel_body();
+                tx.send(bytes::Bytes::from_static(b"{\"payload\":["))
+                    .await
+                    .unwrap();
+                keep.lock().unwrap().push(tx);
+                response(200, &[json_ct()], body)
+            }
+        })
+        .await;
+        let mut setup = Setup::new(format!("http://{up}"));
+        setup.extra = "limits:\n  upstream_body_idle_timeout: 1s\n".into();
+        let veil = Veil::with(setup);
+        for role in ["agent", "admin"] {
+            let started = std::time::Instant::now();
+            let got = tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                get_or_cut(&veil, CONTACTS, role),
+            )
+            .await
+            .expect("veil ends the response");
+            assert!(
+                got.error.is_some(),
+                "{role}: the body must be cut: {}",
+                got.text()
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{role}"
+            );
+        }
+        let m = veil.metrics().await;
+        assert!(
+            m.value("veil_blocked_total", &[("reason", "upstream_stalled")]) >= 1.0,
+            "{m}"
+        );
+        drop(held);
+    })
+    .await
+}
+
+/// Hundreds of silent and half-sent connections from one host: veil closes them after
+/// the head timeout, refuses what is over the per-host limit, and serves another client
+/// meanwhile.
+#[tokio::test]
+async fn silent_and_half_sent_connections_do_not_lock_others_out() {
+    bounded(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (up, _) = contacts_upstream().await;
+        let mut setup = Setup::new(format!("http://{up}"));
+        setup.extra = "limits:\n  header_read_timeout: 1s\n  max_connections: 200\n  max_connections_per_peer: 40\n".into();
+        let veil = Veil::with(setup);
+        let mut idle = Vec::new();
+        for i in 0..300 {
+            let mut s = tokio::net::TcpStream::connect(veil.addr).await.unwrap();
+            match i % 3 {
+                0 => {}
+                1 => s.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap(),
+                _ => s.write_all(b"GET /api/v1/accounts/1/contacts HTTP/1.1\r\nHo").await.unwrap(),
+            }
+            idle.push(s);
+        }
+        // Another host (127.0.0.2 is this machine too) is served at once.
+        let started = std::time::Instant::now();
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut other = sock.connect(veil.addr).await.unwrap();
+        other
+            .write_all(b"GET /api/v1/accounts/1/contacts HTTP/1.1\r\nHost: inbox\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(std::time::Duration::from_secs(5), other.read_to_end(&mut answer))
+            .await
+            .expect("served while the others hang")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert_absent(&answer, PII);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Every silent or half-sent connection is closed within the head timeout (and
+        // the ones over the per-host limit at once).
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        for (i, s) in idle.iter_mut().enumerate() {
+            let mut buf = [0u8; 256];
+            let n = tokio::time::timeout(std::time::Duration::from_secs(2), s.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("connection {i} is still open"));
+            // Closed (0), reset, or a 408 from hyper on a half-sent HTTP/1 head, then closed.
+            if let Ok(n) = n {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                assert!(n == 0 || text.starts_with("HTTP/1.1 408"), "{i}: {text}");
+            }
+        }
+        let m = veil.metrics().await;
+        assert!(
+            m.value("veil_blocked_total", &[("reason", "peer_connection_limit")]) >= 200.0,
+            "{m}"
+        );
+    })
+    .await
+}

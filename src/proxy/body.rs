@@ -13,6 +13,7 @@ use crate::engine::{MaskError, Masker};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
@@ -27,6 +28,8 @@ pub enum BodyError {
     Mask(#[from] MaskError),
     #[error("content coding: {0}")]
     Codec(#[from] CodecError),
+    #[error("the upstream sent nothing for {0:?}")]
+    Stalled(Duration),
 }
 
 impl BodyError {
@@ -36,6 +39,7 @@ impl BodyError {
             BodyError::Upstream(_) => "upstream_error",
             BodyError::Mask(e) => e.reason(),
             BodyError::Codec(_) => "bad_encoding",
+            BodyError::Stalled(_) => "upstream_stalled",
         }
     }
 }
@@ -56,9 +60,76 @@ pub struct Outcome {
 
 type OnEnd = Box<dyn FnOnce(Outcome) + Send>;
 
+/// A body whose next piece must come within `limit`: an upstream that sends its head and a
+/// few bytes and then nothing gets the client a cut body (hyper aborts it), never a hang.
+pub struct IdleLimit<B> {
+    inner: B,
+    limit: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+/// What an [`IdleLimit`] body fails with.
+#[derive(Debug)]
+pub enum IdleError<E> {
+    Inner(E),
+    Stalled(Duration),
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for IdleError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdleError::Inner(e) => e.fmt(f),
+            IdleError::Stalled(d) => write!(f, "the upstream sent nothing for {d:?}"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for IdleError<E> {}
+
+impl<B> IdleLimit<B> {
+    pub fn new(inner: B, limit: Duration) -> IdleLimit<B> {
+        IdleLimit {
+            inner,
+            limit,
+            sleep: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+impl<B: Body + Unpin> Body for IdleLimit<B> {
+    type Data = B::Data;
+    type Error = IdleError<B::Error>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + this.limit;
+                this.sleep.as_mut().reset(next);
+                Poll::Ready(frame.map(|r| r.map_err(IdleError::Inner)))
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(IdleError::Stalled(this.limit)))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A response body masked on the fly.
 pub struct MaskedBody {
-    inner: Incoming,
+    inner: IdleLimit<Incoming>,
     decoder: Decoder,
     masker: Box<dyn Masker + Send>,
     encoder: Option<Encoder>,
@@ -72,8 +143,10 @@ pub struct MaskedBody {
 }
 
 impl MaskedBody {
+    /// `idle`: the longest wait for the next piece of the upstream body.
     pub fn new(
         inner: Incoming,
+        idle: Duration,
         decoder: Decoder,
         masker: Box<dyn Masker + Send>,
         encoder: Encoder,
@@ -81,7 +154,7 @@ impl MaskedBody {
     ) -> Self {
         MaskedBody {
             tally: None,
-            inner,
+            inner: IdleLimit::new(inner, idle),
             decoder,
             masker,
             encoder: Some(encoder),
@@ -227,7 +300,8 @@ impl Body for MaskedBody {
                         return Poll::Ready(Some(Ok(f)));
                     }
                 }
-                Some(Err(e)) => return this.fail(BodyError::Upstream(e)),
+                Some(Err(IdleError::Inner(e))) => return this.fail(BodyError::Upstream(e)),
+                Some(Err(IdleError::Stalled(d))) => return this.fail(BodyError::Stalled(d)),
                 None => {
                     if let Err(e) = this.finish() {
                         return this.fail(e);

@@ -57,6 +57,8 @@ pub struct ProxySettings {
     pub websocket_max_message: usize,
     pub reveal_path: String,
     pub reveal_per_minute: u32,
+    /// Longest wait for the next piece of an upstream response body.
+    pub body_idle_timeout: Duration,
 }
 
 /// The shared state of a running proxy.
@@ -362,7 +364,9 @@ impl Proxy {
             duration.observe(started.elapsed().as_secs_f64());
             return Response::from_parts(
                 parts,
-                body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+                body::IdleLimit::new(body, self.settings.body_idle_timeout)
+                    .map_err(|e| Box::new(e) as BoxError)
+                    .boxed_unsync(),
             );
         }
         let mut plan = rules.plan(route, role, keys);
@@ -538,7 +542,14 @@ impl Proxy {
             }
             None => on_end,
         };
-        let mut body = MaskedBody::new(body, decoder, masker, encoder, on_end);
+        let mut body = MaskedBody::new(
+            body,
+            self.settings.body_idle_timeout,
+            decoder,
+            masker,
+            encoder,
+            on_end,
+        );
         if let Some(c) = budget {
             body = body.with_tally(tally::ContactTally::new(
                 &c.prefixes,

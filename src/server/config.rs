@@ -113,8 +113,18 @@ pub struct LimitsConfig {
     /// Largest WebSocket message (fragments reassembled). Default 1 MiB.
     #[serde(default = "default_ws_message")]
     pub websocket_max_message: usize,
+    /// How long a connection may take to send its first request's head (HTTP/2 preface
+    /// included); silent and half-sent connections are closed after it. Default 10 s.
     #[serde(default = "default_header_timeout", deserialize_with = "duration")]
     pub header_read_timeout: Duration,
+    /// Connections one client address (an IPv6 /64) may hold at once; more are closed at
+    /// once, so one host cannot take every connection. Default 512.
+    #[serde(default = "default_max_connections_per_peer")]
+    pub max_connections_per_peer: usize,
+    /// Longest wait for the next piece of a response body from the upstream; past it the
+    /// response is aborted (the client sees a cut body, never a hang). Default 60 s.
+    #[serde(default = "default_body_idle_timeout", deserialize_with = "duration")]
+    pub upstream_body_idle_timeout: Duration,
     /// How long in-flight requests may finish after SIGTERM. Default 30 s.
     #[serde(default = "default_grace", deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -128,6 +138,8 @@ impl Default for LimitsConfig {
             max_request_body: default_max_request_body(),
             websocket_max_message: default_ws_message(),
             header_read_timeout: default_header_timeout(),
+            max_connections_per_peer: default_max_connections_per_peer(),
+            upstream_body_idle_timeout: default_body_idle_timeout(),
             shutdown_grace: default_grace(),
         }
     }
@@ -315,6 +327,12 @@ fn default_max_request_body() -> usize {
 }
 fn default_ws_message() -> usize {
     1 << 20
+}
+fn default_max_connections_per_peer() -> usize {
+    512
+}
+fn default_body_idle_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 fn default_header_timeout() -> Duration {
     Duration::from_secs(10)

@@ -119,6 +119,7 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
             websocket_max_message: config.limits.websocket_max_message,
             reveal_path: config.reveal.path.clone(),
             reveal_per_minute: config.reveal.per_minute,
+            body_idle_timeout: config.limits.upstream_body_idle_timeout,
         },
         resolver,
         metrics,
@@ -146,6 +147,7 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
             tls: tls.clone(),
             config: config.clone(),
             connections: Arc::new(Semaphore::new(config.limits.max_connections)),
+            peers: Default::default(),
             shutdown: shutdown_rx.clone(),
         },
     )?;

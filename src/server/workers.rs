@@ -20,7 +20,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use prometheus::IntGauge;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
@@ -35,6 +37,8 @@ pub struct Shared {
     pub config: Config,
     /// `limits.max_connections`, across all workers.
     pub connections: Arc<Semaphore>,
+    /// Connections open per client address, across all workers.
+    pub peers: Arc<PeerConnections>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -80,11 +84,91 @@ pub fn spawn(
 struct Slot {
     _permit: OwnedSemaphorePermit,
     open: IntGauge,
+    _peer: PeerSlot,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.open.dec();
+    }
+}
+
+/// Connections open per client address (an IPv4 address, an IPv6 /64): one host may not
+/// take every connection (`limits.max_connections_per_peer`). Touched once per
+/// connection, never per request.
+#[derive(Debug, Default)]
+pub struct PeerConnections {
+    open: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+}
+
+/// One connection's place in [`PeerConnections`], given back on drop.
+struct PeerSlot {
+    peers: Arc<PeerConnections>,
+    key: IpAddr,
+}
+
+impl PeerConnections {
+    /// A place for one more connection from `ip`, or `None` when it holds `max` already.
+    fn admit(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<PeerSlot> {
+        let key = match ip {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+            IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().expect("mapped")),
+            v4 => v4,
+        };
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(key).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            peers: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.peers.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The HTTP/2 client preface.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits (up to `limit`) until a plain connection has said which protocol it speaks:
+/// bytes that are not the HTTP/2 preface (HTTP/1, whose head `header_read_timeout` then
+/// bounds), or the whole preface. False: silent, half a preface, or closed: drop it.
+/// (Deciding between HTTP/1 and 2 has no timeout of its own in hyper.)
+async fn opening(stream: &tokio::net::TcpStream, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = [0u8; 24];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            _ => return false,
+        };
+        if n == 0 {
+            return false;
+        }
+        if n >= PREFACE.len() || buf[..n] != PREFACE[..n] {
+            return true;
+        }
+        // A strict prefix of the preface: the rest may follow (peek returns at once).
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -94,6 +178,7 @@ async fn accept_loop(listener: TcpListener, index: usize, shared: Shared) {
         tls,
         config,
         connections,
+        peers,
         mut shutdown,
     } = shared;
     let worker = index.to_string();
@@ -129,10 +214,20 @@ async fn accept_loop(listener: TcpListener, index: usize, shared: Shared) {
             _ = shutdown.changed() => break,
         };
         accepted.inc();
+        let Some(peer_slot) = peers.admit(peer.ip(), config.limits.max_connections_per_peer) else {
+            proxy
+                .metrics
+                .blocked
+                .with_label_values(&["peer_connection_limit"])
+                .inc();
+            drop(stream);
+            continue;
+        };
         open.inc();
         let slot = Slot {
             _permit: permit,
             open: open.clone(),
+            _peer: peer_slot,
         };
         let _ = stream.set_nodelay(true);
         let proxy = proxy.clone();
@@ -147,12 +242,17 @@ async fn accept_loop(listener: TcpListener, index: usize, shared: Shared) {
         });
         match &tls {
             None => {
-                let conn = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                    .into_owned();
-                let conn = graceful.watch(conn);
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                let limit = config.limits.header_read_timeout;
                 tokio::spawn(async move {
-                    let _ = conn.await;
+                    if !opening(&stream, limit).await {
+                        return;
+                    }
+                    let conn = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
+                        .into_owned();
+                    let _ = watcher.watch(conn).await;
                     drop(slot);
                 });
             }
@@ -160,16 +260,15 @@ async fn accept_loop(listener: TcpListener, index: usize, shared: Shared) {
                 let acceptor = acceptor.current();
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
+                let config_header_timeout = config.limits.header_read_timeout;
                 tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(
-                        std::time::Duration::from_secs(10),
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        _ => return,
-                    };
+                    let stream =
+                        match tokio::time::timeout(config_header_timeout, acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(s)) => s,
+                            _ => return,
+                        };
                     let conn = builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                         .into_owned();
