@@ -420,3 +420,61 @@ async fn silent_and_half_sent_connections_do_not_lock_others_out() {
     })
     .await
 }
+
+/// The upstream closes a kept-alive connection just as veil reuses it: an idempotent
+/// request is sent again on a fresh connection, not answered with a 502.
+#[tokio::test]
+async fn a_request_on_a_connection_the_upstream_closed_is_retried_once() {
+    bounded(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let up = listener.local_addr().unwrap();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    // The first request is answered, keep-alive.
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let Ok(n) = s.read(&mut buf).await else { return };
+                        if n == 0 {
+                            return;
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                    }
+                    let body = CONTACTS_JSON;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = s.write_all(head.as_bytes()).await;
+                    let _ = s.write_all(body.as_bytes()).await;
+                    // The next one is read, and the connection closed without an answer.
+                    let _ = s.read(&mut buf).await;
+                });
+            }
+        });
+        let mut setup = Setup::new(format!("http://{up}"));
+        setup.extra = "workers: 1\n".into();
+        let veil = Veil::with(setup);
+        let client = client();
+        for i in 0..6 {
+            let resp = client
+                .request(request("GET", &veil.url(CONTACTS), Some("agent"), &[], bytes::Bytes::new()))
+                .await
+                .unwrap();
+            let got = read(resp).await;
+            got.complete();
+            assert_eq!(got.status, 200, "request {i}: {}", got.text());
+            assert_absent(&got.text(), PII);
+        }
+        assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 6);
+        let m = veil.metrics().await;
+        assert!(m.value("veil_upstream_errors_total", &[("kind", "retried")]) >= 1.0, "{m}");
+        assert_eq!(m.value("veil_upstream_errors_total", &[("kind", "request")]), 0.0, "{m}");
+    })
+    .await
+}

@@ -120,14 +120,43 @@ impl Upstream {
             .build()
     }
 
-    /// Sends a request; failures become the response to send downstream.
+    /// Sends a request; failures become the response to send downstream. An idempotent
+    /// request without a body is sent again, once, on a fresh connection when a pooled one
+    /// turned out closed before any response byte (the upstream closed it as veil reused
+    /// it: a race every keep-alive proxy meets).
     pub async fn send(
         &self,
         req: Request<ProxyBody>,
         timeout: Duration,
         metrics: &Metrics,
     ) -> Result<Response<Incoming>, Response<ProxyBody>> {
-        match tokio::time::timeout(timeout, self.client().request(req)).await {
+        use http_body::Body as _;
+        let again = (idempotent(req.method()) && req.body().is_end_stream()).then(|| {
+            let mut b = Request::builder()
+                .method(req.method().clone())
+                .uri(req.uri().clone())
+                .version(req.version());
+            if let Some(h) = b.headers_mut() {
+                *h = req.headers().clone();
+            }
+            b
+        });
+        let deadline = tokio::time::Instant::now() + timeout;
+        let first = tokio::time::timeout_at(deadline, self.client().request(req)).await;
+        let result = match (first, again) {
+            (Ok(Err(e)), Some(b)) if stale_connection(&e) => {
+                metrics
+                    .upstream_errors
+                    .with_label_values(&["retried"])
+                    .inc();
+                let req = b
+                    .body(super::full(Bytes::new()))
+                    .expect("a request rebuilt");
+                tokio::time::timeout_at(deadline, self.client().request(req)).await
+            }
+            (first, _) => first,
+        };
+        match result {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => {
                 let kind = if e.is_connect() { "connect" } else { "request" };
@@ -174,6 +203,34 @@ impl Upstream {
     ) -> Result<Response<Incoming>, Response<ProxyBody>> {
         self.send(req, timeout, metrics).await
     }
+}
+
+/// Methods a client may send twice with the same effect (RFC 9110 §9.2.2).
+fn idempotent(m: &http::Method) -> bool {
+    matches!(
+        *m,
+        http::Method::GET
+            | http::Method::HEAD
+            | http::Method::OPTIONS
+            | http::Method::PUT
+            | http::Method::DELETE
+    )
+}
+
+/// A pooled connection that was closed under the request, before any response byte.
+fn stale_connection(e: &hyper_util::client::legacy::Error) -> bool {
+    use std::error::Error as _;
+    if e.is_connect() {
+        return false;
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message() || h.is_canceled() || h.is_closed();
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn client_tls(ca: &std::path::Path) -> Result<rustls::ClientConfig, String> {
