@@ -478,3 +478,94 @@ async fn a_request_on_a_connection_the_upstream_closed_is_retried_once() {
     })
     .await
 }
+
+/// A real hop behind veil: Debian's nginx, which decodes and resolves dot segments before
+/// it proxies (`proxy_pass` with a URI), between veil and the inbox. Whatever spelling a
+/// client sends, the path the inbox serves and the route veil masked with agree.
+#[tokio::test]
+async fn with_nginx_behind_veil_the_inbox_serves_the_route_veil_masked() {
+    bounded(async {
+        let (inbox, log) = contacts_upstream().await;
+        let nginx = Nginx::start(inbox);
+        let veil = Veil::with(Setup::new(format!("http://127.0.0.1:{}", nginx.port)));
+        let canonical = get(&veil, CONTACTS, "agent").await;
+        canonical.complete();
+        assert_eq!(canonical.status, 200, "{}", canonical.text());
+        assert_absent(&canonical.text(), PII);
+        for spelling in [
+            "//api/v1/accounts/1/contacts",
+            "/%61pi/v1/accounts/1/contacts",
+            "/assets/../api/v1/accounts/1/contacts",
+            "/assets/%2e%2e/api/v1/accounts/1/contacts",
+            "/api/v1/profile/../accounts/1/contacts",
+        ] {
+            let got = get(&veil, spelling, "agent").await;
+            got.complete();
+            assert_eq!(got.body, canonical.body, "{spelling}");
+            assert_eq!(
+                log.last().target,
+                CONTACTS,
+                "{spelling}: what the inbox served"
+            );
+        }
+        let refused = get(&veil, "/packs/..%2fapi/v1/accounts/1/contacts", "agent").await;
+        assert_eq!(refused.status, 400);
+    })
+    .await
+}
+
+/// Debian's nginx on a free port of 127.0.0.1, proxying to `upstream` the way a front or
+/// internal hop does (normalized URI); stopped on drop.
+struct Nginx {
+    child: std::process::Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl Nginx {
+    fn start(upstream: std::net::SocketAddr) -> Nginx {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = TempDir::new();
+        let d = dir.path().display();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d};\n  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n\
+             server {{\n    listen 127.0.0.1:{port};\n    location / {{ proxy_pass http://{upstream}/; proxy_http_version 1.1; }}\n  }}\n}}\n"
+        );
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, conf).unwrap();
+        let child = std::process::Command::new("nginx")
+            .arg("-c")
+            .arg(&path)
+            .arg("-p")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run nginx ({e}): install Debian's nginx (.ci/run does)")
+            });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Nginx {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
