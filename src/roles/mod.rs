@@ -238,18 +238,9 @@ impl RoleResolver {
                 for a in &aliases {
                     headers.remove(a);
                 }
-                if !aliases.is_empty() && !trusted {
-                    spoofed = true;
-                    audit.log(&Event::SpoofedRoleHeader {
-                        peer: peer.to_string(),
-                    });
-                    metrics
-                        .role_resolutions
-                        .with_label_values(&["trusted_header", "spoofed"])
-                        .inc();
-                }
-                if headers.contains_key(header) && !trusted {
-                    headers.remove(header);
+                let canonical = !trusted && headers.remove(header).is_some();
+                // One event per request that tried, however many spellings it used.
+                if !trusted && (canonical || !aliases.is_empty()) {
                     spoofed = true;
                     audit.log(&Event::SpoofedRoleHeader {
                         peer: peer.to_string(),
