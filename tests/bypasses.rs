@@ -606,3 +606,53 @@ impl Drop for Nginx {
         let _ = self.child.wait();
     }
 }
+
+/// A client that stops sending its request body, or stays connected doing nothing after
+/// a response, does not hold veil: both are let go within the head timeout.
+#[tokio::test]
+async fn a_stalled_request_body_and_an_idle_keep_alive_are_let_go() {
+    bounded(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (up, _) = contacts_upstream().await;
+        let mut setup = Setup::new(format!("http://{up}"));
+        setup.extra = "limits:\n  header_read_timeout: 1s\n".into();
+        let veil = Veil::with(setup);
+        let limit = std::time::Duration::from_secs(6);
+        for path in [
+            "/api/v1/accounts/1/conversations/1/messages",
+            "/api/v1/accounts/1/contacts/filter",
+        ] {
+            let mut s = tokio::net::TcpStream::connect(veil.addr).await.unwrap();
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: inbox\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"content\":"
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            tokio::time::timeout(limit, s.read_to_end(&mut answer))
+                .await
+                .unwrap_or_else(|_| panic!("{path}: a stalled body held the connection"))
+                .ok();
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(!answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+        }
+        // Idle after a whole exchange.
+        let mut s = tokio::net::TcpStream::connect(veil.addr).await.unwrap();
+        s.write_all(b"GET /api/v1/accounts/1/contacts HTTP/1.1\r\nHost: inbox\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 65536];
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        let closed = tokio::time::timeout(limit, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "an idle keep-alive connection stayed open");
+    })
+    .await
+}

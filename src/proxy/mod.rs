@@ -59,6 +59,8 @@ pub struct ProxySettings {
     pub reveal_per_minute: u32,
     /// Longest wait for the next piece of an upstream response body.
     pub body_idle_timeout: Duration,
+    /// Longest wait for the next piece of a client's request body.
+    pub request_body_idle_timeout: Duration,
 }
 
 /// The shared state of a running proxy.
@@ -292,6 +294,7 @@ impl Proxy {
             &mut parts.headers,
             &mut turn,
             self.settings.max_request_body,
+            self.settings.request_body_idle_timeout,
         )
         .await
         {

@@ -256,12 +256,17 @@ fn client_tls(ca: &std::path::Path) -> Result<rustls::ClientConfig, String> {
 /// may turn some back, a JSON or form body is read (up to `max` bytes) and its tokens at
 /// those places turned back; every other body streams through untouched, its tokens
 /// tokens still. A body that does not parse goes as it came (its tokens stay tokens).
+///
+/// A client that sends nothing of its body for `idle` has it cut (streamed) or refused
+/// (read whole): a slow body never holds veil or the upstream.
 pub async fn request_body(
     body: Incoming,
     headers: &mut HeaderMap,
     turn: &mut Detokenizer<'_>,
     max: usize,
+    idle: Duration,
 ) -> Result<ProxyBody, Response<ProxyBody>> {
+    let body = super::body::IdleLimit::new(body, idle);
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

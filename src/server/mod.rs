@@ -120,6 +120,7 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
             reveal_path: config.reveal.path.clone(),
             reveal_per_minute: config.reveal.per_minute,
             body_idle_timeout: config.limits.upstream_body_idle_timeout,
+            request_body_idle_timeout: config.limits.header_read_timeout,
         },
         resolver,
         metrics,
