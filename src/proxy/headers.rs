@@ -149,7 +149,11 @@ const PATH_UNSAFE: &AsciiSet = &CONTROLS
 
 /// Headers that carry the response's framing and policy, never a person's data: the only
 /// ones not scanned.
-const STRUCTURAL: [&str; 27] = [
+const STRUCTURAL: [&str; 31] = [
+    "upgrade",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
     "content-type",
     "content-length",
     "content-encoding",

@@ -116,12 +116,18 @@ pub async fn proxy(
         );
     }
     let upstream_upgrade = hyper::upgrade::on(&mut resp);
-    let mut down_resp = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
-    for (k, v) in resp.headers() {
-        down_resp = down_resp.header(k, v);
-    }
     let max = proxy.settings.websocket_max_message;
     let plan = masked.then(|| rules.plan(route, role, &keys));
+    // The handshake's headers (a Set-Cookie, a custom one) are masked like any response's.
+    let mut headers = resp.headers().clone();
+    if let Some(plan) = &plan {
+        let mut values = crate::engine::text::ValueMasker::new(plan.clone());
+        super::headers::mask_response_headers(&mut headers, &mut values);
+    }
+    let mut down_resp = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+    for (k, v) in &headers {
+        down_resp = down_resp.header(k, v);
+    }
     let on_unknown = route.on_unknown;
     let metrics = proxy.metrics.clone();
     let route_name = route.name.clone();
