@@ -143,6 +143,97 @@ impl Drop for PeerSlot {
     }
 }
 
+/// A stream whose first bytes (the HTTP/2 preface's length) must arrive within a deadline:
+/// over TLS, where the handshake is done but nothing can be peeked, a client that goes
+/// silent before saying which protocol it speaks is cut, as a plain one is by
+/// [`opening`].
+struct OpeningDeadline<S> {
+    inner: S,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    seen: usize,
+}
+
+impl<S> OpeningDeadline<S> {
+    fn new(inner: S, limit: Duration) -> Self {
+        OpeningDeadline {
+            inner,
+            sleep: Some(Box::pin(tokio::time::sleep(limit))),
+            seen: 0,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for OpeningDeadline<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match std::pin::Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                this.seen += buf.filled().len() - before;
+                if this.seen >= PREFACE.len() {
+                    this.sleep = None;
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                let late = this
+                    .sleep
+                    .as_mut()
+                    .is_some_and(|s| s.as_mut().poll(cx).is_ready());
+                if late {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the client said nothing in time",
+                    )));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for OpeningDeadline<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
 /// The HTTP/2 client preface.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -269,6 +360,7 @@ async fn accept_loop(listener: TcpListener, index: usize, shared: Shared) {
                             Ok(Ok(s)) => s,
                             _ => return,
                         };
+                    let stream = OpeningDeadline::new(stream, config_header_timeout);
                     let conn = builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), svc)
                         .into_owned();
@@ -282,5 +374,40 @@ async fn accept_loop(listener: TcpListener, index: usize, shared: Shared) {
     tokio::select! {
         _ = graceful.shutdown() => tracing::debug!("worker drained"),
         _ = tokio::time::sleep(config.limits.shutdown_grace) => tracing::warn!("grace period over; closing the remaining connections"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_stream_silent_past_its_opening_deadline_fails_and_a_talking_one_does_not() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut s = OpeningDeadline::new(server, Duration::from_millis(200));
+        let mut buf = [0u8; 64];
+        let started = tokio::time::Instant::now();
+        let err = s.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Half a preface is still silence.
+        let (mut client2, server2) = tokio::io::duplex(1024);
+        let mut s2 = OpeningDeadline::new(server2, Duration::from_millis(200));
+        client2.write_all(b"PRI * HTTP").await.unwrap();
+        assert_eq!(s2.read(&mut buf).await.unwrap(), 10);
+        assert!(s2.read(&mut buf).await.is_err());
+        // A whole opening lifts the deadline.
+        client.write_all(&[b'x'; 30]).await.unwrap();
+        let (mut client3, server3) = tokio::io::duplex(1024);
+        let mut s3 = OpeningDeadline::new(server3, Duration::from_millis(100));
+        client3
+            .write_all(b"GET / HTTP/1.1\r\nHost: inbox\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(s3.read(&mut buf).await.unwrap() >= 24);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client3.write_all(b"more").await.unwrap();
+        assert_eq!(s3.read(&mut buf).await.unwrap(), 4);
     }
 }
