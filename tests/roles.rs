@@ -68,7 +68,8 @@ async fn inbox() -> (std::net::SocketAddr, Log) {
                     &[json],
                     whole(r#"{"id":1,"name":"Ana Admin","role":"administrator"}"#),
                 ),
-                Some("agent-token") => response(
+                // Two sessions of one user.
+                Some("agent-token" | "agent-token-2") => response(
                     200,
                     &[json],
                     whole(r#"{"id":2,"name":"Beto Agent","role":"agent"}"#),
@@ -736,6 +737,50 @@ async fn reveal_is_allowed_by_role_rate_limited_and_audited_without_values() {
         let allowed = [("kind", "phone"), ("result", "allowed")];
         assert_eq!(metric_value(&m, "veil_reveals_total", &allowed), 2.0, "{m}");
         assert_logs_clean(&veil, &audit, &["other-caller"]);
+    })
+    .await
+}
+
+/// With `user: $.id`, the inbox's user is the principal: two sessions of one user share
+/// one budget, and the audit names the user, never a credential.
+#[tokio::test]
+async fn the_probe_names_the_inbox_user_as_the_principal() {
+    bounded(async {
+        let (up, _) = inbox().await;
+        let mut setup = Setup::new(format!("http://{up}"));
+        setup.roles = Some(
+            "roles:\n  resolvers:\n    - type: upstream_probe\n      path: /api/v1/profile\n      role: $.role\n      user: $.id\n      map: {administrator: admin, agent: agent}\n".into(),
+        );
+        setup.extra = "reveal:\n  per_minute: 2\n".into();
+        let (veil, audit) = start(setup, &[]);
+        let list = contacts_with(&veil, &[("api_access_token", "agent-token")]).await;
+        assert_masked(&list);
+        let token = phone_token(&list);
+        let reveal_as = |session: &'static str| {
+            let body = serde_json::json!({ "token": token }).to_string();
+            let url = veil.url("/_veil/reveal");
+            async move {
+                fetch(request(
+                    "POST",
+                    &url,
+                    None,
+                    &[("content-type", "application/json"), ("api_access_token", session)],
+                    body,
+                ))
+                .await
+            }
+        };
+        // Agents may not reveal: refused, but each try is counted against the user.
+        assert_eq!(reveal_as("agent-token").await.status, 403);
+        assert_eq!(reveal_as("agent-token-2").await.status, 403);
+        // A third try from either session: over the user's rate.
+        assert_eq!(reveal_as("agent-token-2").await.status, 429);
+        let principals: Vec<String> = audited(&audit, "reveal", &[])
+            .iter()
+            .map(|e| e["principal"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(principals, ["inbox:2", "inbox:2", "inbox:2"]);
+        assert_logs_clean(&veil, &audit, &["agent-token"]);
     })
     .await
 }

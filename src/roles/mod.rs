@@ -304,13 +304,13 @@ impl RoleResolver {
                     }
                 },
                 Resolver::UpstreamProbe(p) => match p.role(headers, upstream).await {
-                    Ok((role, cached, credential)) => {
+                    Ok((role, cached, principal)) => {
                         let label = if cached { "cached" } else { "probed" };
                         metrics
                             .role_resolutions
                             .with_label_values(&["upstream_probe", label])
                             .inc();
-                        Some((role, Some(Principal::hashed("session", &credential))))
+                        Some((role, Some(principal)))
                     }
                     Err(probe::ProbeFailure::NoCredentials) => None,
                     Err(f) => {

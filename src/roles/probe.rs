@@ -4,6 +4,7 @@
 //! credential hash (SHA-256 of the credential headers, never the credentials themselves)
 //! for a short TTL; a failed probe gives no role (so the most restricted one applies) and
 //! is not cached.
+use super::Principal;
 use crate::server::config::ProbeConfig;
 use http::header::{HeaderMap, HeaderName};
 use http_body_util::BodyExt;
@@ -21,11 +22,20 @@ const PROBE_MAX_BODY: usize = 1 << 20;
 pub struct ProbeResolver {
     path: String,
     role: JpQuery,
+    user: Option<JpQuery>,
     pub map: std::collections::BTreeMap<String, String>,
     ttl: Duration,
     headers: Vec<HeaderName>,
     max_entries: usize,
-    cache: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    cache: Mutex<HashMap<[u8; 32], Answer>>,
+}
+
+/// A cached answer: the role, who the caller is, when it was asked.
+#[derive(Clone)]
+struct Answer {
+    role: String,
+    principal: Principal,
+    at: Instant,
 }
 
 impl std::fmt::Debug for ProbeResolver {
@@ -50,6 +60,12 @@ impl ProbeResolver {
             path: cfg.path.clone(),
             role: parse_json_path(&cfg.role)
                 .map_err(|e| anyhow::anyhow!("probe role JSONPath: {e}"))?,
+            user: cfg
+                .user
+                .as_deref()
+                .map(parse_json_path)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("probe user JSONPath: {e}"))?,
             map: cfg.map.clone(),
             ttl: cfg.ttl,
             headers: cfg
@@ -63,13 +79,13 @@ impl ProbeResolver {
     }
 
     /// The role name, from the cache or a fresh probe through `upstream`, whether it was
-    /// cached, and the hash of the credentials the upstream accepted (the caller's
-    /// identity when the inbox gives no user id).
+    /// cached, and who the caller is: the inbox's user id when the answer holds one
+    /// (`user`), else the session (a hash of the credentials the upstream accepted).
     pub async fn role(
         &self,
         headers: &HeaderMap,
         upstream: &crate::proxy::upstream::Upstream,
-    ) -> Result<(String, bool, [u8; 32]), ProbeFailure> {
+    ) -> Result<(String, bool, Principal), ProbeFailure> {
         let mut h = Sha256::new();
         let mut any = false;
         for name in &self.headers {
@@ -85,9 +101,9 @@ impl ProbeResolver {
             return Err(ProbeFailure::NoCredentials);
         }
         let key: [u8; 32] = h.finalize().into();
-        if let Some((role, at)) = self.cache.lock().expect("not poisoned").get(&key) {
-            if at.elapsed() < self.ttl {
-                return Ok((role.clone(), true, key));
+        if let Some(a) = self.cache.lock().expect("not poisoned").get(&key) {
+            if a.at.elapsed() < self.ttl {
+                return Ok((a.role.clone(), true, a.principal.clone()));
             }
         }
         let mut req =
@@ -122,15 +138,34 @@ impl ProbeResolver {
             .ok_or(ProbeFailure::NoRole)?
             .to_owned();
         let role = self.map.get(&name).cloned().unwrap_or(name);
+        let user = self.user.as_ref().and_then(|q| {
+            let found = js_path_process(q, &json).ok()?;
+            match found.first()?.val {
+                serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            }
+        });
+        let principal = match user {
+            Some(id) => Principal::user("inbox", &id),
+            None => Principal::hashed("session", &key),
+        };
         let mut cache = self.cache.lock().expect("not poisoned");
         if cache.len() >= self.max_entries {
             let ttl = self.ttl;
-            cache.retain(|_, (_, at)| at.elapsed() < ttl);
+            cache.retain(|_, a| a.at.elapsed() < ttl);
             if cache.len() >= self.max_entries {
                 cache.clear();
             }
         }
-        cache.insert(key, (role.clone(), Instant::now()));
-        Ok((role, false, key))
+        cache.insert(
+            key,
+            Answer {
+                role: role.clone(),
+                principal: principal.clone(),
+                at: Instant::now(),
+            },
+        );
+        Ok((role, false, principal))
     }
 }

@@ -210,6 +210,11 @@ pub struct ProbeConfig {
     pub path: String,
     /// JSONPath to the role in its JSON answer (Chatwoot: `$.role`).
     pub role: String,
+    /// JSONPath to the caller's user id in the same answer (Chatwoot: `$.id`): the
+    /// principal every quota counts, whatever session the user signs in with. Without
+    /// it, the session (a hash of the accepted credentials) is the principal.
+    #[serde(default)]
+    pub user: Option<String>,
     /// Inbox role → veil role (Chatwoot: administrator → admin, agent → agent).
     #[serde(default)]
     pub map: std::collections::BTreeMap<String, String>,
