@@ -656,3 +656,44 @@ async fn a_stalled_request_body_and_an_idle_keep_alive_are_let_go() {
     })
     .await
 }
+
+/// A CSV export served as `text/plain` or `octet-stream` is still an export: refused to
+/// agents, masked by its column rules for a role that may download it.
+#[tokio::test]
+async fn a_mislabelled_csv_export_is_still_an_export() {
+    bounded(async {
+        let (up, _) = upstream(|seen: Seen| async move {
+            let ct = if seen.target.ends_with("octet") {
+                "application/octet-stream"
+            } else {
+                "text/plain"
+            };
+            response(
+                200,
+                &[
+                    ("content-type", ct),
+                    ("content-disposition", "attachment; filename=\"contacts.csv\""),
+                ],
+                whole("name,email,custom_attributes\r\nMaria Teste,maria.teste@example.com,RG 12.345.678-9\r\n"),
+            )
+        })
+        .await;
+        let veil = Veil::start(up);
+        for path in [
+            "/api/v1/accounts/1/contacts/download?as=plain",
+            "/api/v1/accounts/1/contacts/download?as=octet",
+        ] {
+            let agent = get(&veil, path, "agent").await;
+            assert_eq!(agent.status, 403, "{path}: {}", agent.text());
+            assert_eq!(agent.json()["error"], "export_refused");
+            let supervisor = get(&veil, path, "supervisor").await;
+            supervisor.complete();
+            assert_eq!(supervisor.status, 200);
+            let text = supervisor.text();
+            // `custom_attributes` is a column rule (nationalid): only the CSV masker applies it.
+            assert_absent(&text, &["maria.teste@example.com", "12.345.678-9"]);
+            assert_present(&text, &["Maria Teste", "name,email,custom_attributes\r\n"]);
+        }
+    })
+    .await
+}

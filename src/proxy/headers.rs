@@ -147,6 +147,23 @@ const PATH_UNSAFE: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}');
 
+/// Whether `Content-Disposition` names a CSV or TSV attachment (an export).
+pub fn csv_attachment(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONTENT_DISPOSITION)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase())
+        .any(|v| {
+            let v = v.trim();
+            v.starts_with("attachment")
+                && [".csv", ".tsv"].iter().any(|ext| {
+                    v.ends_with(ext)
+                        || v.contains(&*[*ext, "\""].concat())
+                        || v.contains(&*[*ext, ";"].concat())
+                })
+        })
+}
+
 /// Headers that carry the response's framing and policy, never a person's data: the only
 /// ones not scanned.
 const STRUCTURAL: [&str; 31] = [

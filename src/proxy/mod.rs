@@ -420,6 +420,13 @@ impl Proxy {
                 );
             }
         };
+        // An attachment named `.csv` is an export whatever its label (`text/plain`,
+        // `octet-stream`): its column rules apply, and a role without exports is refused it.
+        let (format, label) = if format == Format::Text && headers::csv_attachment(&parts.headers) {
+            (Format::Csv, Label::Known(Format::Csv))
+        } else {
+            (format, label)
+        };
         // Re-encode as the upstream did when the client takes it; otherwise send identity.
         let out_coding = if coding.accepted_by(&client_accepts) {
             coding

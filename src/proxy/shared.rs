@@ -169,8 +169,12 @@ impl RedisStore {
     }
 
     fn seen_key(&self, role: &str, who: &Principal, window: Duration) -> String {
-        format!("{}:seen:{role}:{}:{}", self.prefix, window.as_secs(), who)
-            + &format!(":{}", super::quota::window_index(window))
+        let index = super::quota::window_index(window);
+        format!(
+            "{}:seen:{role}:{}:{who}:{index}",
+            self.prefix,
+            window.as_secs()
+        )
     }
 
     /// Distinct contacts `who` has seen in the current window.

@@ -132,6 +132,9 @@ pub async fn proxy(
     let metrics = proxy.metrics.clone();
     let route_name = route.name.clone();
     let who = who.clone();
+    // The route's places and the role's grants, looked up once for the connection's life.
+    let places = route.detokenize.clone();
+    let grants = rules.role_grants(role).clone();
     tokio::spawn(async move {
         let (down, up) = match tokio::try_join!(downstream_upgrade, upstream_upgrade) {
             Ok(pair) => pair,
@@ -214,31 +217,22 @@ pub async fn proxy(
         let to_server = async move {
             while let Some(Ok(msg)) = client_rx.next().await {
                 let out = match msg {
-                    Message::Text(t) => {
-                        let route = rules.route_for("GET", &route_path, true);
-                        if route.detokenize.json.is_empty() {
-                            Message::Text(t)
-                        } else {
-                            let mut turn = Detokenizer::new(
-                                &keys,
-                                &rules.kinds,
-                                rules.role_grants(who.role),
-                                &route.detokenize,
-                            );
-                            // A message that is not JSON has no listed place: it goes as it is.
-                            let replaced = turn.json(t.as_bytes()).ok().flatten();
-                            let settled = proxy
-                                .settle(&turn, &who, &role_name, &route_name, per_hour)
-                                .await;
-                            match (replaced, settled) {
-                                (Some(new), Ok(())) => Message::Text(
-                                    String::from_utf8(new)
-                                        .expect("serde_json writes UTF-8")
-                                        .into(),
-                                ),
-                                // Over quota: the message goes with its tokens as tokens.
-                                _ => Message::Text(t),
-                            }
+                    // No JSON place on this route (ActionCable): the frame goes as it is.
+                    Message::Text(t) if !places.json.is_empty() => {
+                        let mut turn = Detokenizer::new(&keys, &rules.kinds, &grants, &places);
+                        // A message that is not JSON has no listed place: it goes as it is.
+                        let replaced = turn.json(t.as_bytes()).ok().flatten();
+                        let settled = proxy
+                            .settle(&turn, &who, &role_name, &route_name, per_hour)
+                            .await;
+                        match (replaced, settled) {
+                            (Some(new), Ok(())) => Message::Text(
+                                String::from_utf8(new)
+                                    .expect("serde_json writes UTF-8")
+                                    .into(),
+                            ),
+                            // Over quota: the message goes with its tokens as tokens.
+                            _ => Message::Text(t),
                         }
                     }
                     other => other,
