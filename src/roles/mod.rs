@@ -126,13 +126,20 @@ impl RoleResolver {
                     map,
                     user_header,
                 } => Resolver::TrustedHeader {
+                    // Without it every caller behind the auth proxy is the proxy's address:
+                    // one principal, one budget for all of them.
+                    user_header: {
+                        if user_header.is_none() {
+                            tracing::warn!(header = %header, "trusted_header has no user_header: callers behind the auth proxy share one quota and collection budget (its address)");
+                        }
+                        user_header
+                            .as_deref()
+                            .map(|h| HeaderName::from_bytes(h.as_bytes()))
+                            .transpose()?
+                    },
                     header: HeaderName::from_bytes(header.as_bytes())?,
                     peers: trusted_peers.iter().filter_map(|p| parse_cidr(p)).collect(),
                     map: map.clone(),
-                    user_header: user_header
-                        .as_deref()
-                        .map(|h| HeaderName::from_bytes(h.as_bytes()))
-                        .transpose()?,
                 },
                 ResolverConfig::Static { tokens } => Resolver::Static {
                     tokens: tokens.clone(),
