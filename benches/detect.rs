@@ -2,7 +2,7 @@
 //! in twenty with a phone number or an e-mail address), beside a copy of the same bytes
 //! measured in the same run.
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use veil::engine::text::TextMasker;
+use veil::engine::format::text::TextMasker;
 use veil::engine::{mask_all, Masker};
 
 mod common;

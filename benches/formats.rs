@@ -10,7 +10,7 @@
 //! * `csv/export`: a ~1 MB contacts export.
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use veil::engine::format::Format;
-use veil::engine::plan::MaskPlan;
+use veil::engine::vocab::plan::MaskPlan;
 
 mod common;
 use common::docs::{csv_export, generic_page, inbox_page};

@@ -9,8 +9,8 @@
 //! * `dense`: a twitter.json-like document: many short strings, numbers and literals.
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::Value;
-use veil::engine::json::JsonMasker;
-use veil::engine::plan::MaskPlan;
+use veil::engine::format::json::JsonMasker;
+use veil::engine::vocab::plan::MaskPlan;
 use veil::engine::Masker;
 
 mod common;

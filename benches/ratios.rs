@@ -15,7 +15,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 use veil::engine::format::Format;
-use veil::engine::plan::MaskPlan;
+use veil::engine::vocab::plan::MaskPlan;
 
 mod common;
 use common::docs::{chatwoot, csv_export, dense, inbox_page, sparse};

@@ -10,9 +10,12 @@
 pub mod audit;
 pub mod cli;
 pub mod demo;
-pub mod engine;
 pub mod metrics;
 pub mod proxy;
 pub mod roles;
-pub mod rules;
 pub mod server;
+
+/// The engine crate (src/engine): rules and maskers, pure and synchronous.
+pub use veil_engine as engine;
+/// The rule language (part of the engine crate).
+pub use veil_engine::rules;

@@ -25,10 +25,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use veil::cli::test::TEST_KEYS;
-use veil::engine::json::JsonMasker;
-use veil::engine::plan::MaskPlan;
-use veil::engine::text::TextMasker;
+use veil::engine::format::json::JsonMasker;
+use veil::engine::format::text::TextMasker;
 use veil::engine::token::KeyRing;
+use veil::engine::vocab::plan::MaskPlan;
 use veil::engine::{mask_all, MaskError, Masker};
 use veil::rules::RuleSet;
 

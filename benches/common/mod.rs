@@ -5,8 +5,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 use veil::cli::test::TEST_KEYS;
-use veil::engine::plan::MaskPlan;
 use veil::engine::token::KeyRing;
+use veil::engine::vocab::plan::MaskPlan;
 
 pub mod docs;
 

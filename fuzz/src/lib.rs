@@ -11,11 +11,11 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use veil::cli::test::TEST_KEYS;
+use veil::engine::format::json::JsonMasker;
+use veil::engine::format::text::TextMasker;
 use veil::engine::format::Format;
-use veil::engine::json::JsonMasker;
-use veil::engine::plan::MaskPlan;
-use veil::engine::text::TextMasker;
 use veil::engine::token::KeyRing;
+use veil::engine::vocab::plan::MaskPlan;
 use veil::engine::{mask_all, MaskError, Masker};
 use veil::rules::diagnostic::Source;
 use veil::rules::RuleSet;

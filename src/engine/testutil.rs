@@ -1,10 +1,10 @@
 //! Test support shared by the format maskers: a small rule set compiled from YAML, plans
 //! per role, and the chunk-invariance harness (`mask(whole) == concat(mask(split))`).
-use super::plan::MaskPlan;
-use super::token::KeyRing;
-use super::{mask_all, MaskError, Masker};
 use crate::rules::compile::compile_sources;
 use crate::rules::diagnostic::Source;
+use crate::token::KeyRing;
+use crate::vocab::plan::MaskPlan;
+use crate::{mask_all, MaskError, Masker};
 use std::sync::Arc;
 
 /// A key ring with a fixed test key.

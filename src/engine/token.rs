@@ -211,7 +211,7 @@ pub struct KeyRing {
     generation: u64,
 }
 
-use super::next_generation;
+use crate::next_generation;
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

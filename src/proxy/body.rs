@@ -8,7 +8,7 @@
 //! unmasked was sent before.
 use super::codec::{CodecError, Decoder, Encoder};
 use super::tally::ContactTally;
-use crate::engine::text::MatchCounts;
+use crate::engine::vocab::counts::MatchCounts;
 use crate::engine::{MaskError, Masker};
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};

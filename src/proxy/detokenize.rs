@@ -10,9 +10,9 @@
 //! to text never turns back. Every token found at a place is reported as a [`Turned`]
 //! (kind, key id, place, result; never the value) for the audit log, the metrics and the
 //! quota, which the proxy checks before anything goes upstream.
-use crate::engine::json::path::{Elem, JsonFields};
-use crate::engine::kind::Kinds;
+use crate::engine::fields::json::{Elem, JsonFields};
 use crate::engine::token::{KeyRing, TOKEN_PATTERN};
+use crate::engine::vocab::kind::Kinds;
 use crate::rules::request::{RequestPlaces, RoleGrants};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use regex::Regex;

@@ -7,7 +7,7 @@
 //! * Responses of masked bodies: `Content-Length` removed (the length changes), `ETag`
 //!   and `Accept-Ranges` removed, `Cache-Control: private` and `Vary` set, and PII masked
 //!   in every header but the structural ones (`Set-Cookie`, `Location`, custom `X-` …).
-use crate::engine::text::ValueMasker;
+use crate::engine::format::text::ValueMasker;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 use std::net::IpAddr;

@@ -22,9 +22,9 @@ pub mod tally;
 pub mod upstream;
 pub mod websocket;
 
+use crate::engine::format::sniff::{Label, SniffMasker};
+use crate::engine::format::text::ValueMasker;
 use crate::engine::format::Format;
-use crate::engine::sniff::{Label, SniffMasker};
-use crate::engine::text::ValueMasker;
 use crate::engine::token::KeyRing;
 use crate::metrics::Metrics;
 use crate::roles::{Resolution, RoleResolver};
@@ -467,7 +467,7 @@ impl Proxy {
                     .iter()
                     .enumerate()
                     .filter(|(_, n)| **n > 0)
-                    .map(|(i, n)| (kinds.name(crate::engine::kind::KindId(i as u16)), *n))
+                    .map(|(i, n)| (kinds.name(crate::engine::vocab::kind::KindId(i as u16)), *n))
                     .collect();
                 audit.log(&crate::audit::Event::ClearServed {
                     role: &role_name,
@@ -492,14 +492,14 @@ impl Proxy {
                 .with_label_values(&[&route_name])
                 .observe(started.elapsed().as_secs_f64());
             for (i, n) in o.counts.masked.iter().enumerate().filter(|(_, n)| **n > 0) {
-                let kind = crate::engine::kind::KindId(i as u16);
+                let kind = crate::engine::vocab::kind::KindId(i as u16);
                 metrics
                     .matches
                     .with_label_values(&[kinds.name(kind), policy.action(kind).label()])
                     .inc_by(*n as u64);
             }
             for (i, n) in o.counts.clear.iter().enumerate().filter(|(_, n)| **n > 0) {
-                let kind = crate::engine::kind::KindId(i as u16);
+                let kind = crate::engine::vocab::kind::KindId(i as u16);
                 metrics
                     .matches
                     .with_label_values(&[kinds.name(kind), "clear"])

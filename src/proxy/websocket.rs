@@ -9,9 +9,9 @@
 //! route follow the route's `on_unknown`: scanned as text, or the connection is closed.
 use super::detokenize::Detokenizer;
 use super::{error_response, full, Downstream, Proxy, ProxyBody};
+use crate::engine::format::json::JsonMasker;
+use crate::engine::format::text::TextMasker;
 use crate::engine::format::Format;
-use crate::engine::json::JsonMasker;
-use crate::engine::text::TextMasker;
 use crate::engine::token::KeyRing;
 use crate::engine::{mask_all, Masker};
 use crate::roles::Resolution;
@@ -121,7 +121,7 @@ pub async fn proxy(
     // The handshake's headers (a Set-Cookie, a custom one) are masked like any response's.
     let mut headers = resp.headers().clone();
     if let Some(plan) = &plan {
-        let mut values = crate::engine::text::ValueMasker::new(plan.clone());
+        let mut values = crate::engine::format::text::ValueMasker::new(plan.clone());
         super::headers::mask_response_headers(&mut headers, &mut values);
     }
     let mut down_resp = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
@@ -260,7 +260,7 @@ pub async fn proxy(
 
 /// Masks one server message: as JSON, or, when it is not JSON, as text. `None` when it
 /// cannot be masked at all.
-fn mask_message(plan: &crate::engine::plan::MaskPlan, text: &[u8]) -> Option<Vec<u8>> {
+fn mask_message(plan: &crate::engine::vocab::plan::MaskPlan, text: &[u8]) -> Option<Vec<u8>> {
     let mut json = JsonMasker::new(plan.clone());
     match mask_all(&mut json, text) {
         Ok(out) => Some(out),

@@ -1,5 +1,5 @@
 //! Check-digit validators for the text-shaped built-ins (IBAN). The numeric ones (CPF,
-//! CNPJ, Luhn) live with the number classifier in [`super::numeric`].
+//! CNPJ, Luhn) live with the number classifier in [`crate::detect::numeric`].
 
 /// Length of the longest prefix of `candidate` (letters, digits and single spaces, as the
 /// IBAN candidate pattern yields) that ends at a group boundary and is a valid IBAN

@@ -12,7 +12,7 @@
 pub mod checks;
 pub mod numeric;
 
-use super::kind::KindId;
+use crate::vocab::kind::KindId;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use numeric::{NumericClassifier, NumericKind, NumericKinds, NumericMatch};
 use regex::Regex;
@@ -185,7 +185,7 @@ pub struct Detectors {
     regexes: Vec<(Regex, DetectorId)>,
     words: Option<(AhoCorasick, Vec<DetectorId>)>,
     max_match_len: usize,
-    /// See [`next_generation`](super::next_generation).
+    /// See [`next_generation`](crate::next_generation).
     generation: u64,
 }
 
@@ -348,7 +348,7 @@ impl Detectors {
             regexes,
             words,
             max_match_len: max_match_len.max(1),
-            generation: super::next_generation(),
+            generation: crate::next_generation(),
         })
     }
 
@@ -1086,7 +1086,7 @@ fn resolve_overlaps(out: &mut Vec<Finding>, first: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::kind::Kinds;
+    use crate::vocab::kind::Kinds;
 
     /// The digit-run prefilter, written the plain way: one pass, byte by byte.
     fn digit_run_reference(bytes: &[u8]) -> bool {

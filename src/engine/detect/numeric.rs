@@ -578,9 +578,9 @@ struct Intl {
 thread_local! {
     /// libphonenumber's verdicts on international digit strings, per worker thread (no
     /// lock): inbox traffic repeats the same contacts' numbers across responses, and a
-    /// parse costs microseconds. Bounded ([`Memo`](crate::engine::memo::Memo)).
-    static INTL_CACHE: std::cell::RefCell<crate::engine::memo::Memo<u64, Option<Intl>>> =
-        std::cell::RefCell::new(crate::engine::memo::Memo::new(INTL_CACHE_ENTRIES));
+    /// parse costs microseconds. Bounded ([`Memo`](crate::cache::memo::Memo)).
+    static INTL_CACHE: std::cell::RefCell<crate::cache::memo::Memo<u64, Option<Intl>>> =
+        std::cell::RefCell::new(crate::cache::memo::Memo::new(INTL_CACHE_ENTRIES));
 }
 
 const INTL_CACHE_ENTRIES: usize = 16384;

@@ -29,7 +29,7 @@
 //!   `"selector @attr"` does the same for that attribute. `ignore` skips detection there.
 //!
 //! # What is buffered, when output lags
-//! One text node (cap: [`Limits::max_value`](super::plan::Limits), [`MaskError::CapExceeded`]
+//! One text node (cap: [`Limits::max_value`](crate::vocab::plan::Limits), [`MaskError::CapExceeded`]
 //! past it); lol_html's own buffers (a start tag or comment split across chunks), capped by
 //! its memory limit at `max_value + 64 KiB`. Output lags input by at most the current text
 //! node or tag.
@@ -58,11 +58,13 @@
 pub mod entity;
 pub mod js;
 
-use super::json::JsonMasker;
-use super::plan::{FieldTarget, MaskPlan};
-use super::text::{MatchCounts, ValueMasker};
-use super::value_cache::{self, Flavor, ScanCtx};
-use super::{FormatSteps, MaskError, Masker};
+use crate::cache::values::{self, Flavor, ScanCtx};
+use crate::fields::FieldTarget;
+use crate::format::json::JsonMasker;
+use crate::format::text::ValueMasker;
+use crate::vocab::counts::MatchCounts;
+use crate::vocab::plan::MaskPlan;
+use crate::{FormatSteps, MaskError, Masker};
 use lol_html::errors::RewritingError;
 use lol_html::html_content::{Comment, ContentType, TextChunk, TextType};
 use lol_html::send::{Element, ElementContentHandlers, HtmlRewriter, Settings};
@@ -219,7 +221,7 @@ impl State {
         let has_decoded = decode(raw, &mut decoded, &mut map);
         let text = if has_decoded { decoded.as_str() } else { raw };
         let map_back = has_decoded.then_some(map.as_slice());
-        let changed = match cache.filter(|_| raw.len() <= value_cache::MAX_LEN) {
+        let changed = match cache.filter(|_| raw.len() <= values::MAX_LEN) {
             // The prefilter first: the cache holds only strings it let through.
             Some(_) if !self.values.plan.detectors.may_match(text.as_bytes(), scan) => false,
             Some(flavor) => {
@@ -264,7 +266,7 @@ impl State {
         }
         if let Some(ctx) = record {
             let rep = changed.then(|| &self.masked.as_bytes()[from..]);
-            value_cache::remember(ctx, raw.as_bytes(), rep, self.values.finding_counts());
+            values::remember(ctx, raw.as_bytes(), rep, self.values.finding_counts());
         }
         changed
     }
@@ -272,7 +274,7 @@ impl State {
     /// The recorded result for `raw`, its replacement appended to `masked`.
     fn replay(&mut self, ctx: ScanCtx, raw: &str) -> Option<bool> {
         self.replayed.clear();
-        let replaced = value_cache::replay(
+        let replaced = values::replay(
             ctx,
             raw.as_bytes(),
             &mut self.replayed,
@@ -288,7 +290,7 @@ impl State {
     /// `self.decoded`/`self.map` hold its decoded form.
     fn mask_field(
         &mut self,
-        kind: super::kind::KindId,
+        kind: crate::vocab::kind::KindId,
         raw: &str,
         decoded: Option<()>,
         escape: fn(&str, &mut String),
@@ -791,10 +793,10 @@ fn lend(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::mask_all;
-    use crate::engine::testutil::{assert_chunk_invariant, fallback_plan, plan};
+    use crate::mask_all;
+    use crate::testutil::{assert_chunk_invariant, fallback_plan, plan};
 
-    const FIXTURE: &str = include_str!("../../../tests/data/html/contacts.html");
+    const FIXTURE: &str = include_str!("../../../../tests/data/html/contacts.html");
 
     const ROUTES: &str = r#"
 routes:
@@ -1118,11 +1120,11 @@ routes:
     /// replacement (quoted, JSON-escaped) for the same raw text, never another role's.
     #[test]
     fn html_text_replayed_from_the_value_cache_is_written_for_html_and_the_role() {
-        crate::engine::clear_thread_caches();
+        crate::clear_thread_caches();
         let agent = fallback_plan("agent");
         // The same raw text, first seen as a JSON string value.
         let json = mask_all(
-            &mut crate::engine::json::JsonMasker::new(agent.clone()),
+            &mut crate::format::json::JsonMasker::new(agent.clone()),
             br#"{"note":"Ligue &amp; +55 11 98765-4321"}"#,
         )
         .unwrap();
@@ -1172,7 +1174,7 @@ routes:
     /// Runs the shared corpus HTML pages when `../shared/corpus` exists.
     #[test]
     fn html_corpus_pages() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
         if !dir.exists() {
             println!("skipped: {} not found", dir.display());
             return;

@@ -1,10 +1,11 @@
 //! The compiled, immutable rule set: what the proxy and the CLI consult per request.
 use super::request::{RequestPlaces, RoleGrants};
-use crate::engine::detect::{DetectorSet, Detectors};
-use crate::engine::kind::Kinds;
-use crate::engine::plan::{FieldRules, Limits, MaskPlan};
-use crate::engine::policy::RolePolicy;
-use crate::engine::token::KeyRing;
+use crate::detect::{DetectorSet, Detectors};
+use crate::fields::FieldRules;
+use crate::token::KeyRing;
+use crate::vocab::kind::Kinds;
+use crate::vocab::plan::{Limits, MaskPlan};
+use crate::vocab::policy::RolePolicy;
 use regex::Regex;
 use std::sync::Arc;
 

@@ -14,22 +14,23 @@
 //!
 //! A field rule that matches an object or array applies to every scalar below it.
 //!
-//! Caps ([`Limits`](super::plan::Limits)): string or number length (`max_value`), nesting
+//! Caps ([`Limits`](crate::vocab::plan::Limits)): string or number length (`max_value`), nesting
 //! depth (`max_depth`), the subtree buffered for a filter (`max_subtree`). Past a cap, or on
 //! bytes that are not JSON, [`Masker::push`] returns an error and the masker emits nothing
 //! more. Several top-level values in a row (JSON lines, one WebSocket frame per line) are
 //! accepted.
 pub mod brackets;
 pub mod escape;
-pub mod path;
 
-use super::plan::{FieldTarget, MaskPlan};
-use super::replay::{self, ReplayCtx, Span};
-use super::text::{MatchCounts, ValueMasker};
-use super::value_cache::{self as cache, Flavor};
-use super::{MaskError, Masker};
+use crate::cache::spans::{self, ReplayCtx, Span};
+use crate::cache::values::{self as cache, Flavor};
+use crate::fields::json::{Elem, JsonFields, PendingFilter};
+use crate::fields::FieldTarget;
+use crate::format::text::ValueMasker;
+use crate::vocab::counts::MatchCounts;
+use crate::vocab::plan::MaskPlan;
+use crate::{MaskError, Masker};
 use brackets::Brackets;
-use path::{Elem, JsonFields, PendingFilter};
 
 const FORMAT: &str = "JSON";
 
@@ -138,7 +139,7 @@ pub struct JsonMasker {
     /// The replacement of the value just read, quotes included.
     rep: Vec<u8>,
     /// The findings of the value being replaced, for [`cache::remember`].
-    cache_counts: Vec<(super::kind::KindId, bool)>,
+    cache_counts: Vec<(crate::vocab::kind::KindId, bool)>,
     decoded: String,
     map: Vec<u32>,
     scratch: String,
@@ -154,7 +155,7 @@ pub struct JsonMasker {
     /// Counts (masked, then clear, per kind) when each recorded container opened.
     count_snaps: Vec<u32>,
     /// What a recorded container found: (kind, served clear, how many).
-    count_delta: Vec<(super::kind::KindId, bool, u32)>,
+    count_delta: Vec<(crate::vocab::kind::KindId, bool, u32)>,
     offset: u64,
     poisoned: bool,
 }
@@ -323,7 +324,7 @@ impl JsonMasker {
                 .since(&self.count_snaps[rec.snap..], &mut self.count_delta);
             self.count_snaps.truncate(rec.snap);
             place_of(&self.states[len..], rec.inherit, &mut self.place);
-            replay::remember(
+            spans::remember(
                 ctx,
                 &self.place,
                 &input[rec.start..=at],
@@ -355,7 +356,7 @@ impl JsonMasker {
             return Err(None);
         };
         let end = close + 1;
-        if !(replay::JSON_MIN..=replay::MAX_LEN).contains(&(end - at)) {
+        if !(spans::JSON_MIN..=spans::MAX_LEN).contains(&(end - at)) {
             return Err(None);
         }
         w.flush_to(input, at);
@@ -368,7 +369,7 @@ impl JsonMasker {
         let inherit = self.inherited();
         place_of(&self.cur, inherit, &mut self.place);
         let raw = &input[at..end];
-        match replay::replay(
+        match spans::replay(
             ctx,
             &self.place,
             raw,
@@ -429,14 +430,14 @@ impl JsonMasker {
         for i in 0..self.utf8_skips.len() {
             let (start, end) = self.utf8_skips[i];
             if start >= from {
-                if let Err(e) = super::utf8::check(&chunk[from..start]) {
+                if let Err(e) = crate::format::utf8::check(&chunk[from..start]) {
                     return Err(self.malformed(from + e.valid_up_to(), "invalid UTF-8"));
                 }
             }
             from = from.max(end);
         }
         let tail = &chunk[from..];
-        match super::utf8::check(tail) {
+        match crate::format::utf8::check(tail) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
                 self.utf8_carry.extend_from_slice(&tail[e.valid_up_to()..]);
@@ -523,7 +524,7 @@ impl JsonMasker {
         &mut self,
         raw: &[u8],
         has_escape: bool,
-        kind: super::kind::KindId,
+        kind: crate::vocab::kind::KindId,
         rep: &mut Vec<u8>,
     ) -> Result<bool, MaskError> {
         let text = text_of(
@@ -1074,7 +1075,7 @@ fn place_of(state: &[u64], inherit: Option<FieldTarget>, place: &mut Vec<u8>) {
     for w in state {
         place.extend_from_slice(&w.to_le_bytes());
     }
-    replay::push_target(inherit, place);
+    spans::push_target(inherit, place);
 }
 
 /// Where the tokenizer writes: `input[mark..]` has not been written yet and, up to the
@@ -1167,7 +1168,7 @@ fn text_of<'a>(
         escape::decode(raw, decoded, map).map_err(|_| malformed("invalid escape in a string"))?;
         Ok(decoded)
     } else {
-        super::utf8::check(raw).map_err(|_| malformed("invalid UTF-8 in a string"))
+        crate::format::utf8::check(raw).map_err(|_| malformed("invalid UTF-8 in a string"))
     }
 }
 
@@ -1267,7 +1268,7 @@ impl Masker for JsonMasker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::testutil::{assert_chunk_invariant, plan};
+    use crate::testutil::{assert_chunk_invariant, plan};
 
     const ROUTES: &str = r#"
 routes:
@@ -1383,26 +1384,23 @@ routes:
             r#"{"a":"\x"}"#,
         ] {
             let mut m = JsonMasker::new(p.clone());
-            assert!(
-                crate::engine::mask_all(&mut m, bad.as_bytes()).is_err(),
-                "{bad}"
-            );
+            assert!(crate::mask_all(&mut m, bad.as_bytes()).is_err(), "{bad}");
         }
         let mut m = JsonMasker::new(p.clone());
         assert!(matches!(
-            crate::engine::mask_all(&mut m, br#"{"a":"unterminated"#),
+            crate::mask_all(&mut m, br#"{"a":"unterminated"#),
             Err(MaskError::Truncated { .. })
         ));
         let mut small = p.clone();
         small.limits.max_depth = 3;
         let mut m = JsonMasker::new(small.clone());
         assert!(matches!(
-            crate::engine::mask_all(&mut m, b"[[[[1]]]]"),
+            crate::mask_all(&mut m, b"[[[[1]]]]"),
             Err(MaskError::CapExceeded { .. })
         ));
         small.limits.max_value = 8;
         let mut m = JsonMasker::new(small);
-        let r = crate::engine::mask_all(&mut m, br#"["a long string value"]"#);
+        let r = crate::mask_all(&mut m, br#"["a long string value"]"#);
         assert!(matches!(r, Err(MaskError::CapExceeded { .. })));
         // After an error nothing more comes out.
         let mut out = Vec::new();
@@ -1412,14 +1410,14 @@ routes:
 
     #[test]
     fn an_audited_clear_role_counts_what_it_was_served() {
-        let mut plan = crate::engine::testutil::fallback_plan("admin");
+        let mut plan = crate::testutil::fallback_plan("admin");
         plan.audit_clear = true;
         let phone = plan.kinds.get("phone").unwrap();
         let email = plan.kinds.get("email").unwrap();
         let mut m = JsonMasker::new(plan);
         let input =
             br#"{"phone":"+5521981234567","note":"maria.teste@example.com or +55 21 98123-4567"}"#;
-        assert_eq!(crate::engine::mask_all(&mut m, input).unwrap(), input);
+        assert_eq!(crate::mask_all(&mut m, input).unwrap(), input);
         let clear = &m.counts().clear;
         assert_eq!(clear.get(phone.0 as usize), Some(&2), "{clear:?}");
         assert_eq!(clear.get(email.0 as usize), Some(&1), "{clear:?}");
@@ -1442,8 +1440,8 @@ routes:
     fn an_empty_chunk_inside_an_escape_changes_nothing() {
         let doc = br#"{"note":"ligue \"+55 21 98123-4567\" hoje"}"#;
         let split = doc.iter().position(|&b| b == b'\\').unwrap() + 1;
-        let plan = crate::engine::testutil::fallback_plan("agent");
-        let whole = crate::engine::mask_all(&mut JsonMasker::new(plan.clone()), doc).unwrap();
+        let plan = crate::testutil::fallback_plan("agent");
+        let whole = crate::mask_all(&mut JsonMasker::new(plan.clone()), doc).unwrap();
         let mut m = JsonMasker::new(plan);
         let mut out = Vec::new();
         for part in [&doc[..split], &[][..], &doc[split..]] {
@@ -1474,7 +1472,7 @@ routes:
     /// (no container is ever whole in a chunk: the span cache is never used).
     fn whole_and_bytewise(p: &MaskPlan, input: &str) -> (String, String, MatchCounts) {
         let mut m = JsonMasker::new(p.clone());
-        let whole = crate::engine::mask_all(&mut m, input.as_bytes()).unwrap();
+        let whole = crate::mask_all(&mut m, input.as_bytes()).unwrap();
         let counts = m.counts().clone();
         let mut m = JsonMasker::new(p.clone());
         let mut bytewise = Vec::new();
@@ -1489,15 +1487,15 @@ routes:
 
     #[test]
     fn a_repeated_container_is_replayed_only_where_it_masks_the_same() {
-        crate::engine::clear_thread_caches();
+        crate::clear_thread_caches();
         let p = plan(CONTACTS, "contacts", "agent");
         let input =
             format!(r#"{{"a":{{"contact":{OBJ}}},"b":{{"other":{OBJ}}},"c":{{"contact":{OBJ}}}}}"#);
-        let hits = replay::hits();
+        let hits = spans::hits();
         let (whole, bytewise, counts) = whole_and_bytewise(&p, &input);
         assert_eq!(whole, bytewise);
         // `c.contact` is `a.contact` again; `b.other` has another path state.
-        assert_eq!(replay::hits() - hits, 1);
+        assert_eq!(spans::hits() - hits, 1);
         let v: serde_json::Value = serde_json::from_str(&whole).unwrap();
         for k in ["a", "c"] {
             let phone = v[k]["contact"]["phone"].as_str().unwrap();
@@ -1509,23 +1507,23 @@ routes:
         // Three notes and two field phones, whether replayed or not.
         assert_eq!(counts.total_masked(), 5);
         // The whole document again: replayed from the top, the same bytes and counts.
-        let hits = replay::hits();
+        let hits = spans::hits();
         let (again, _, again_counts) = whole_and_bytewise(&p, &input);
         assert_eq!(again, whole);
         assert_eq!(again_counts, counts);
-        assert_eq!(replay::hits() - hits, 1);
+        assert_eq!(spans::hits() - hits, 1);
         // Another role never gets the agent's records.
         let admin = plan(CONTACTS, "contacts", "admin");
         let mut m = JsonMasker::new(admin);
         assert_eq!(
-            crate::engine::mask_all(&mut m, input.as_bytes()).unwrap(),
+            crate::mask_all(&mut m, input.as_bytes()).unwrap(),
             input.as_bytes()
         );
     }
 
     #[test]
     fn similar_objects_each_keep_their_record() {
-        crate::engine::clear_thread_caches();
+        crate::clear_thread_caches();
         let p = plan(CONTACTS, "contacts", "agent");
         // Same length, same first and last 64 bytes: only the middle tells them apart.
         let obj = |i: usize| {
@@ -1539,37 +1537,33 @@ routes:
             format!("[{}]", order.map(obj).collect::<Vec<_>>().join(","))
         };
         let (first, _, _) = whole_and_bytewise(&p, &list(&mut (0..50)));
-        let hits = replay::hits();
+        let hits = spans::hits();
         // The same objects in another order: the array is new, each object is a hit.
         let (second, bytewise, _) = whole_and_bytewise(&p, &list(&mut (0..50).rev()));
         assert_eq!(second, bytewise);
-        assert_eq!(replay::hits() - hits, 50);
+        assert_eq!(spans::hits() - hits, 50);
         assert_eq!(first.len(), second.len());
     }
 
     #[test]
     fn bytes_around_a_replayed_container_are_still_checked_for_utf8() {
-        crate::engine::clear_thread_caches();
+        crate::clear_thread_caches();
         let p = plan(CONTACTS, "contacts", "agent");
         let mut m = JsonMasker::new(p.clone());
-        crate::engine::mask_all(&mut m, format!("[{OBJ}]").as_bytes()).unwrap();
+        crate::mask_all(&mut m, format!("[{OBJ}]").as_bytes()).unwrap();
         for (before, after) in [(&b"\"\xff\","[..], &b""[..]), (&b""[..], &b",\"\xc3\""[..])] {
             let doc = [&b"["[..], before, OBJ.as_bytes(), after, b"]"].concat();
-            let hits = replay::hits();
+            let hits = spans::hits();
             let mut m = JsonMasker::new(p.clone());
-            let err = crate::engine::mask_all(&mut m, &doc).unwrap_err();
+            let err = crate::mask_all(&mut m, &doc).unwrap_err();
             assert!(matches!(err, MaskError::Malformed { .. }), "{err:?}");
-            assert_eq!(
-                replay::hits() - hits,
-                1,
-                "the container itself was replayed"
-            );
+            assert_eq!(spans::hits() - hits, 1, "the container itself was replayed");
         }
     }
 
     #[test]
     fn long_objects_alike_in_their_sampled_bytes_are_still_masked_right() {
-        crate::engine::clear_thread_caches();
+        crate::clear_thread_caches();
         let p = plan(CONTACTS, "contacts", "agent");
         // 3 KB objects: hashed by samples. They differ at byte ~700 only (outside every
         // sample), in the phone of the note, so they share an index slot.
@@ -1601,29 +1595,29 @@ routes:
 
     #[test]
     fn a_recorded_container_too_deep_for_the_cap_still_fails() {
-        crate::engine::clear_thread_caches();
+        crate::clear_thread_caches();
         let mut p = plan(CONTACTS, "contacts", "agent");
         p.limits.max_depth = 3;
         let nested = format!(r#"{{"x":[{OBJ}, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}}"#);
         let mut m = JsonMasker::new(p.clone());
-        crate::engine::mask_all(&mut m, nested.as_bytes()).unwrap();
+        crate::mask_all(&mut m, nested.as_bytes()).unwrap();
         // The same array one level deeper: four levels, over the cap of three.
         let deeper = format!(r#"{{"y":{nested}}}"#);
         let mut m = JsonMasker::new(p);
-        let err = crate::engine::mask_all(&mut m, deeper.as_bytes()).unwrap_err();
+        let err = crate::mask_all(&mut m, deeper.as_bytes()).unwrap_err();
         assert!(matches!(err, MaskError::CapExceeded { .. }), "{err:?}");
     }
 
     #[test]
     fn a_cached_value_replays_the_same_bytes_and_counts_and_only_for_its_plan() {
-        crate::engine::clear_thread_caches();
-        let agent = crate::engine::testutil::fallback_plan("agent");
-        let mut audited = crate::engine::testutil::fallback_plan("admin");
+        crate::clear_thread_caches();
+        let agent = crate::testutil::fallback_plan("agent");
+        let mut audited = crate::testutil::fallback_plan("admin");
         audited.audit_clear = true;
         let input = br#"{"note":"ligue +55 21 98123-4567","mail":"maria.teste@example.com"}"#;
         let run = |plan: &MaskPlan| {
             let mut m = JsonMasker::new(plan.clone());
-            let out = crate::engine::mask_all(&mut m, input).unwrap();
+            let out = crate::mask_all(&mut m, input).unwrap();
             (out, m.counts().clone())
         };
         let (first, first_counts) = run(&agent);
@@ -1648,9 +1642,9 @@ routes:
 
     #[test]
     fn keys_and_phone_length_integers_go_through_the_detectors() {
-        let plan = crate::engine::testutil::fallback_plan("agent");
+        let plan = crate::testutil::fallback_plan("agent");
         let doc = br#"{"5511987654321@s.whatsapp.net":{"name":"Maria","wa":5511987654321,"id":301,"ts":1763640000123,"n":12.5},"+4915123456789":[2147483647]}"#;
-        let out = crate::engine::mask_all(&mut JsonMasker::new(plan), doc).unwrap();
+        let out = crate::mask_all(&mut JsonMasker::new(plan), doc).unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(!out.contains("5511987654321"), "{out}");
         assert!(!out.contains("4915123456789"), "{out}");

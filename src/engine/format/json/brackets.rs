@@ -1,6 +1,6 @@
 //! Where each container of a chunk closes, found before the tokenizer reads the chunk.
 //!
-//! The span cache ([`replay`](crate::engine::replay)) needs a container's whole raw bytes
+//! The span cache ([`replay`](crate::cache::spans)) needs a container's whole raw bytes
 //! when the tokenizer reaches its opening bracket. Finding the matching bracket one byte at
 //! a time would cost as much as reading the container; here it is found 64 bytes at a
 //! time, the way simdjson's first stage does:

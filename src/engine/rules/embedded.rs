@@ -9,7 +9,7 @@ pub const EMBEDDED: &str = "embedded";
 macro_rules! packs {
     ($($path:literal),* $(,)?) => {
         /// `(path, text)` of every shipped rule file.
-        pub const FILES: &[(&str, &str)] = &[$(($path, include_str!(concat!("../../rules/", $path)))),*];
+        pub const FILES: &[(&str, &str)] = &[$(($path, include_str!(concat!("../../../rules/", $path)))),*];
     };
 }
 
@@ -35,7 +35,7 @@ pub fn sources() -> Vec<Source> {
 mod tests {
     #[test]
     fn every_shipped_rule_file_is_embedded() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
         let files = super::super::compile::rule_files(&dir).unwrap();
         let mut on_disk: Vec<String> = files
             .iter()
@@ -46,7 +46,7 @@ mod tests {
         embedded.sort();
         assert_eq!(
             on_disk, embedded,
-            "update the packs! list in src/rules/embedded.rs"
+            "update the packs! list in src/engine/rules/embedded.rs"
         );
     }
 }

@@ -1,11 +1,21 @@
 //! Which masker a document needs, from its content type.
-use super::csv::CsvMasker;
-use super::html::HtmlMasker;
-use super::json::JsonMasker;
-use super::plan::MaskPlan;
-use super::sse::SseMasker;
-use super::text::TextMasker;
-use super::Masker;
+use crate::format::csv::CsvMasker;
+use crate::format::html::HtmlMasker;
+use crate::format::json::JsonMasker;
+use crate::format::sse::SseMasker;
+use crate::format::text::TextMasker;
+use crate::vocab::plan::MaskPlan;
+
+use crate::error::MaskError;
+use crate::vocab::counts::MatchCounts;
+
+pub mod csv;
+pub mod html;
+pub mod json;
+pub mod sniff;
+pub mod sse;
+pub mod text;
+pub mod utf8;
 
 /// A document format veil can mask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -79,11 +89,95 @@ impl Format {
     }
 }
 
+/// A streaming masker for one document.
+///
+/// # Contract
+/// * The output does not depend on how the input is split into chunks:
+///   `push(a); push(b)` emits, in total, the same bytes as `push(a ++ b)`.
+/// * Output may lag input: a masker holds back what it cannot decide yet (an unfinished
+///   string value, the tail of a text that may still become a phone number). What it holds
+///   back is bounded by the caps of its settings, never by the document size.
+/// * On error the masker is poisoned: it emits nothing more, and the caller must fail
+///   closed (abort the response). Bytes emitted before the error never contain a value
+///   the rules would have masked.
+pub trait Masker {
+    /// Feeds one chunk; appends what can be emitted to `out`.
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError>;
+    /// Ends the document; appends the rest to `out`.
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError>;
+    /// What was masked and served clear so far, by kind (for metrics and the audit log).
+    fn counts(&self) -> Option<&MatchCounts> {
+        None
+    }
+}
+
+/// The part of a format masker that differs between formats: one step over a chunk, one
+/// at the end. [`Masker`] is implemented for every `FormatSteps` with what all of them do
+/// the same way: a role that sees everything in the clear gets its bytes copied, and an
+/// error poisons the masker for good (nothing more is emitted; the caller fails closed).
+pub trait FormatSteps {
+    /// True when the role sees everything in the clear.
+    fn passthrough(&self) -> bool;
+    /// The poison flag.
+    fn poisoned(&mut self) -> &mut bool;
+    /// Masks one chunk.
+    fn step(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError>;
+    /// Ends the document.
+    fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError>;
+    /// See [`Masker::counts`].
+    fn step_counts(&self) -> Option<&MatchCounts> {
+        None
+    }
+}
+
+impl<T: FormatSteps> Masker for T {
+    fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
+        if *self.poisoned() {
+            return Err(MaskError::Poisoned);
+        }
+        if self.passthrough() {
+            out.extend_from_slice(chunk);
+            return Ok(());
+        }
+        let r = self.step(chunk, out);
+        if r.is_err() {
+            *self.poisoned() = true;
+        }
+        r
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        if *self.poisoned() {
+            return Err(MaskError::Poisoned);
+        }
+        if self.passthrough() {
+            return Ok(());
+        }
+        let r = self.end(out);
+        if r.is_err() {
+            *self.poisoned() = true;
+        }
+        r
+    }
+
+    fn counts(&self) -> Option<&MatchCounts> {
+        self.step_counts()
+    }
+}
+
+/// Runs a whole document through a masker in one call (CLI, tests, small bodies).
+pub fn mask_all(masker: &mut dyn Masker, input: &[u8]) -> Result<Vec<u8>, MaskError> {
+    let mut out = Vec::with_capacity(input.len() + input.len() / 8);
+    masker.push(input, &mut out)?;
+    masker.finish(&mut out)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::mask_all;
-    use crate::engine::testutil::fallback_plan;
+    use crate::mask_all;
+    use crate::testutil::fallback_plan;
 
     #[test]
     fn format_masker_picks_the_format_masker() {

@@ -1,5 +1,5 @@
 //! What happens to a value once found: the actions of the rule language.
-use super::token::KeyRing;
+use crate::token::KeyRing;
 
 /// One action, as a role's rules give it for a kind.
 #[derive(Clone, Debug, PartialEq, Eq)]

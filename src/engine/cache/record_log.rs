@@ -12,7 +12,7 @@
 //! boxed entries cost two cache misses per value instead.
 //!
 //! # Bounds
-//! Two generations, [`Memo`](super::memo::Memo)'s policy with a byte cap too: records go
+//! Two generations, [`Memo`](crate::cache::memo::Memo)'s policy with a byte cap too: records go
 //! into `new`; when it holds `entries` records or `bytes` bytes, it becomes `old` and the
 //! previous `old` is emptied (its buffers reused). A hit in `old` is copied into `new`, so
 //! a working set within the caps survives large responses, and memory stays under twice

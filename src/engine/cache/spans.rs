@@ -10,7 +10,7 @@
 //! before reading it, and records it once it has masked it:
 //!
 //! * JSON: a container of [`JSON_MIN`] bytes or more whose closing bracket is in the same
-//!   chunk (found by [`Brackets`](super::json::brackets)); its place is the path state of
+//!   chunk (found by [`Brackets`](crate::format::json::brackets)); its place is the path state of
 //!   the field rules and the target it inherits; `aux` is its height, so that a container
 //!   too deep for the depth cap where it is found now is not replayed (masking it fails
 //!   instead, as it must).
@@ -20,7 +20,7 @@
 //! # When a record applies
 //! A span's output depends only on its bytes, its place, and the rules, role, key ring and
 //! caps of the plan ([`ReplayCtx`]: each compiled object has its own
-//! [`generation`](super::next_generation), so a reload or key rotation never reuses a
+//! [`generation`](crate::next_generation), so a reload or key rotation never reuses a
 //! record, and a role never gets another role's). On a hit all of these are compared, and
 //! the raw bytes in full (the hash only finds the candidate). Masking is deterministic
 //! (tokens and hashes are keyed, masks and redactions fixed), so the recorded output is the
@@ -31,11 +31,12 @@
 //! generation, two generations per thread, spans of at most [`MAX_LEN`] bytes. Like the
 //! value caches, it holds what this thread has just masked, clear and masked
 //! (docs/threat-model.md).
-use super::detect::DetectorSet;
-use super::kind::KindId;
-use super::plan::{FieldTarget, Limits, MaskPlan};
-use super::record_log::RecordLog;
-use super::text::MatchCounts;
+use crate::cache::record_log::RecordLog;
+use crate::detect::DetectorSet;
+use crate::fields::FieldTarget;
+use crate::vocab::counts::MatchCounts;
+use crate::vocab::kind::KindId;
+use crate::vocab::plan::{Limits, MaskPlan};
 use rustc_hash::FxHasher;
 use std::cell::RefCell;
 use std::hash::Hasher;

@@ -4,12 +4,13 @@ use super::diagnostic::{Diagnostic, Diagnostics, Severity, Source};
 use super::raw::{ActionRaw, DetectorRaw, RoleRaw, RouteRaw, RuleFile};
 use super::request::{names_free_text, Collection, OverBudget, RequestPlaces, RoleGrants};
 use super::ruleset::{OnUnknown, RoleId, Route, RuleSet};
-use crate::engine::action::Action;
-use crate::engine::detect::{Builtin, DetectorDef, DetectorSet, DetectorSpec, Detectors};
-use crate::engine::json::path::JsonFields;
-use crate::engine::kind::{KindId, Kinds};
-use crate::engine::plan::{FieldRules, FieldTarget, Limits};
-use crate::engine::policy::RolePolicy;
+use crate::detect::{Builtin, DetectorDef, DetectorSet, DetectorSpec, Detectors};
+use crate::fields::json::JsonFields;
+use crate::fields::{FieldRules, FieldTarget};
+use crate::vocab::action::Action;
+use crate::vocab::kind::{KindId, Kinds};
+use crate::vocab::plan::Limits;
+use crate::vocab::policy::RolePolicy;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -275,7 +276,7 @@ impl Compiler {
             Ok(d) => d,
             Err(e) => {
                 let (src, needle) = match &e {
-                    crate::engine::detect::DetectorError::Invalid { detector, .. } => {
+                    crate::detect::DetectorError::Invalid { detector, .. } => {
                         let i = det_defs.iter().position(|d| &d.name == detector);
                         (i.map(|i| det_src[i]), detector.clone())
                     }
@@ -747,8 +748,8 @@ impl Compiler {
         rules: &[(String, FieldTarget)],
     ) -> JsonFields {
         JsonFields::compile(rules).unwrap_or_else(|e| {
-            let (crate::engine::json::path::PathError::Parse { expr, .. }
-            | crate::engine::json::path::PathError::Unsupported { expr, .. }) = &e;
+            let (crate::fields::json::PathError::Parse { expr, .. }
+            | crate::fields::json::PathError::Unsupported { expr, .. }) = &e;
             self.error(
                 src,
                 expr,

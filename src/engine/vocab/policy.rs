@@ -1,7 +1,7 @@
 //! A role's view of the data: the action for each kind, compiled to an array indexed by
-//! [`KindId`](super::kind::KindId) so that the hot path never hashes a name.
-use super::action::Action;
-use super::kind::KindId;
+//! [`KindId`](crate::vocab::kind::KindId) so that the hot path never hashes a name.
+use crate::vocab::action::Action;
+use crate::vocab::kind::KindId;
 
 /// What one role sees.
 #[derive(Clone, Debug)]
@@ -9,7 +9,7 @@ pub struct RolePolicy {
     pub name: String,
     actions: Vec<Action>,
     reveal: Vec<bool>,
-    /// See [`next_generation`](super::next_generation).
+    /// See [`next_generation`](crate::next_generation).
     generation: u64,
 }
 
@@ -20,7 +20,7 @@ impl RolePolicy {
             name,
             actions,
             reveal,
-            generation: super::next_generation(),
+            generation: crate::next_generation(),
         }
     }
 

@@ -2,87 +2,18 @@
 //!
 //! [`ValueMasker`] is the one place where findings meet actions; every format masker
 //! (JSON strings, HTML text nodes, CSV cells, SSE data) calls it on decoded values.
-use super::action::Action;
-use super::detect::Finding;
-use super::kind::KindId;
-use super::plan::MaskPlan;
-use super::{MaskError, Masker};
-
-/// Counts of what was masked, for metrics and the audit log: per kind, values replaced and
-/// values served in the clear.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MatchCounts {
-    pub masked: Vec<u32>,
-    pub clear: Vec<u32>,
-}
-
-impl MatchCounts {
-    pub(crate) fn bump(&mut self, kind: KindId, clear: bool) {
-        self.bump_by(kind, clear, 1);
-    }
-
-    pub(crate) fn bump_by(&mut self, kind: KindId, clear: bool, n: u32) {
-        let v = if clear {
-            &mut self.clear
-        } else {
-            &mut self.masked
-        };
-        let i = kind.0 as usize;
-        if v.len() <= i {
-            v.resize(i + 1, 0);
-        }
-        v[i] += n;
-    }
-
-    /// Appends these counts to `snap`: masked, then clear, `kinds` of each.
-    pub(crate) fn snapshot(&self, kinds: usize, snap: &mut Vec<u32>) {
-        for v in [&self.masked, &self.clear] {
-            snap.extend_from_slice(v);
-            snap.resize(snap.len() + kinds - v.len(), 0);
-        }
-    }
-
-    /// What was counted since `snap` (a [`Self::snapshot`]), as (kind, served clear, how
-    /// many), appended to `out`.
-    pub(crate) fn since(&self, snap: &[u32], out: &mut Vec<(KindId, bool, u32)>) {
-        let kinds = snap.len() / 2;
-        for (clear, now, before) in [
-            (false, &self.masked, &snap[..kinds]),
-            (true, &self.clear, &snap[kinds..]),
-        ] {
-            for (k, (&n, &b)) in now.iter().zip(before).enumerate() {
-                if n > b {
-                    out.push((KindId(k as u16), clear, n - b));
-                }
-            }
-        }
-    }
-
-    /// Adds the counts of `other` (a sub-masker's) to these.
-    pub fn add(&mut self, other: &MatchCounts) {
-        for (mine, theirs) in [
-            (&mut self.masked, &other.masked),
-            (&mut self.clear, &other.clear),
-        ] {
-            if mine.len() < theirs.len() {
-                mine.resize(theirs.len(), 0);
-            }
-            for (m, t) in mine.iter_mut().zip(theirs) {
-                *m += t;
-            }
-        }
-    }
-
-    pub fn total_masked(&self) -> u64 {
-        self.masked.iter().map(|&c| c as u64).sum()
-    }
-}
+use crate::detect::Finding;
+use crate::vocab::action::Action;
+use crate::vocab::counts::MatchCounts;
+use crate::vocab::kind::KindId;
+use crate::vocab::plan::MaskPlan;
+use crate::{MaskError, Masker};
 
 /// Tokens and hashes already computed on this thread. A contact's number repeats in many
 /// fields of a response, and the same contact lists are served again and again; AES-SIV
 /// and HMAC cost far more than a lookup. Tokens are deterministic, so a cached one is the
 /// one that would be computed. An entry is used only for the same key ring (a reload makes
-/// a new one), kind and action. Bounded ([`Memo`](super::memo::Memo)). It holds values
+/// a new one), kind and action. Bounded ([`Memo`](crate::cache::memo::Memo)). It holds values
 /// this thread has just masked, as the worker's buffers do (see docs/threat-model.md).
 struct Token {
     ring: u64,
@@ -97,8 +28,8 @@ struct Token {
 const TOKEN_CACHE_ENTRIES: usize = 16384;
 
 thread_local! {
-    static TOKENS: std::cell::RefCell<super::memo::Memo<Box<str>, Token>> =
-        std::cell::RefCell::new(super::memo::Memo::new(TOKEN_CACHE_ENTRIES));
+    static TOKENS: std::cell::RefCell<crate::cache::memo::Memo<Box<str>, Token>> =
+        std::cell::RefCell::new(crate::cache::memo::Memo::new(TOKEN_CACHE_ENTRIES));
 }
 
 /// Longest value whose findings are cached.
@@ -107,7 +38,7 @@ const FINDINGS_CACHE_ENTRIES: usize = 16384;
 
 /// What the detectors found in a value (findings depend on the detectors and the scan
 /// list only; the role's actions are applied afterwards).
-type FoundIn = ((u64, super::detect::DetectorSet), Box<[Finding]>);
+type FoundIn = ((u64, crate::detect::DetectorSet), Box<[Finding]>);
 
 /// The replacement of a field rule's value, and what it was made with (detectors, role and
 /// key ring generations, kind).
@@ -115,16 +46,16 @@ type FieldDone = ((u64, u64, u64, KindId), Box<str>);
 
 thread_local! {
     /// Replacements of short values that field rules name, made on this thread.
-    static FIELDS: std::cell::RefCell<super::memo::Memo<Box<str>, FieldDone>> =
-        std::cell::RefCell::new(super::memo::Memo::new(FINDINGS_CACHE_ENTRIES));
+    static FIELDS: std::cell::RefCell<crate::cache::memo::Memo<Box<str>, FieldDone>> =
+        std::cell::RefCell::new(crate::cache::memo::Memo::new(FINDINGS_CACHE_ENTRIES));
     /// Findings of short values scanned on this thread, keyed by the text; entries carry
     /// the detectors' generation and the scan list they were made with.
-    static FINDINGS: std::cell::RefCell<super::memo::Memo<Box<str>, FoundIn>> =
-        std::cell::RefCell::new(super::memo::Memo::new(FINDINGS_CACHE_ENTRIES));
+    static FINDINGS: std::cell::RefCell<crate::cache::memo::Memo<Box<str>, FoundIn>> =
+        std::cell::RefCell::new(crate::cache::memo::Memo::new(FINDINGS_CACHE_ENTRIES));
 }
 
 /// Forgets this thread's cached tokens, findings and field replacements (see
-/// [`clear_thread_caches`](super::clear_thread_caches)).
+/// [`clear_thread_caches`](crate::clear_thread_caches)).
 pub(crate) fn clear_thread_cache() {
     TOKENS.with(|c| c.borrow_mut().clear());
     FINDINGS.with(|c| c.borrow_mut().clear());
@@ -171,7 +102,7 @@ fn apply_action(plan: &MaskPlan, kind: KindId, raw: &str, normalized: &str, out:
 pub struct ValueMasker {
     pub plan: MaskPlan,
     findings: Vec<Finding>,
-    cache: super::detect::ScanCache,
+    cache: crate::detect::ScanCache,
     splice_scratch: String,
     pub counts: MatchCounts,
 }
@@ -188,8 +119,8 @@ impl ValueMasker {
     }
 
     /// Sets the detectors that free-text values run through; returns the previous set.
-    /// (A field rule may narrow them for one value: [`FieldTarget::Scan`](super::plan::FieldTarget::Scan).)
-    pub fn set_scan(&mut self, scan: super::detect::DetectorSet) -> super::detect::DetectorSet {
+    /// (A field rule may narrow them for one value: [`FieldTarget::Scan`](crate::vocab::plan::FieldTarget::Scan).)
+    pub fn set_scan(&mut self, scan: crate::detect::DetectorSet) -> crate::detect::DetectorSet {
         std::mem::replace(&mut self.plan.scan, scan)
     }
 
@@ -248,7 +179,7 @@ impl ValueMasker {
     }
 
     /// The kind of each finding of the last scan, and whether the role sees it in the
-    /// clear: what the [`value_cache`](super::value_cache) records to count a replay.
+    /// clear: what the [`value_cache`](crate::cache::values) records to count a replay.
     pub fn finding_counts(&self) -> impl Iterator<Item = (KindId, bool)> + '_ {
         let role = &self.plan.role;
         self.findings
@@ -400,7 +331,7 @@ const CONTEXT: usize = 32;
 
 /// A streaming masker for plain text.
 ///
-/// What it holds back: the last [`Detectors::max_match_len`](super::detect::Detectors::max_match_len)
+/// What it holds back: the last [`Detectors::max_match_len`](crate::detect::Detectors::max_match_len)
 /// bytes (a value that may still be growing) plus up to one chunk, so a phone number split
 /// across two network chunks is still caught. Output lags input by that window; memory is
 /// bounded by it, not by the body.
@@ -438,11 +369,11 @@ impl TextMasker {
     fn process(&mut self, last: bool, out: &mut Vec<u8>) {
         loop {
             // The valid UTF-8 prefix of the pending bytes.
-            let (valid_len, bad_len) = match super::utf8::check(&self.buf) {
+            let (valid_len, bad_len) = match crate::format::utf8::check(&self.buf) {
                 Ok(_) => (self.buf.len(), 0),
                 Err(e) => (e.valid_up_to(), e.error_len().unwrap_or(0)),
             };
-            let text = super::utf8::check(&self.buf[..valid_len]).expect("checked prefix");
+            let text = crate::format::utf8::check(&self.buf[..valid_len]).expect("checked prefix");
             let whole = last || bad_len > 0;
             let mut cut = if whole {
                 valid_len
@@ -533,7 +464,7 @@ mod tests {
 
     /// The plan of the fallback route for `agent` in rules whose one custom detector finds
     /// ticket numbers as kind `kind` (tokenized), with tokens made by `keys`.
-    fn plan_with(kind: &str, keys: &Arc<super::super::token::KeyRing>) -> MaskPlan {
+    fn plan_with(kind: &str, keys: &Arc<crate::token::KeyRing>) -> MaskPlan {
         let text = format!(
             "detectors:\n  ticket: {{ regex: 'TKT-[0-9]{{6}}', kind: {kind} }}\nroles:\n  agent:\n    actions:\n      {kind}: token\n      \"*\": redact\ndefault_role: agent\n"
         );
@@ -548,9 +479,7 @@ mod tests {
 
     #[test]
     fn a_reload_that_keeps_the_keys_gets_tokens_of_its_own_kinds() {
-        let keys = Arc::new(
-            super::super::token::KeyRing::parse(super::super::testutil::TEST_KEY).unwrap(),
-        );
+        let keys = Arc::new(crate::token::KeyRing::parse(crate::testutil::TEST_KEY).unwrap());
         let value = "chamado TKT-123456 aberto";
         let mut out = String::new();
         assert!(ValueMasker::new(plan_with("ticket", &keys)).mask_text(value, &mut out));

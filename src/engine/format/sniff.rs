@@ -18,10 +18,10 @@
 //! For a masked role, a body read as text, CSV or events must be UTF-8 to its end: a
 //! compressed body that claims no coding (gzip, zstd, brotli: the client can still inflate
 //! it by hand) or any other binary is refused rather than copied through unread.
-use super::format::Format;
-use super::plan::MaskPlan;
-use super::text::MatchCounts;
-use super::{MaskError, Masker};
+use crate::format::Format;
+use crate::vocab::counts::MatchCounts;
+use crate::vocab::plan::MaskPlan;
+use crate::{MaskError, Masker};
 
 /// Bytes held at most before deciding (a longer run of whitespace decides "not JSON").
 const HEAD: usize = 512;
@@ -72,7 +72,7 @@ impl SniffMasker {
             joined = [std::mem::take(&mut self.carry).as_slice(), chunk].concat();
             &joined[..]
         };
-        match super::utf8::check(bytes) {
+        match crate::format::utf8::check(bytes) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_none() => {
                 self.carry = bytes[e.valid_up_to()..].to_vec();
@@ -186,8 +186,8 @@ impl Masker for SniffMasker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::mask_all;
-    use crate::engine::testutil::fallback_plan;
+    use crate::mask_all;
+    use crate::testutil::fallback_plan;
 
     fn run(label: Label, body: &[u8]) -> Result<String, MaskError> {
         let out = mask_all(&mut SniffMasker::new(fallback_plan("agent"), label), body)?;

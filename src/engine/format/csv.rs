@@ -17,7 +17,7 @@
 //!
 //! # What is buffered, when output lags
 //! One record: its raw bytes and its decoded fields, each capped at
-//! [`Limits::max_value`](super::plan::Limits) ([`MaskError::CapExceeded`] past it). A record
+//! [`Limits::max_value`](crate::vocab::plan::Limits) ([`MaskError::CapExceeded`] past it). A record
 //! is emitted when its terminator has been read, so output lags input by one record (the last
 //! one, without a terminator, at [`Masker::finish`]).
 //!
@@ -26,10 +26,12 @@
 //! quote is read leniently, as the csv crate does), so there is no "malformed" error; a record
 //! whose raw bytes cannot be split the way csv-core read them is written whole from its
 //! decoded fields when it changes.
-use super::plan::{FieldTarget, MaskPlan};
-use super::replay::{self, ReplayCtx, Span};
-use super::text::{MatchCounts, ValueMasker};
-use super::{FormatSteps, MaskError};
+use crate::cache::spans::{self, ReplayCtx, Span};
+use crate::fields::FieldTarget;
+use crate::format::text::ValueMasker;
+use crate::vocab::counts::MatchCounts;
+use crate::vocab::plan::MaskPlan;
+use crate::{FormatSteps, MaskError};
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 use std::borrow::Cow;
 
@@ -66,7 +68,7 @@ pub struct CsvMasker {
     place: Vec<u8>,
     /// Scratch: counts before a record, and what it found.
     snap: Vec<u32>,
-    found: Vec<(super::kind::KindId, bool, u32)>,
+    found: Vec<(crate::vocab::kind::KindId, bool, u32)>,
     poisoned: bool,
 }
 
@@ -193,16 +195,16 @@ impl CsvMasker {
             self.place.clear();
             self.place.push(self.delimiter);
             for &t in &cols {
-                replay::push_target(t, &mut self.place);
+                spans::push_target(t, &mut self.place);
             }
             self.columns = Some(cols);
             return;
         }
         let cols = self.columns.take().unwrap_or_default();
         match self.replay {
-            Some(ctx) if (REPLAY_MIN..=replay::MAX_LEN).contains(&self.raw.len()) => {
+            Some(ctx) if (REPLAY_MIN..=spans::MAX_LEN).contains(&self.raw.len()) => {
                 let counts = &mut self.values.counts;
-                if replay::replay(&ctx, &self.place, &self.raw, 0, out, counts).is_none() {
+                if spans::replay(&ctx, &self.place, &self.raw, 0, out, counts).is_none() {
                     self.snap.clear();
                     counts.snapshot(self.values.plan.kinds.len(), &mut self.snap);
                     let from = out.len();
@@ -210,7 +212,7 @@ impl CsvMasker {
                     self.found.clear();
                     self.values.counts.since(&self.snap, &mut self.found);
                     let rep = &out[from..];
-                    replay::remember(ctx, &self.place, &self.raw, rep, 0, &self.found);
+                    spans::remember(ctx, &self.place, &self.raw, rep, 0, &self.found);
                 }
             }
             _ => self.emit(out, n, &cols),
@@ -420,9 +422,9 @@ fn split_raw_bytewise(
 }
 
 /// `bytes` as text, invalid bytes read as U+FFFD: [`String::from_utf8_lossy`], with the
-/// faster validation of [`super::utf8::check`] first (cells are almost always UTF-8).
+/// faster validation of [`crate::format::utf8::check`] first (cells are almost always UTF-8).
 fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
-    match super::utf8::check(bytes) {
+    match crate::format::utf8::check(bytes) {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(bytes),
     }
@@ -472,10 +474,10 @@ impl FormatSteps for CsvMasker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::testutil::{assert_chunk_invariant, fallback_plan, plan};
-    use crate::engine::Masker;
+    use crate::testutil::{assert_chunk_invariant, fallback_plan, plan};
+    use crate::Masker;
 
-    const FIXTURE: &str = include_str!("../../tests/data/csv/contacts.csv");
+    const FIXTURE: &str = include_str!("../../../tests/data/csv/contacts.csv");
 
     const ROUTES: &str = r#"
 routes:
@@ -527,19 +529,19 @@ routes:
 
     #[test]
     fn a_repeated_record_is_replayed_only_under_the_same_columns() {
-        crate::engine::clear_thread_caches();
+        crate::clear_thread_caches();
         let p = plan(ROUTES, "export", "agent");
         let row = "7,+55 11 91234-5678,ligue +55 21 98123-4567 amanhã\n";
         let run = |header: &str| {
             let mut m = CsvMasker::new(p.clone());
             let input = format!("{header}\n{row}{row}");
-            let out = crate::engine::mask_all(&mut m, input.as_bytes()).unwrap();
+            let out = crate::mask_all(&mut m, input.as_bytes()).unwrap();
             (String::from_utf8(out).unwrap(), m.counts().clone())
         };
         // The second row is the first again: replayed, the same bytes and counts.
-        let hits = replay::hits();
+        let hits = spans::hits();
         let (named, counts) = run("id,name,note");
-        assert_eq!(replay::hits() - hits, 1);
+        assert_eq!(spans::hits() - hits, 1);
         let rows: Vec<&str> = named.lines().skip(1).collect();
         assert_eq!(rows[0], rows[1]);
         assert!(
@@ -554,10 +556,10 @@ routes:
             "{named}"
         );
         // Under another header the same row is another place: not replayed from the first.
-        let hits = replay::hits();
+        let hits = spans::hits();
         let (other, _) = run("id,phone,note");
         assert_eq!(
-            replay::hits() - hits,
+            spans::hits() - hits,
             1,
             "only the second row of this document"
         );
@@ -568,7 +570,7 @@ routes:
         let input = format!("id,name,note\n{row}");
         let mut m = CsvMasker::new(admin);
         assert_eq!(
-            crate::engine::mask_all(&mut m, input.as_bytes()).unwrap(),
+            crate::mask_all(&mut m, input.as_bytes()).unwrap(),
             input.as_bytes()
         );
     }
@@ -644,8 +646,8 @@ routes:
     /// Runs the shared corpus CSV files when `../shared/corpus` exists.
     #[test]
     fn csv_corpus_files() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/chatwoot");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/corpus/chatwoot");
         if !dir.exists() {
             println!("skipped: {} not found", dir.display());
             return;

@@ -5,8 +5,8 @@
 //! parameter, a JSON body path, a form field, a path segment) and a kind the role lists.
 //! Everywhere else a token reaches the upstream as the token text, so an agent cannot
 //! have the inbox send a contact's number anywhere by writing its token in a reply.
-use crate::engine::json::path::JsonFields;
-use crate::engine::kind::KindId;
+use crate::fields::json::JsonFields;
+use crate::vocab::kind::KindId;
 
 /// Where tokens turn back into values in the requests of one route.
 #[derive(Debug, Default)]
@@ -17,7 +17,7 @@ pub struct RequestPlaces {
     pub form: Vec<String>,
     /// JSON body paths; a match's target is unused ([`FieldTarget::Ignore`]).
     ///
-    /// [`FieldTarget::Ignore`]: crate::engine::plan::FieldTarget::Ignore
+    /// [`FieldTarget::Ignore`]: crate::vocab::plan::FieldTarget::Ignore
     pub json: JsonFields,
     /// Path segments by position, 1 for the first.
     pub segments: Vec<usize>,
@@ -55,7 +55,7 @@ pub struct Collection {
     pub prefixes: Vec<String>,
     pub over: OverBudget,
     /// Every kind redacted: what `mask_all` serves.
-    pub mask_all: std::sync::Arc<crate::engine::policy::RolePolicy>,
+    pub mask_all: std::sync::Arc<crate::vocab::policy::RolePolicy>,
 }
 
 /// What one role may do on the request side.
@@ -88,8 +88,8 @@ impl RoleGrants {
     }
 
     /// Learns what `policy` shows instead of values (see [`Self::is_placeholder`]).
-    pub fn learn_placeholders(&mut self, policy: &crate::engine::policy::RolePolicy, kinds: usize) {
-        use crate::engine::action::Action;
+    pub fn learn_placeholders(&mut self, policy: &crate::vocab::policy::RolePolicy, kinds: usize) {
+        use crate::vocab::action::Action;
         for i in 0..kinds {
             match policy.action(KindId(i as u16)) {
                 Action::Mask { ch, .. } if !self.mask_chars.contains(ch) => {

@@ -13,7 +13,7 @@
 //!   values are rewritten (field names, the space after the colon and line ends are kept).
 //!
 //! # What is buffered, when output lags
-//! One event, capped at [`Limits::max_value`](super::plan::Limits) ([`MaskError::CapExceeded`]
+//! One event, capped at [`Limits::max_value`](crate::vocab::plan::Limits) ([`MaskError::CapExceeded`]
 //! past it). Output lags input by the current event. A line that ends in `\r` at the end of a
 //! chunk waits for the next byte (is it `\r\n`?), except a blank line, which dispatches the
 //! event at once (a `\n` right after is then copied through).
@@ -22,10 +22,11 @@
 //! Over the cap, or an event that is not UTF-8 (the format is UTF-8 only): an error, and the
 //! masker is poisoned. An incomplete last event (no blank line before the end of the
 //! stream) is masked and emitted at [`Masker::finish`] like any other.
-use super::json::JsonMasker;
-use super::plan::MaskPlan;
-use super::text::{MatchCounts, ValueMasker};
-use super::{FormatSteps, MaskError, Masker};
+use crate::format::json::JsonMasker;
+use crate::format::text::ValueMasker;
+use crate::vocab::counts::MatchCounts;
+use crate::vocab::plan::MaskPlan;
+use crate::{FormatSteps, MaskError, Masker};
 
 const FORMAT: &str = "SSE";
 
@@ -163,7 +164,7 @@ impl SseMasker {
             out.extend_from_slice(event);
             return Ok(());
         }
-        let text = super::utf8::check(event).map_err(|e| MaskError::Malformed {
+        let text = crate::format::utf8::check(event).map_err(|e| MaskError::Malformed {
             format: FORMAT,
             offset: self.offset + e.valid_up_to() as u64,
             reason: "an event is not UTF-8",
@@ -346,9 +347,9 @@ impl FormatSteps for SseMasker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::testutil::{assert_chunk_invariant, fallback_plan, plan};
+    use crate::testutil::{assert_chunk_invariant, fallback_plan, plan};
 
-    const FIXTURE: &str = include_str!("../../tests/data/sse/messages.txt");
+    const FIXTURE: &str = include_str!("../../../tests/data/sse/messages.txt");
 
     fn mask(p: &MaskPlan, input: &str) -> String {
         let make = || Box::new(SseMasker::new(p.clone())) as Box<dyn Masker + Send>;

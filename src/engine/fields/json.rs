@@ -11,7 +11,7 @@
 //! negative), `..key`, `..*`, and filters (`[?(@.type=='phone')]`), which need lookahead:
 //! the element a filter tests is buffered (bounded) and the filter evaluated on it by
 //! jsonpath-rust.
-use super::super::plan::FieldTarget;
+use super::FieldTarget;
 use jsonpath_rust::parser::model::{JpQuery, Segment, Selector};
 use jsonpath_rust::parser::parse_json_path;
 use jsonpath_rust::query::js_path_process;
@@ -400,7 +400,7 @@ fn unquote(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::kind::KindId;
+    use crate::vocab::kind::KindId;
 
     fn target(i: u16) -> FieldTarget {
         FieldTarget::Kind(KindId(i))

@@ -6,7 +6,7 @@
 //! (phone numbers, addresses, message ids, timestamps) were scanned moments ago. Replaying the
 //! result costs a hash lookup instead of the candidate regex, the validators, the action
 //! and the escaping. An entry is used only with the same detectors, role, key ring and
-//! scan list (each compiled object has its own [`generation`](super::next_generation),
+//! scan list (each compiled object has its own [`generation`](crate::next_generation),
 //! so a reload never reuses an entry), and only in the format that wrote it ([`Flavor`]: a
 //! JSON replacement is quoted and JSON-escaped, an HTML one escaped for HTML). Like the token cache, it holds values this thread
 //! has just masked (docs/threat-model.md).
@@ -14,11 +14,11 @@
 //! The records live in a [`RecordLog`] (why a log, and its bounds, are explained there):
 //! [`ENTRIES`] records or [`LOG_BYTES`] bytes per generation. Only strings up to
 //! [`MAX_LEN`] bytes are cached.
-use super::detect::DetectorSet;
-use super::kind::KindId;
-use super::plan::MaskPlan;
-use super::record_log::RecordLog;
-use super::text::MatchCounts;
+use crate::cache::record_log::RecordLog;
+use crate::detect::DetectorSet;
+use crate::vocab::counts::MatchCounts;
+use crate::vocab::kind::KindId;
+use crate::vocab::plan::MaskPlan;
 use rustc_hash::FxHasher;
 use std::cell::RefCell;
 use std::hash::Hasher;
