@@ -29,8 +29,8 @@ fn detect(c: &mut Criterion) {
             let mut n = 0;
             for l in &lines {
                 findings.clear();
-                plan.detectors
-                    .scan(black_box(l), 0, plan.scan, &mut findings);
+                plan.detectors()
+                    .scan(black_box(l), 0, plan.scan(), &mut findings);
                 n += findings.len();
             }
             black_box(n)

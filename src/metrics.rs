@@ -7,6 +7,68 @@ use prometheus::{
     TextEncoder,
 };
 
+/// `veil_cache_{hits,misses,evictions}_total{cache}`: the engine's per-thread caches, read
+/// from its process totals at each scrape (see `veil_engine::cache::stats`).
+struct CacheCollector {
+    descs: Vec<prometheus::core::Desc>,
+}
+
+const CACHE_METRICS: [(&str, &str); 3] = [
+    (
+        "veil_cache_hits_total",
+        "Lookups a cache answered, by cache",
+    ),
+    (
+        "veil_cache_misses_total",
+        "Lookups a cache did not answer, by cache",
+    ),
+    (
+        "veil_cache_evictions_total",
+        "Entries dropped to make room (scopes: scopes forgotten), by cache",
+    ),
+];
+
+impl CacheCollector {
+    fn new() -> CacheCollector {
+        let descs = CACHE_METRICS
+            .iter()
+            .map(|(name, help)| {
+                prometheus::core::Desc::new(
+                    name.to_string(),
+                    help.to_string(),
+                    vec!["cache".into()],
+                    Default::default(),
+                )
+                .expect("valid metric")
+            })
+            .collect();
+        CacheCollector { descs }
+    }
+}
+
+impl prometheus::core::Collector for CacheCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let totals = crate::engine::cache::stats::totals();
+        CACHE_METRICS
+            .iter()
+            .enumerate()
+            .map(|(i, (name, help))| {
+                let c =
+                    IntCounterVec::new(Opts::new(*name, *help), &["cache"]).expect("valid metric");
+                for (cache, counts) in &totals {
+                    let n = [counts.hits, counts.misses, counts.evictions][i];
+                    c.with_label_values(&[cache.name()]).inc_by(n);
+                }
+                prometheus::core::Collector::collect(&c).remove(0)
+            })
+            .collect()
+    }
+}
+
 /// The metric handles.
 #[derive(Clone)]
 pub struct Metrics {
@@ -219,7 +281,11 @@ impl Metrics {
                 "The active rule set (value 1)",
                 &["version"],
             ),
-            registry: r,
+            registry: {
+                r.register(Box::new(CacheCollector::new()))
+                    .expect("unique metric");
+                r
+            },
         }
     }
 

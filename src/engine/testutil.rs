@@ -3,15 +3,21 @@
 use crate::rules::compile::compile_sources;
 use crate::rules::diagnostic::Source;
 use crate::token::KeyRing;
+use crate::vocab::action::Action;
 use crate::vocab::plan::MaskPlan;
+use crate::vocab::policy::RolePolicy;
 use crate::{mask_all, MaskError, Masker};
 use std::sync::Arc;
 
 /// A key ring with a fixed test key.
 pub const TEST_KEY: &str = "k1 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
+/// Another key ring: a key rotation.
+pub const OTHER_KEY: &str = "k2 ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
 /// Detectors and roles used by the format tests. `agent` masks everything (phones as
-/// tokens, e-mails as `[email]`), `admin` sees everything in the clear.
+/// tokens, e-mails as `[email]`), `supervisor` masks too, otherwise (phones hashed, the
+/// rest masked but for the last characters), `admin` sees everything in the clear.
 pub const BASE_RULES: &str = r#"
 detectors:
   phone:
@@ -25,6 +31,11 @@ roles:
       phone: token
       email: { redact: "[email]" }
       "*": redact
+  supervisor:
+    actions:
+      phone: hash
+      email: { mask: { keep_first: 0, keep_last: 4 } }
+      "*": { mask: { keep_first: 0, keep_last: 2 } }
   admin:
     actions:
       "*": clear
@@ -34,6 +45,16 @@ default_role: agent
 /// Compiles `BASE_RULES` plus `routes` (a YAML `routes:` document) and returns the plan of
 /// route `route` for `role`.
 pub fn plan(routes: &str, route: &str, role: &str) -> MaskPlan {
+    plan_with_key(routes, route, role, TEST_KEY)
+}
+
+/// [`plan`] with another key ring (`TEST_KEY` or `OTHER_KEY`).
+pub fn plan_with_key(routes: &str, route: &str, role: &str, key: &str) -> MaskPlan {
+    plans(routes, &[(route, role, key)]).remove(0)
+}
+
+/// Plans of one compiled rule set for each (route, role, key ring).
+pub fn plans(routes: &str, scopes: &[(&str, &str, &str)]) -> Vec<MaskPlan> {
     let sources = vec![
         Source {
             path: "base.yaml".into(),
@@ -45,10 +66,23 @@ pub fn plan(routes: &str, route: &str, role: &str) -> MaskPlan {
         },
     ];
     let (set, _warnings) = compile_sources(&sources, Vec::new()).expect("test rules compile");
-    let keys = Arc::new(KeyRing::parse(TEST_KEY).expect("test key"));
-    let role = set.role(role).expect("role exists");
-    let route = set.route_by_name(route).unwrap_or(&set.fallback);
-    set.plan(route, role, &keys)
+    let mut rings: Vec<(&str, Arc<KeyRing>)> = Vec::new();
+    scopes
+        .iter()
+        .map(|&(route, role, key)| {
+            let route = set.route_by_name(route).unwrap_or(&set.fallback);
+            let keys = match rings.iter().find(|(k, _)| *k == key) {
+                Some((_, ring)) => ring.clone(),
+                None => {
+                    let ring = Arc::new(KeyRing::parse(key).expect("test key"));
+                    rings.push((key, ring.clone()));
+                    ring
+                }
+            };
+            let role = set.role(role).expect("role exists");
+            set.plan(route, role, &keys)
+        })
+        .collect()
 }
 
 /// The plan of the fallback route (every detector, no field rules) for `role`.
@@ -89,12 +123,50 @@ pub fn mask_split(
     Ok(out)
 }
 
-/// Masks `input` whole, then byte by byte and with random splits (seed from
-/// `VEIL_TEST_SEED`, printed on failure), and asserts that every run gives the same
-/// output. Returns the one-shot output.
-pub fn assert_chunk_invariant(make: &dyn Fn() -> Box<dyn Masker + Send>, input: &[u8]) -> Vec<u8> {
-    let whole = mask_all(make().as_mut(), input).expect("one-shot masking succeeds");
-    let bytewise = mask_split(make, input, &mut || 1).expect("1-byte chunks succeed");
+/// The same plan for a role that masks every kind its own way (the last 2 characters kept,
+/// `#` for the rest): another masked role's scope, on the same route.
+pub fn other_role(plan: &MaskPlan) -> MaskPlan {
+    let n = plan.kinds().len();
+    let mask = Action::Mask {
+        keep_first: 0,
+        keep_last: 2,
+        ch: '#',
+    };
+    let policy = RolePolicy::new("other".into(), vec![mask; n], vec![false; n]);
+    plan.clone().with_role(Arc::new(policy))
+}
+
+/// Masks `input` with `plan` whole, then byte by byte and with random splits (seed from
+/// `VEIL_TEST_SEED`, printed on failure), after another role's document and after the
+/// thread's caches are cleared, and asserts that every run gives the same output: what a
+/// cache replays is what a cold masker writes, whatever came before on the thread.
+/// Returns the one-shot output.
+pub fn assert_chunk_invariant(
+    make: &dyn Fn(MaskPlan) -> Box<dyn Masker + Send>,
+    plan: &MaskPlan,
+    input: &[u8],
+) -> Vec<u8> {
+    let run = |p: &MaskPlan| mask_all(make(p.clone()).as_mut(), input);
+    let whole = run(plan).expect("one-shot masking succeeds");
+    let other = run(&other_role(plan)).expect("another role's masking succeeds");
+    if !plan.role().is_all_clear() && whole != input {
+        assert_ne!(other, whole, "another role got this role's output");
+    }
+    let after_other = run(plan).expect("masking after another role succeeds");
+    assert_eq!(
+        String::from_utf8_lossy(&after_other),
+        String::from_utf8_lossy(&whole),
+        "the output after another role's document differs"
+    );
+    crate::clear_thread_caches();
+    let cold = run(plan).expect("cold masking succeeds");
+    assert_eq!(
+        String::from_utf8_lossy(&cold),
+        String::from_utf8_lossy(&whole),
+        "the output with cold caches differs"
+    );
+    let make = || make(plan.clone());
+    let bytewise = mask_split(&make, input, &mut || 1).expect("1-byte chunks succeed");
     assert_eq!(
         String::from_utf8_lossy(&bytewise),
         String::from_utf8_lossy(&whole),
@@ -108,7 +180,7 @@ pub fn assert_chunk_invariant(make: &dyn Fn() -> Box<dyn Masker + Send>, input: 
         let s = seed.wrapping_add(round);
         let mut rng = Rng::new(s);
         let max = 1 + rng.below(64);
-        let split = mask_split(make, input, &mut || 1 + rng.below(max)).expect("split masking");
+        let split = mask_split(&make, input, &mut || 1 + rng.below(max)).expect("split masking");
         assert_eq!(
             String::from_utf8_lossy(&split),
             String::from_utf8_lossy(&whole),

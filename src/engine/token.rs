@@ -314,7 +314,7 @@ impl KeyRing {
     }
 
     /// Which ring this is, among the rings this process made.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 

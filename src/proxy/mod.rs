@@ -374,10 +374,10 @@ impl Proxy {
         }
         let mut plan = rules.plan(route, role, keys);
         if let Some(c) = budget.filter(|_| over_budget) {
-            plan.role = c.mask_all.clone();
+            plan = plan.with_role(c.mask_all.clone());
         }
         // An all-clear role is scanned (not changed) when auditing, to count what it was served.
-        plan.audit_clear = audit_clear;
+        let plan = plan.with_audit_clear(audit_clear);
         let mut values = ValueMasker::new(plan.clone());
         headers::mask_response_headers(&mut parts.headers, &mut values);
         if no_body {
@@ -452,8 +452,8 @@ impl Proxy {
         let masker: Box<dyn crate::engine::Masker + Send> =
             Box::new(SniffMasker::new(plan.clone(), label));
         let metrics = self.metrics.clone();
-        let kinds = plan.kinds.clone();
-        let policy = plan.role.clone();
+        let kinds = plan.kinds().clone();
+        let policy = plan.role().clone();
         let route_name = route.name.clone();
         let role_name = policy.name.clone();
         let status = parts.status.as_u16();

@@ -112,6 +112,9 @@ pub async fn reload(proxy: &Proxy, config: &Config, tls: Option<&Acceptor>, trig
             if unknown.is_empty() {
                 let version = set.version.clone();
                 proxy.rules.store(Arc::new(set));
+                // Cache entries made with the old rules are never matched again: every
+                // worker drops them (clear values among them) at its next response.
+                crate::engine::cache::scope::retire();
                 proxy.metrics.set_rules_version(&version);
                 proxy.metrics.rule_reloads.with_label_values(&["ok"]).inc();
                 tracing::info!(trigger, %version, "rules reloaded");
@@ -146,7 +149,10 @@ pub async fn reload(proxy: &Proxy, config: &Config, tls: Option<&Acceptor>, trig
     }
     if config.keys.is_some() {
         match super::load_keys(config) {
-            Ok(k) => proxy.keys.store(Arc::new(k)),
+            Ok(k) => {
+                proxy.keys.store(Arc::new(k));
+                crate::engine::cache::scope::retire();
+            }
             Err(e) => {
                 tracing::error!(trigger, error = %format!("{e:#}"), "key reload failed; keeping the running keys")
             }

@@ -7,6 +7,7 @@
 //! Whatever is used at least once per `cap` insertions stays, so a working set up to `cap`
 //! entries never thrashes (a single map cleared when full would drop it all on every
 //! large response), and memory stays under `2 × cap` entries.
+use super::stats::{self, Cache};
 use rustc_hash::FxHashMap;
 use std::borrow::Borrow;
 use std::hash::Hash;
@@ -15,29 +16,47 @@ pub struct Memo<K, V> {
     new: FxHashMap<K, V>,
     old: FxHashMap<K, V>,
     cap: usize,
+    /// Whose hits, misses and evictions these are.
+    cache: Cache,
 }
 
 impl<K: Hash + Eq, V> Memo<K, V> {
-    pub fn new(cap: usize) -> Self {
+    pub fn new(cap: usize, cache: Cache) -> Self {
         Memo {
             new: FxHashMap::default(),
             old: FxHashMap::default(),
             cap,
+            cache,
         }
     }
 
-    /// Calls `f` on the entry of `key`, if there is one. (A closure rather than a returned
-    /// reference: a hit in `new` then costs one hash lookup, not two.)
-    pub fn get_with<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> R) -> Option<R>
+    /// Calls `f` on the entry of `key`, if there is one and `f` accepts it (returns
+    /// `Some`): a hit. (A closure rather than a returned reference: a hit in `new` then
+    /// costs one hash lookup, not two.)
+    pub fn get_with<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> Option<R>) -> Option<R>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let r = self.lookup(key, f);
+        if r.is_some() {
+            stats::hit(self.cache);
+        } else {
+            stats::miss(self.cache);
+        }
+        r
+    }
+
+    fn lookup<Q, R>(&mut self, key: &Q, f: impl FnOnce(&V) -> Option<R>) -> Option<R>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         if let Some(v) = self.new.get(key) {
-            return Some(f(v));
+            return f(v);
         }
         let (k, v) = self.old.remove_entry(key)?;
-        let r = f(&v);
+        let r = f(&v)?;
         self.rotate_if_full();
         self.new.insert(k, v);
         Some(r)
@@ -66,6 +85,7 @@ impl<K: Hash + Eq, V> Memo<K, V> {
             // The old generation's table is emptied and reused: a fresh one would grow
             // again, rehashing, on the hot path.
             std::mem::swap(&mut self.new, &mut self.old);
+            stats::evicted(self.cache, self.new.len());
             self.new.clear();
         }
     }
@@ -77,10 +97,10 @@ mod tests {
 
     #[test]
     fn a_working_set_within_the_cap_survives_and_memory_is_bounded() {
-        let mut m = Memo::new(4);
+        let mut m = Memo::new(4, Cache::Tokens);
         for round in 0..10 {
             for k in 0..4 {
-                if m.get_with(&k, |_| ()).is_none() {
+                if m.get_with(&k, |_| Some(())).is_none() {
                     assert_eq!(round, 0, "key {k} was dropped in round {round}");
                     m.insert(k, k * 10);
                 }
@@ -89,7 +109,7 @@ mod tests {
             m.insert(100 + round, 0);
             assert!(m.len() <= 8);
         }
-        assert_eq!(m.get_with(&3, |v| *v), Some(30));
+        assert_eq!(m.get_with(&3, |v| Some(*v)), Some(30));
         m.clear();
         assert!(m.is_empty());
     }

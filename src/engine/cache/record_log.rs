@@ -18,27 +18,29 @@
 //! a working set within the caps survives large responses, and memory stays under twice
 //! the caps.
 //!
-//! # Contexts
-//! What a record means depends on the rules and keys it was made with. Each cache names
-//! its context type `C`; a record stores the one-byte index of its context in
-//! [`RecordLog::ctx_index`]'s table, so that it never matches under another.
+//! # Scopes
+//! What a record means depends on the rules and keys it was made with: each cache writes
+//! its masker's [`ScopeId`](super::scope::ScopeId) into the record and compares it on a hit.
+use super::stats::{self, Cache};
 use rustc_hash::FxHashMap;
-
-/// Distinct contexts a log keeps records for. One more empties it: contexts change only
-/// with a reload, a key rotation or another role or route.
-const MAX_CTXS: usize = 32;
 
 /// Bytes before each record's payload: its length (u32, little endian).
 const LEN: usize = 4;
 
 /// One generation: records in the order they were added, and where each one starts.
-#[derive(Default)]
 struct Generation {
     index: FxHashMap<u32, u32>,
     log: Vec<u8>,
 }
 
 impl Generation {
+    const fn new() -> Self {
+        Generation {
+            index: FxHashMap::with_hasher(rustc_hash::FxBuildHasher),
+            log: Vec::new(),
+        }
+    }
+
     /// The payload of the record at `at`.
     fn payload(&self, at: usize) -> &[u8] {
         let len = u32::from_le_bytes(self.log[at..at + LEN].try_into().expect("4 bytes"));
@@ -56,11 +58,12 @@ impl Generation {
     }
 }
 
-/// See the module docs. `C`: what a record's meaning depends on besides its bytes.
-pub struct RecordLog<C> {
+/// See the module docs.
+pub struct RecordLog {
     new: Generation,
     old: Generation,
-    ctxs: Vec<C>,
+    /// Whose hits, misses and evictions these are.
+    cache: Cache,
     /// Records per generation.
     entries: usize,
     /// Log bytes per generation (a record may overrun it once).
@@ -69,35 +72,16 @@ pub struct RecordLog<C> {
     moved: Vec<u8>,
 }
 
-impl<C: PartialEq> RecordLog<C> {
-    pub fn new(entries: usize, bytes: usize) -> Self {
+impl RecordLog {
+    pub const fn new(entries: usize, bytes: usize, cache: Cache) -> Self {
         RecordLog {
-            new: Generation::default(),
-            old: Generation::default(),
-            ctxs: Vec::new(),
+            new: Generation::new(),
+            old: Generation::new(),
+            cache,
             entries,
             bytes,
             moved: Vec::new(),
         }
-    }
-
-    /// The index of `ctx`, if this log has records made in it.
-    pub fn ctx_index(&self, ctx: &C) -> Option<u8> {
-        // Most recent last: a thread usually serves one or two contexts.
-        let i = self.ctxs.iter().rposition(|c| c == ctx)?;
-        Some(i as u8)
-    }
-
-    /// The index of `ctx`, added if new (the log is emptied when its table is full).
-    pub fn ctx_index_or_insert(&mut self, ctx: C) -> u8 {
-        if let Some(i) = self.ctx_index(&ctx) {
-            return i;
-        }
-        if self.ctxs.len() == MAX_CTXS {
-            self.clear();
-        }
-        self.ctxs.push(ctx);
-        (self.ctxs.len() - 1) as u8
     }
 
     /// Calls `f` on the payload of the record indexed by `hash` if `matches` accepts it
@@ -110,11 +94,14 @@ impl<C: PartialEq> RecordLog<C> {
     ) -> bool {
         if let Some(at) = self.new.find(hash, &matches) {
             f(self.new.payload(at));
+            stats::hit(self.cache);
             return true;
         }
         let Some(at) = self.old.find(hash, &matches) else {
+            stats::miss(self.cache);
             return false;
         };
+        stats::hit(self.cache);
         let mut moved = std::mem::take(&mut self.moved);
         moved.clear();
         moved.extend_from_slice(self.old.payload(at));
@@ -132,6 +119,7 @@ impl<C: PartialEq> RecordLog<C> {
         };
         if self.new.index.len() >= self.entries || self.new.log.len() >= self.bytes {
             std::mem::swap(&mut self.new, &mut self.old);
+            stats::evicted(self.cache, self.new.index.len());
             self.new.clear();
         }
         let g = &mut self.new;
@@ -148,11 +136,10 @@ impl<C: PartialEq> RecordLog<C> {
         g.index.insert(hash, at as u32);
     }
 
-    /// Forgets every record and context.
+    /// Forgets every record.
     pub fn clear(&mut self) {
         self.new.clear();
         self.old.clear();
-        self.ctxs.clear();
     }
 
     /// Records and log capacity of each generation (tests of the bounds).
@@ -169,18 +156,18 @@ impl<C: PartialEq> RecordLog<C> {
 mod tests {
     use super::*;
 
-    fn log() -> RecordLog<u32> {
-        RecordLog::new(8, 1 << 10)
+    fn log() -> RecordLog {
+        RecordLog::new(8, 1 << 10, Cache::Values)
     }
 
-    fn put(l: &mut RecordLog<u32>, hash: u32, parts: &[&[u8]]) {
+    fn put(l: &mut RecordLog, hash: u32, parts: &[&[u8]]) {
         let len = parts.iter().map(|p| p.len()).sum();
         l.insert(hash, len, |log| {
             parts.iter().for_each(|p| log.extend_from_slice(p))
         });
     }
 
-    fn get(l: &mut RecordLog<u32>, hash: u32, want: &[u8]) -> Option<Vec<u8>> {
+    fn get(l: &mut RecordLog, hash: u32, want: &[u8]) -> Option<Vec<u8>> {
         let mut got = None;
         l.get(hash, |p| p.starts_with(want), |p| got = Some(p.to_vec()));
         got
@@ -219,7 +206,7 @@ mod tests {
 
     #[test]
     fn the_log_rotates_at_its_byte_cap_and_the_latest_records_stay_whole() {
-        let mut l = RecordLog::<u32>::new(1 << 20, 1 << 12);
+        let mut l = RecordLog::new(1 << 20, 1 << 12, Cache::Values);
         let rec = vec![b'x'; 1000];
         for i in 0..40u32 {
             put(&mut l, i, &[&i.to_le_bytes(), &rec]);
@@ -230,20 +217,5 @@ mod tests {
         let last = get(&mut l, 39, &39u32.to_le_bytes()).unwrap();
         assert_eq!(last.len(), 1004);
         assert_eq!(get(&mut l, 0, &0u32.to_le_bytes()), None);
-    }
-
-    #[test]
-    fn contexts_are_indexed_and_too_many_empty_the_log() {
-        let mut l = log();
-        assert_eq!(l.ctx_index(&5), None);
-        let i = l.ctx_index_or_insert(5);
-        assert_eq!(l.ctx_index(&5), Some(i));
-        put(&mut l, 1, &[b"v"]);
-        for c in 0..MAX_CTXS as u32 {
-            l.ctx_index_or_insert(100 + c);
-        }
-        // The 33rd context emptied the log and its table.
-        assert_eq!(l.ctx_index(&5), None);
-        assert_eq!(get(&mut l, 1, b"v"), None);
     }
 }

@@ -18,10 +18,10 @@
 //!   header gave.
 //!
 //! # When a record applies
-//! A span's output depends only on its bytes, its place, and the rules, role, key ring and
-//! caps of the plan ([`ReplayCtx`]: each compiled object has its own
-//! [`generation`](crate::next_generation), so a reload or key rotation never reuses a
-//! record, and a role never gets another role's). On a hit all of these are compared, and
+//! A span's output depends only on its bytes, its place, and the plan's
+//! [`Scope`](crate::vocab::plan::Scope) (rules, role, key ring, field rules, caps): a record
+//! carries the masker's [`ScopeId`], so a reload or key rotation never reuses a record,
+//! and a role never gets another role's. On a hit all of these are compared, and
 //! the raw bytes in full (the hash only finds the candidate). Masking is deterministic
 //! (tokens and hashes are keyed, masks and redactions fixed), so the recorded output is the
 //! output, and so are the recorded counts (metrics, audit).
@@ -31,12 +31,12 @@
 //! generation, two generations per thread, spans of at most [`MAX_LEN`] bytes. Like the
 //! value caches, it holds what this thread has just masked, clear and masked
 //! (docs/threat-model.md).
+use super::scope::ScopeId;
+use super::stats::Cache;
 use crate::cache::record_log::RecordLog;
-use crate::detect::DetectorSet;
 use crate::fields::FieldTarget;
 use crate::vocab::counts::MatchCounts;
 use crate::vocab::kind::KindId;
-use crate::vocab::plan::{Limits, MaskPlan};
 use rustc_hash::FxHasher;
 use std::cell::RefCell;
 use std::hash::Hasher;
@@ -53,35 +53,21 @@ const LOG_BYTES: usize = 8 << 20;
 /// What kind of span a record is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Span {
-    JsonContainer,
-    CsvRecord,
+    JsonContainer = 1,
+    CsvRecord = 2,
 }
 
-/// What a span's output depends on besides its bytes and its place.
+/// What a span's output depends on besides its bytes and its place: the masker's scope
+/// and what kind of span it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplayCtx {
+    scope: ScopeId,
     span: Span,
-    detectors: u64,
-    role: u64,
-    keys: u64,
-    fields: u64,
-    scan: DetectorSet,
-    limits: Limits,
-    audit_clear: bool,
 }
 
 impl ReplayCtx {
-    pub fn of(plan: &MaskPlan, span: Span) -> ReplayCtx {
-        ReplayCtx {
-            span,
-            detectors: plan.detectors.generation(),
-            role: plan.role.generation(),
-            keys: plan.keys.generation(),
-            fields: plan.fields.generation,
-            scan: plan.scan,
-            limits: plan.limits,
-            audit_clear: plan.audit_clear,
-        }
+    pub fn new(scope: ScopeId, span: Span) -> ReplayCtx {
+        ReplayCtx { scope, span }
     }
 }
 
@@ -101,13 +87,14 @@ pub fn push_target(target: Option<FieldTarget>, place: &mut Vec<u8>) {
 ///
 /// | bytes | field |
 /// |---|---|
-/// | 0 | context index |
-/// | 1..3 | aux (a JSON container's height), u16 LE |
-/// | 3..5 | place length, u16 LE |
-/// | 5..9 | raw length, u32 LE |
-/// | 9..13 | output length, u32 LE |
-/// | 13..15 | counts, u16 LE; each: kind id (u16 LE), 1 if served clear, count (u32 LE) |
-const HEADER: usize = 15;
+/// | 0..8 | scope id, u64 LE |
+/// | 8 | span kind |
+/// | 9..11 | aux (a JSON container's height), u16 LE |
+/// | 11..13 | place length, u16 LE |
+/// | 13..17 | raw length, u32 LE |
+/// | 17..21 | output length, u32 LE |
+/// | 21..23 | counts, u16 LE; each: kind id (u16 LE), 1 if served clear, count (u32 LE) |
+const HEADER: usize = 23;
 const COUNT: usize = 7;
 
 fn u16_at(rec: &[u8], at: usize) -> usize {
@@ -118,9 +105,13 @@ fn u32_at(rec: &[u8], at: usize) -> usize {
     u32::from_le_bytes(rec[at..at + 4].try_into().expect("4 bytes")) as usize
 }
 
-/// Does record `rec` hold `raw` at `place`, made in the context of index `ctx`?
-fn holds(rec: &[u8], ctx: u8, place: &[u8], raw: &[u8]) -> bool {
-    if rec[0] != ctx || u16_at(rec, 3) != place.len() || u32_at(rec, 5) != raw.len() {
+/// Does record `rec` hold `raw` at `place`, made in `ctx`?
+fn holds(rec: &[u8], ctx: &ReplayCtx, place: &[u8], raw: &[u8]) -> bool {
+    if rec[0..8] != ctx.scope.to_le_bytes()
+        || rec[8] != ctx.span as u8
+        || u16_at(rec, 11) != place.len()
+        || u32_at(rec, 13) != raw.len()
+    {
         return false;
     }
     let p = HEADER + place.len();
@@ -138,9 +129,10 @@ const SAMPLE: usize = 512;
 /// span's ends was tried, and arrays of similar objects (tweets whose ids share their first
 /// digits) then collided in the index and replaced each other; a long span (a message with
 /// its body) differs from its neighbours within its first, middle or last 512 bytes.
-fn hash(ctx: u8, place: &[u8], raw: &[u8]) -> u32 {
+fn hash(ctx: &ReplayCtx, place: &[u8], raw: &[u8]) -> u32 {
     let mut h = FxHasher::default();
-    h.write_u8(ctx);
+    h.write_u64(ctx.scope.get());
+    h.write_u8(ctx.span as u8);
     h.write(place);
     if raw.len() <= HASHED_WHOLE {
         h.write(raw);
@@ -156,7 +148,7 @@ fn hash(ctx: u8, place: &[u8], raw: &[u8]) -> u32 {
 }
 
 thread_local! {
-    static SPANS: RefCell<RecordLog<ReplayCtx>> = RefCell::new(RecordLog::new(ENTRIES, LOG_BYTES));
+    static SPANS: RefCell<RecordLog> = const { RefCell::new(RecordLog::new(ENTRIES, LOG_BYTES, Cache::Spans)) };
 }
 
 /// If the span `raw` was masked at `place` in `ctx`, with an aux of at most `max_aux`:
@@ -171,13 +163,12 @@ pub fn replay(
 ) -> Option<usize> {
     SPANS.with(|log| {
         let mut log = log.borrow_mut();
-        let c = log.ctx_index(ctx)?;
         let mut aux = 0;
-        let matches = |rec: &[u8]| holds(rec, c, place, raw) && u16_at(rec, 1) <= max_aux;
-        let hit = log.get(hash(c, place, raw), matches, |rec| {
-            aux = u16_at(rec, 1);
+        let matches = |rec: &[u8]| holds(rec, ctx, place, raw) && u16_at(rec, 9) <= max_aux;
+        let hit = log.get(hash(ctx, place, raw), matches, |rec| {
+            aux = u16_at(rec, 9);
             let at = HEADER + place.len() + raw.len();
-            let rep_len = u32_at(rec, 9);
+            let rep_len = u32_at(rec, 17);
             out.extend_from_slice(&rec[at..at + rep_len]);
             for c in rec[at + rep_len..].chunks_exact(COUNT) {
                 let kind = KindId(u16::from_le_bytes([c[0], c[1]]));
@@ -214,16 +205,16 @@ pub fn remember(
     }
     SPANS.with(|log| {
         let mut log = log.borrow_mut();
-        let c = log.ctx_index_or_insert(ctx);
         let mut header = [0u8; HEADER];
-        header[0] = c;
-        header[1..3].copy_from_slice(&aux.to_le_bytes());
-        header[3..5].copy_from_slice(&place_len.to_le_bytes());
-        header[5..9].copy_from_slice(&(raw.len() as u32).to_le_bytes());
-        header[9..13].copy_from_slice(&(rep.len() as u32).to_le_bytes());
-        header[13..15].copy_from_slice(&n.to_le_bytes());
+        header[0..8].copy_from_slice(&ctx.scope.to_le_bytes());
+        header[8] = ctx.span as u8;
+        header[9..11].copy_from_slice(&aux.to_le_bytes());
+        header[11..13].copy_from_slice(&place_len.to_le_bytes());
+        header[13..17].copy_from_slice(&(raw.len() as u32).to_le_bytes());
+        header[17..21].copy_from_slice(&(rep.len() as u32).to_le_bytes());
+        header[21..23].copy_from_slice(&n.to_le_bytes());
         let len = HEADER + place.len() + raw.len() + rep.len() + COUNT * counts.len();
-        log.insert(hash(c, place, raw), len, |log| {
+        log.insert(hash(&ctx, place, raw), len, |log| {
             log.extend_from_slice(&header);
             log.extend_from_slice(place);
             log.extend_from_slice(raw);

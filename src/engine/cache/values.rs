@@ -5,20 +5,20 @@
 //! agent loads them, every refresh), so most strings that pass the detectors' prefilter
 //! (phone numbers, addresses, message ids, timestamps) were scanned moments ago. Replaying the
 //! result costs a hash lookup instead of the candidate regex, the validators, the action
-//! and the escaping. An entry is used only with the same detectors, role, key ring and
-//! scan list (each compiled object has its own [`generation`](crate::next_generation),
-//! so a reload never reuses an entry), and only in the format that wrote it ([`Flavor`]: a
-//! JSON replacement is quoted and JSON-escaped, an HTML one escaped for HTML). Like the token cache, it holds values this thread
+//! and the escaping. An entry is used only under the [`ScopeId`] it was made with (one rule
+//! set, role, key ring and scan list: see [`scope`](super::scope)), and only in the format
+//! that wrote it ([`Flavor`]: a JSON replacement is quoted and JSON-escaped, an HTML one
+//! escaped for HTML). Like the token cache, it holds values this thread
 //! has just masked (docs/threat-model.md).
 //!
 //! The records live in a [`RecordLog`] (why a log, and its bounds, are explained there):
 //! [`ENTRIES`] records or [`LOG_BYTES`] bytes per generation. Only strings up to
 //! [`MAX_LEN`] bytes are cached.
-use crate::cache::record_log::RecordLog;
-use crate::detect::DetectorSet;
+use super::record_log::RecordLog;
+use super::scope::ScopeId;
+use super::stats::Cache;
 use crate::vocab::counts::MatchCounts;
 use crate::vocab::kind::KindId;
-use crate::vocab::plan::MaskPlan;
 use rustc_hash::FxHasher;
 use std::cell::RefCell;
 use std::hash::Hasher;
@@ -35,32 +35,10 @@ const LOG_BYTES: usize = 4 << 20;
 pub enum Flavor {
     /// A JSON string's raw bytes between the quotes; the replacement is a quoted, escaped
     /// JSON string.
-    JsonString,
+    JsonString = 1,
     /// HTML text or an attribute value with character references; the replacement is
     /// escaped for HTML.
-    HtmlText,
-}
-
-/// What a scan result depends on besides the string.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ScanCtx {
-    detectors: u64,
-    role: u64,
-    keys: u64,
-    scan: DetectorSet,
-    flavor: Flavor,
-}
-
-impl ScanCtx {
-    pub fn of(plan: &MaskPlan, flavor: Flavor) -> ScanCtx {
-        ScanCtx {
-            detectors: plan.detectors.generation(),
-            role: plan.role.generation(),
-            keys: plan.keys.generation(),
-            scan: plan.scan,
-            flavor,
-        }
-    }
+    HtmlText = 2,
 }
 
 /// Findings counted per entry, at most (a value with more is not cached).
@@ -72,11 +50,13 @@ const MAX_COUNTS: usize = 2;
 /// |---|---|
 /// | 0 | raw length |
 /// | 1..3 | replacement length, little endian (0 and not replaced: kept as is) |
-/// | 3 | context index |
-/// | 4 | 1 when replaced |
-/// | 5 | findings counted (≤ [`MAX_COUNTS`]) |
-/// | 6..12 | per finding: kind id (u16 LE), 1 when served in the clear |
-const HEADER: usize = 12;
+/// | 3..11 | scope id (u64 LE) |
+/// | 11 | flavor |
+/// | 12 | 1 when replaced |
+/// | 13 | findings counted (≤ [`MAX_COUNTS`]) |
+/// | 14..20 | per finding: kind id (u16 LE), 1 when served in the clear |
+const HEADER: usize = 20;
+const COUNTS_AT: usize = 14;
 
 /// The result of a scan, as recorded.
 struct Scanned<'a> {
@@ -86,43 +66,47 @@ struct Scanned<'a> {
 }
 
 thread_local! {
-    static VALUES: RefCell<RecordLog<ScanCtx>> = RefCell::new(RecordLog::new(ENTRIES, LOG_BYTES));
+    static VALUES: RefCell<RecordLog> = const { RefCell::new(RecordLog::new(ENTRIES, LOG_BYTES, Cache::Values)) };
 }
 
-fn hash(raw: &[u8], ctx: u8) -> u32 {
+fn hash(raw: &[u8], scope: ScopeId, flavor: Flavor) -> u32 {
     let mut h = FxHasher::default();
-    h.write_u8(ctx);
+    h.write_u64(scope.get());
+    h.write_u8(flavor as u8);
     h.write(raw);
     let h = h.finish();
     (h ^ (h >> 32)) as u32
 }
 
-/// Does record `rec` hold `raw`, made in context `ctx`?
-fn holds(rec: &[u8], raw: &[u8], ctx: u8) -> bool {
+/// Does record `rec` hold `raw`, made under `scope` for `flavor`?
+fn holds(rec: &[u8], raw: &[u8], scope: ScopeId, flavor: Flavor) -> bool {
     let raw_len = usize::from(rec[0]);
-    rec[3] == ctx && rec.get(HEADER..HEADER + raw_len) == Some(raw)
+    rec[3..11] == scope.to_le_bytes()
+        && rec[11] == flavor as u8
+        && rec.get(HEADER..HEADER + raw_len) == Some(raw)
 }
 
-/// If `raw` was scanned with `ctx`: appends its replacement to `rep` (if it has one),
-/// counts its findings, and returns whether it is replaced.
+/// If `raw` was scanned under `scope` for `flavor`: appends its replacement to `rep` (if
+/// it has one), counts its findings, and returns whether it is replaced.
 pub fn replay(
-    ctx: ScanCtx,
+    scope: ScopeId,
+    flavor: Flavor,
     raw: &[u8],
     rep: &mut Vec<u8>,
     counts: &mut MatchCounts,
 ) -> Option<bool> {
     VALUES.with(|values| {
         let mut values = values.borrow_mut();
-        let at = values.ctx_index(&ctx)?;
         let mut replaced = false;
         let hit = values.get(
-            hash(raw, at),
-            |rec| holds(rec, raw, at),
+            hash(raw, scope, flavor),
+            |rec| holds(rec, raw, scope, flavor),
             |rec| {
-                for c in rec[6..6 + 3 * usize::from(rec[5])].chunks_exact(3) {
+                let n = usize::from(rec[13]);
+                for c in rec[COUNTS_AT..COUNTS_AT + 3 * n].chunks_exact(3) {
                     counts.bump(KindId(u16::from_le_bytes([c[0], c[1]])), c[2] == 1);
                 }
-                replaced = rec[4] == 1;
+                replaced = rec[12] == 1;
                 if replaced {
                     rep.extend_from_slice(&rec[HEADER + usize::from(rec[0])..]);
                 }
@@ -132,12 +116,13 @@ pub fn replay(
     })
 }
 
-/// Records the result of scanning `raw` with `ctx`: its replacement if it is replaced,
+/// Records the result of scanning `raw` under `scope` for `flavor`: its replacement if it is replaced,
 /// and its findings' kinds with whether each was served in the clear. Strings longer than
 /// [`MAX_LEN`], replacements longer than 64 KiB and values with more than [`MAX_COUNTS`]
 /// findings are not recorded.
 pub fn remember(
-    ctx: ScanCtx,
+    scope: ScopeId,
+    flavor: Flavor,
     raw: &[u8],
     rep: Option<&[u8]>,
     found: impl Iterator<Item = (KindId, bool)>,
@@ -162,23 +147,28 @@ pub fn remember(
     };
     VALUES.with(|values| {
         let mut values = values.borrow_mut();
-        let at = values.ctx_index_or_insert(ctx);
         let mut header = [0u8; HEADER];
         header[0] = raw_len;
         header[1..3].copy_from_slice(&rep_len.to_le_bytes());
-        header[3] = at;
-        header[4] = u8::from(scanned.rep.is_some());
-        header[5] = scanned.n as u8;
+        header[3..11].copy_from_slice(&scope.to_le_bytes());
+        header[11] = flavor as u8;
+        header[12] = u8::from(scanned.rep.is_some());
+        header[13] = scanned.n as u8;
         for (i, &(kind, clear)) in scanned.counts.iter().enumerate() {
-            header[6 + 3 * i..8 + 3 * i].copy_from_slice(&kind.0.to_le_bytes());
-            header[8 + 3 * i] = u8::from(clear);
+            let at = COUNTS_AT + 3 * i;
+            header[at..at + 2].copy_from_slice(&kind.0.to_le_bytes());
+            header[at + 2] = u8::from(clear);
         }
         let rep = scanned.rep.unwrap_or_default();
-        values.insert(hash(raw, at), HEADER + raw.len() + rep.len(), |log| {
-            log.extend_from_slice(&header);
-            log.extend_from_slice(raw);
-            log.extend_from_slice(rep);
-        });
+        values.insert(
+            hash(raw, scope, flavor),
+            HEADER + raw.len() + rep.len(),
+            |log| {
+                log.extend_from_slice(&header);
+                log.extend_from_slice(raw);
+                log.extend_from_slice(rep);
+            },
+        );
     })
 }
 
@@ -191,20 +181,23 @@ pub(crate) fn clear_thread_cache() {
 mod tests {
     use super::*;
 
-    fn ctx(n: u64) -> ScanCtx {
-        ScanCtx {
-            detectors: n,
-            role: 1,
-            keys: 1,
-            scan: DetectorSet::default(),
-            flavor: Flavor::JsonString,
-        }
+    fn ctx(n: u64) -> ScopeId {
+        ScopeId::for_test(n)
     }
 
-    fn replayed(c: ScanCtx, raw: &[u8]) -> Option<(bool, Vec<u8>, MatchCounts)> {
+    fn remember(
+        c: ScopeId,
+        raw: &[u8],
+        rep: Option<&[u8]>,
+        found: impl Iterator<Item = (KindId, bool)>,
+    ) {
+        super::remember(c, Flavor::JsonString, raw, rep, found)
+    }
+
+    fn replayed(c: ScopeId, raw: &[u8]) -> Option<(bool, Vec<u8>, MatchCounts)> {
         let mut rep = Vec::new();
         let mut counts = MatchCounts::default();
-        let r = replay(c, raw, &mut rep, &mut counts)?;
+        let r = replay(c, Flavor::JsonString, raw, &mut rep, &mut counts)?;
         Some((r, rep, counts))
     }
 
@@ -228,8 +221,17 @@ mod tests {
         assert_eq!(counts, want);
         let (replaced, rep, _) = replayed(ctx(1), b"order 2025").unwrap();
         assert!(!replaced && rep.is_empty());
-        // Another context, or another string, is a miss.
+        // Another scope, another flavor, or another string, is a miss.
         assert!(replayed(ctx(2), b"+55 11 91234-5678").is_none());
+        let (mut rep, mut counts) = (Vec::new(), MatchCounts::default());
+        let html = replay(
+            ctx(1),
+            Flavor::HtmlText,
+            b"+55 11 91234-5678",
+            &mut rep,
+            &mut counts,
+        );
+        assert!(html.is_none() && rep.is_empty());
         assert!(replayed(ctx(1), b"+55 11 91234-5679").is_none());
         // Too many findings: not recorded.
         remember(ctx(1), b"x", None, [(KindId(1), true); 3].into_iter());

@@ -22,7 +22,7 @@ use regex::Regex;
 pub struct DetectorId(pub u8);
 
 /// A set of detectors (a route's scan list), as a bit set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct DetectorSet(u64);
 
 impl DetectorSet {
@@ -353,7 +353,7 @@ impl Detectors {
     }
 
     /// Which detectors these are, among those this process compiled.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 

@@ -580,7 +580,7 @@ thread_local! {
     /// lock): inbox traffic repeats the same contacts' numbers across responses, and a
     /// parse costs microseconds. Bounded ([`Memo`](crate::cache::memo::Memo)).
     static INTL_CACHE: std::cell::RefCell<crate::cache::memo::Memo<u64, Option<Intl>>> =
-        std::cell::RefCell::new(crate::cache::memo::Memo::new(INTL_CACHE_ENTRIES));
+        std::cell::RefCell::new(crate::cache::memo::Memo::new(INTL_CACHE_ENTRIES, crate::cache::stats::Cache::Numbers));
 }
 
 const INTL_CACHE_ENTRIES: usize = 16384;
@@ -600,7 +600,7 @@ fn parse_international(digits: &[u8]) -> Option<Intl> {
         .iter()
         .fold(0u64, |k, &b| k * 10 + u64::from(b - b'0'))
         | (digits.len() as u64) << 56;
-    if let Some(hit) = INTL_CACHE.with(|c| c.borrow_mut().get_with(&key, Clone::clone)) {
+    if let Some(hit) = INTL_CACHE.with(|c| c.borrow_mut().get_with(&key, |v| Some(v.clone()))) {
         return hit;
     }
     let verdict = parse_international_uncached(digits);

@@ -35,7 +35,7 @@ pub struct FieldRules {
     /// Unique to each `FieldRules` of this process (see
     /// [`next_generation`](crate::next_generation)): caches that outlive a response key
     /// their entries by it.
-    pub generation: u64,
+    generation: u64,
 }
 
 impl Default for FieldRules {
@@ -51,6 +51,25 @@ impl Default for FieldRules {
 }
 
 impl FieldRules {
+    /// The field rules of one route, with an identity of their own.
+    pub fn new(
+        json: JsonFields,
+        csv_columns: Vec<(String, FieldTarget)>,
+        html: Vec<(String, Option<String>, FieldTarget)>,
+    ) -> FieldRules {
+        FieldRules {
+            json,
+            csv_columns,
+            html,
+            ..FieldRules::default()
+        }
+    }
+
+    /// This object's identity (see [`Scope`](crate::vocab::plan::Scope)).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// The parsed selectors of [`Self::html`], in the same order (`None` where one does not
     /// parse; the rule compiler rejects those, so it only happens for hand-built rules).
     /// Parsed once per route, not per response.

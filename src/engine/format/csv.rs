@@ -84,12 +84,13 @@ impl CsvMasker {
     /// A masker for another delimiter (`b'\t'` for tab-separated values).
     pub fn with_delimiter(plan: MaskPlan, delimiter: u8) -> Self {
         let passthrough = plan.is_passthrough();
+        let values = ValueMasker::new(plan);
         CsvMasker {
-            replay: (!passthrough).then(|| ReplayCtx::of(&plan, Span::CsvRecord)),
+            replay: (!passthrough).then(|| ReplayCtx::new(values.scope(), Span::CsvRecord)),
             place: Vec::new(),
             snap: Vec::new(),
             found: Vec::new(),
-            values: ValueMasker::new(plan),
+            values,
             passthrough,
             delimiter,
             rdr: ReaderBuilder::new().delimiter(delimiter).build(),
@@ -117,13 +118,13 @@ impl CsvMasker {
     fn cap(&self) -> MaskError {
         MaskError::CapExceeded {
             what: "CSV record",
-            cap: self.values.plan.limits.max_value,
+            cap: self.values.plan().limits().max_value,
         }
     }
 
     /// Feeds bytes to csv-core; emits each record as it completes. Empty `input` means the end.
     fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
-        let cap = self.values.plan.limits.max_value;
+        let cap = self.values.plan().limits().max_value;
         let at_end = input.is_empty();
         loop {
             let (res, nin, nout, nend) = self.rdr.read_record(
@@ -179,7 +180,7 @@ impl CsvMasker {
     fn record(&mut self, out: &mut Vec<u8>) {
         let n = self.elen;
         if self.columns.is_none() {
-            let rules = &self.values.plan.fields.csv_columns;
+            let rules = &self.values.plan().fields().csv_columns;
             let cols = (0..n)
                 .map(|i| {
                     let name = String::from_utf8_lossy(self.field(i));
@@ -203,10 +204,11 @@ impl CsvMasker {
         let cols = self.columns.take().unwrap_or_default();
         match self.replay {
             Some(ctx) if (REPLAY_MIN..=spans::MAX_LEN).contains(&self.raw.len()) => {
+                let kinds = self.values.plan().kinds().len();
                 let counts = &mut self.values.counts;
                 if spans::replay(&ctx, &self.place, &self.raw, 0, out, counts).is_none() {
                     self.snap.clear();
-                    counts.snapshot(self.values.plan.kinds.len(), &mut self.snap);
+                    counts.snapshot(kinds, &mut self.snap);
                     let from = out.len();
                     self.emit(out, n, &cols);
                     self.found.clear();
@@ -231,7 +233,7 @@ impl CsvMasker {
         let mut changed = std::mem::take(&mut self.changed);
         changed.clear();
         self.line.clear();
-        let route_scan = self.values.plan.scan;
+        let route_scan = self.values.plan().scan();
         for i in 0..n {
             let start = if i == 0 { 0 } else { self.ends[i - 1] };
             let end = self.ends[i];
@@ -246,7 +248,7 @@ impl CsvMasker {
                 None => Some(route_scan),
             };
             if let Some(set) = scan {
-                if !self.values.plan.detectors.may_match(bytes, set) {
+                if !self.values.plan().detectors().may_match(bytes, set) {
                     continue;
                 }
             }
@@ -264,7 +266,7 @@ impl CsvMasker {
                     hit
                 }
                 None => {
-                    !self.values.plan.scan.is_empty()
+                    !self.values.plan().scan().is_empty()
                         && self.values.mask_text(&text, &mut self.cell)
                 }
             };
@@ -488,8 +490,8 @@ routes:
 "#;
 
     fn mask(p: &MaskPlan, input: &str) -> String {
-        let make = || Box::new(CsvMasker::new(p.clone())) as Box<dyn Masker + Send>;
-        String::from_utf8(assert_chunk_invariant(&make, input.as_bytes())).unwrap()
+        let make = |p| Box::new(CsvMasker::new(p)) as Box<dyn Masker + Send>;
+        String::from_utf8(assert_chunk_invariant(&make, p, input.as_bytes())).unwrap()
     }
 
     #[test]

@@ -105,7 +105,7 @@ impl SniffMasker {
             || (h.len() >= 4 && h.iter().step_by(2).take(4).all(|b| *b == 0))
             || (h.len() >= 4 && h.iter().skip(1).step_by(2).take(4).all(|b| *b == 0));
         // A role that sees everything in the clear is never refused: nothing is hidden.
-        let clear = self.plan.as_ref().is_some_and(|p| p.role.is_all_clear());
+        let clear = self.plan.as_ref().is_some_and(|p| p.role().is_all_clear());
         if utf16 && !h.is_empty() && !clear {
             return Err(Self::refuse("UTF-16 or UTF-32 (every masker reads UTF-8)"));
         }
@@ -115,7 +115,7 @@ impl SniffMasker {
             return Ok(None);
         }
         let plan = self.plan.take().expect("decided once");
-        let has_json_rules = !plan.fields.json.is_empty();
+        let has_json_rules = !plan.fields().json.is_empty();
         let format = match (first, self.label) {
             (Some(b'{' | b'['), _) => Format::Json,
             (_, Label::Known(f)) => f,

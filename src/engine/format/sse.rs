@@ -129,7 +129,7 @@ impl SseMasker {
             }
             self.line_start = next;
         }
-        let cap = self.values.plan.limits.max_value;
+        let cap = self.values.plan().limits().max_value;
         if self.buf.len() > cap {
             return Err(MaskError::CapExceeded {
                 what: "SSE event",
@@ -141,7 +141,7 @@ impl SseMasker {
 
     /// Masks and emits `buf[..len]` (one event, blank line included).
     fn dispatch(&mut self, len: usize, out: &mut Vec<u8>) -> Result<(), MaskError> {
-        let cap = self.values.plan.limits.max_value;
+        let cap = self.values.plan().limits().max_value;
         if len > cap {
             return Err(MaskError::CapExceeded {
                 what: "SSE event",
@@ -159,7 +159,8 @@ impl SseMasker {
 
     fn mask_event(&mut self, event: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
         if self.passthrough
-            || (self.values.plan.scan.is_empty() && self.values.plan.fields.json.words() == 0)
+            || (self.values.plan().scan().is_empty()
+                && self.values.plan().fields().json.words() == 0)
         {
             out.extend_from_slice(event);
             return Ok(());
@@ -245,7 +246,7 @@ impl SseMasker {
     fn mask_payload(&mut self, data: &str) -> bool {
         let first = data.trim_start().as_bytes().first().copied();
         if matches!(first, Some(b'{' | b'[')) {
-            let mut m = JsonMasker::new(self.values.plan.clone());
+            let mut m = JsonMasker::new(self.values.plan().clone());
             self.json_out.clear();
             let r = m
                 .push(data.as_bytes(), &mut self.json_out)
@@ -262,7 +263,7 @@ impl SseMasker {
             }
             // Not JSON after all: scan it as text.
         }
-        if self.values.plan.scan.is_empty() {
+        if self.values.plan().scan().is_empty() {
             return false;
         }
         self.values.mask_text(data, &mut self.masked)
@@ -352,8 +353,8 @@ mod tests {
     const FIXTURE: &str = include_str!("../../../tests/data/sse/messages.txt");
 
     fn mask(p: &MaskPlan, input: &str) -> String {
-        let make = || Box::new(SseMasker::new(p.clone())) as Box<dyn Masker + Send>;
-        String::from_utf8(assert_chunk_invariant(&make, input.as_bytes())).unwrap()
+        let make = |p| Box::new(SseMasker::new(p)) as Box<dyn Masker + Send>;
+        String::from_utf8(assert_chunk_invariant(&make, p, input.as_bytes())).unwrap()
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //!
 //! [`ValueMasker`] is the one place where findings meet actions; every format masker
 //! (JSON strings, HTML text nodes, CSV cells, SSE data) calls it on decoded values.
+use crate::cache::memos;
+use crate::cache::scope::{self, ScopeId};
 use crate::detect::Finding;
 use crate::vocab::action::Action;
 use crate::vocab::counts::MatchCounts;
@@ -9,98 +11,36 @@ use crate::vocab::kind::KindId;
 use crate::vocab::plan::MaskPlan;
 use crate::{MaskError, Masker};
 
-/// Tokens and hashes already computed on this thread. A contact's number repeats in many
-/// fields of a response, and the same contact lists are served again and again; AES-SIV
-/// and HMAC cost far more than a lookup. Tokens are deterministic, so a cached one is the
-/// one that would be computed. An entry is used only for the same key ring (a reload makes
-/// a new one), kind and action. Bounded ([`Memo`](crate::cache::memo::Memo)). It holds values
-/// this thread has just masked, as the worker's buffers do (see docs/threat-model.md).
-struct Token {
-    ring: u64,
-    /// The rule set (its detectors' generation): a kind id names another kind after a
-    /// reload that kept the keys, and the kind's name is part of the token.
-    rules: u64,
-    kind: KindId,
-    hash: bool,
-    done: Box<str>,
-}
-
-const TOKEN_CACHE_ENTRIES: usize = 16384;
-
-thread_local! {
-    static TOKENS: std::cell::RefCell<crate::cache::memo::Memo<Box<str>, Token>> =
-        std::cell::RefCell::new(crate::cache::memo::Memo::new(TOKEN_CACHE_ENTRIES));
-}
-
-/// Longest value whose findings are cached.
-const FINDINGS_CACHE_MAX_LEN: usize = 256;
-const FINDINGS_CACHE_ENTRIES: usize = 16384;
-
-/// What the detectors found in a value (findings depend on the detectors and the scan
-/// list only; the role's actions are applied afterwards).
-type FoundIn = ((u64, crate::detect::DetectorSet), Box<[Finding]>);
-
-/// The replacement of a field rule's value, and what it was made with (detectors, role and
-/// key ring generations, kind).
-type FieldDone = ((u64, u64, u64, KindId), Box<str>);
-
-thread_local! {
-    /// Replacements of short values that field rules name, made on this thread.
-    static FIELDS: std::cell::RefCell<crate::cache::memo::Memo<Box<str>, FieldDone>> =
-        std::cell::RefCell::new(crate::cache::memo::Memo::new(FINDINGS_CACHE_ENTRIES));
-    /// Findings of short values scanned on this thread, keyed by the text; entries carry
-    /// the detectors' generation and the scan list they were made with.
-    static FINDINGS: std::cell::RefCell<crate::cache::memo::Memo<Box<str>, FoundIn>> =
-        std::cell::RefCell::new(crate::cache::memo::Memo::new(FINDINGS_CACHE_ENTRIES));
-}
-
-/// Forgets this thread's cached tokens, findings and field replacements (see
-/// [`clear_thread_caches`](crate::clear_thread_caches)).
-pub(crate) fn clear_thread_cache() {
-    TOKENS.with(|c| c.borrow_mut().clear());
-    FINDINGS.with(|c| c.borrow_mut().clear());
-    FIELDS.with(|c| c.borrow_mut().clear());
-}
-
 /// Applies the role's action for `kind` to `raw`, appending the replacement to `out`.
-fn apply_action(plan: &MaskPlan, kind: KindId, raw: &str, normalized: &str, out: &mut String) {
-    let action = plan.role.action(kind);
+/// Tokens and hashes (the costly actions) are cached per scope ([`memos`]).
+fn apply_action(
+    plan: &MaskPlan,
+    scope: ScopeId,
+    kind: KindId,
+    raw: &str,
+    normalized: &str,
+    out: &mut String,
+) {
+    let action = plan.role().action(kind);
     if !matches!(action, Action::Token | Action::Hash) {
-        action.apply(plan.kinds.name(kind), raw, normalized, &plan.keys, out);
+        action.apply(plan.kinds().name(kind), raw, normalized, plan.keys(), out);
         return;
     }
-    let ring = plan.keys.generation();
-    let rules = plan.detectors.generation();
-    let hash = *action == Action::Hash;
-    TOKENS.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        let hit = cache.get_with(normalized, |m| {
-            let same = m.ring == ring && m.rules == rules && m.kind == kind && m.hash == hash;
-            if same {
-                out.push_str(&m.done);
-            }
-            same
-        });
-        if hit == Some(true) {
-            return;
-        }
-        let from = out.len();
-        action.apply(plan.kinds.name(kind), raw, normalized, &plan.keys, out);
-        let token = Token {
-            ring,
-            rules,
-            kind,
-            hash,
-            done: out[from..].into(),
-        };
-        cache.insert(normalized.into(), token);
-    });
+    let tag = memos::token_tag(kind, *action == Action::Hash);
+    if memos::replay_token(scope, tag, normalized, out) {
+        return;
+    }
+    let from = out.len();
+    action.apply(plan.kinds().name(kind), raw, normalized, plan.keys(), out);
+    memos::remember_token(scope, tag, normalized, &out[from..]);
 }
 
 /// Masks decoded values with a plan; keeps its scratch buffers between calls.
 #[derive(Debug)]
 pub struct ValueMasker {
-    pub plan: MaskPlan,
+    plan: MaskPlan,
+    /// The plan's scope, as the caches know it ([`crate::cache::scope`]).
+    scope: ScopeId,
     findings: Vec<Finding>,
     cache: crate::detect::ScanCache,
     splice_scratch: String,
@@ -110,6 +50,7 @@ pub struct ValueMasker {
 impl ValueMasker {
     pub fn new(plan: MaskPlan) -> Self {
         ValueMasker {
+            scope: scope::enter(plan.scope()),
             plan,
             findings: Vec::new(),
             cache: Default::default(),
@@ -121,34 +62,37 @@ impl ValueMasker {
     /// Sets the detectors that free-text values run through; returns the previous set.
     /// (A field rule may narrow them for one value: [`FieldTarget::Scan`](crate::vocab::plan::FieldTarget::Scan).)
     pub fn set_scan(&mut self, scan: crate::detect::DetectorSet) -> crate::detect::DetectorSet {
-        std::mem::replace(&mut self.plan.scan, scan)
+        let old = self.plan.set_scan(scan);
+        if old != scan {
+            self.scope = scope::enter(self.plan.scope());
+        }
+        old
+    }
+
+    /// The plan values are masked with.
+    pub fn plan(&self) -> &MaskPlan {
+        &self.plan
+    }
+
+    /// The plan's scope id: what every cache entry this masker reads or writes is keyed by.
+    pub fn scope(&self) -> ScopeId {
+        self.scope
     }
 
     /// Scans `text[scan_from..]` with the route's detectors; the findings are left in
     /// [`Self::findings`]. Returns whether any finding needs a change.
     pub fn scan(&mut self, text: &str, scan_from: usize) -> bool {
         self.findings.clear();
-        let (detectors, scan) = (&self.plan.detectors, self.plan.scan);
-        if scan_from == 0 && text.len() <= FINDINGS_CACHE_MAX_LEN {
+        let (detectors, scan) = (&self.plan.detectors(), self.plan.scan());
+        if scan_from == 0 && text.len() <= memos::MAX_LEN {
             // Short values (a cell, a text node, a JSON string) repeat across responses:
             // their findings are cached per thread, behind the prefilter.
             if !detectors.may_match(text.as_bytes(), scan) {
                 return false;
             }
-            let ctx = (detectors.generation(), scan);
-            let findings = &mut self.findings;
-            let hit = FINDINGS.with(|c| {
-                c.borrow_mut().get_with(text, |(at, found)| {
-                    if *at == ctx {
-                        findings.extend(found.iter().cloned());
-                    }
-                    *at == ctx
-                })
-            }) == Some(true);
-            if !hit {
+            if !memos::replay_findings(self.scope, text, &mut self.findings) {
                 detectors.scan_with(text, 0, scan, &mut self.findings, &mut self.cache);
-                let found = self.findings.clone().into_boxed_slice();
-                FINDINGS.with(|c| c.borrow_mut().insert(text.into(), (ctx, found)));
+                memos::remember_findings(self.scope, text, &self.findings);
             }
         } else {
             detectors.scan_with(text, scan_from, scan, &mut self.findings, &mut self.cache);
@@ -161,14 +105,14 @@ impl ValueMasker {
     /// prefiltered again nor stored twice.
     pub fn scan_uncached(&mut self, text: &str) -> bool {
         self.findings.clear();
-        let (detectors, scan) = (&self.plan.detectors, self.plan.scan);
+        let (detectors, scan) = (&self.plan.detectors(), self.plan.scan());
         detectors.scan_with(text, 0, scan, &mut self.findings, &mut self.cache);
         self.any_to_change()
     }
 
     /// Does any finding of the last scan need a change for this role?
     fn any_to_change(&self) -> bool {
-        let role = &self.plan.role;
+        let role = &self.plan.role();
         self.findings
             .iter()
             .any(|f| *role.action(f.kind) != Action::Clear)
@@ -181,7 +125,7 @@ impl ValueMasker {
     /// The kind of each finding of the last scan, and whether the role sees it in the
     /// clear: what the [`value_cache`](crate::cache::values) records to count a replay.
     pub fn finding_counts(&self) -> impl Iterator<Item = (KindId, bool)> + '_ {
-        let role = &self.plan.role;
+        let role = &self.plan.role();
         self.findings
             .iter()
             .map(|f| (f.kind, *role.action(f.kind) == Action::Clear))
@@ -198,10 +142,11 @@ impl ValueMasker {
         {
             out.push_str(&text[at..f.start]);
             let raw = &text[f.start..f.end];
-            let action = self.plan.role.action(f.kind);
+            let action = self.plan.role().action(f.kind);
             self.counts.bump(f.kind, *action == Action::Clear);
             apply_action(
                 &self.plan,
+                self.scope,
                 f.kind,
                 raw,
                 f.normalized.as_deref().unwrap_or(raw),
@@ -242,7 +187,7 @@ impl ValueMasker {
                 (f.start, f.end, f.kind)
             };
             let (rs, re) = (raw_at(start), raw_at(end));
-            if rs < at || *self.plan.role.action(kind) == Action::Clear {
+            if rs < at || *self.plan.role().action(kind) == Action::Clear {
                 self.counts.bump(kind, true);
                 continue;
             }
@@ -269,7 +214,7 @@ impl ValueMasker {
 
     /// Whether this role sees `kind` in the clear.
     pub fn is_clear(&self, kind: KindId) -> bool {
-        *self.plan.role.action(kind) == Action::Clear
+        *self.plan.role().action(kind) == Action::Clear
     }
 
     /// Masks a value that a field rule says is PII of `kind`, whatever it looks like.
@@ -277,7 +222,7 @@ impl ValueMasker {
     /// detectors (a contact "name" that is a phone number). Returns whether it wrote a
     /// changed value.
     pub fn mask_field(&mut self, kind: KindId, value: &str, out: &mut String) -> bool {
-        let action = self.plan.role.action(kind);
+        let action = self.plan.role().action(kind);
         if *action == Action::Clear {
             self.counts.bump(kind, true);
             return self.mask_text(value, out);
@@ -288,40 +233,29 @@ impl ValueMasker {
         self.counts.bump(kind, false);
         // A field's value (a contact's phone, e-mail, name) repeats across responses: its
         // replacement is cached per thread, keyed by everything it depends on.
-        let cached = value.len() <= FINDINGS_CACHE_MAX_LEN;
-        let ctx = (
-            self.plan.detectors.generation(),
-            self.plan.role.generation(),
-            self.plan.keys.generation(),
-            kind,
-        );
-        if cached {
-            let hit = FIELDS.with(|c| {
-                c.borrow_mut().get_with(value, |(at, done)| {
-                    if *at == ctx {
-                        out.push_str(done);
-                    }
-                    *at == ctx
-                })
-            }) == Some(true);
-            if hit {
-                return true;
-            }
+        let tag = u32::from(kind.0);
+        if memos::replay_field(self.scope, tag, value, out) {
+            return true;
         }
         let from = out.len();
-        let normalized = self.plan.detectors.normalize(kind, value);
+        let normalized = self.plan.detectors().normalize(kind, value);
         apply_action(
             &self.plan,
+            self.scope,
             kind,
             value,
             normalized.as_deref().unwrap_or(value),
             out,
         );
-        if cached {
-            let done: Box<str> = out[from..].into();
-            FIELDS.with(|c| c.borrow_mut().insert(value.into(), (ctx, done)));
-        }
+        memos::remember_field(self.scope, tag, value, &out[from..]);
         true
+    }
+}
+
+impl Drop for ValueMasker {
+    /// A document is done: its cache counts join the process totals (the metrics).
+    fn drop(&mut self) {
+        crate::cache::stats::flush();
     }
 }
 
@@ -351,7 +285,7 @@ pub struct TextMasker {
 
 impl TextMasker {
     pub fn new(plan: MaskPlan) -> Self {
-        let window = plan.detectors.max_match_len() + 8;
+        let window = plan.detectors().max_match_len() + 8;
         TextMasker {
             values: ValueMasker::new(plan),
             buf: Vec::new(),

@@ -723,12 +723,7 @@ impl Compiler {
             methods,
             websocket: r.matcher.websocket,
             scan,
-            fields: Arc::new(FieldRules {
-                json,
-                csv_columns,
-                html,
-                ..FieldRules::default()
-            }),
+            fields: Arc::new(FieldRules::new(json, csv_columns, html)),
             on_unknown,
             passthrough: r.passthrough,
             detokenize: Arc::new(detokenize),

@@ -99,15 +99,15 @@ impl RuleSet {
 
     /// The plan for masking one document of `route` for `role`.
     pub fn plan(&self, route: &Route, role: RoleId, keys: &Arc<KeyRing>) -> MaskPlan {
-        MaskPlan {
-            kinds: self.kinds.clone(),
-            detectors: self.detectors.clone(),
-            keys: keys.clone(),
-            role: self.roles[role.0].clone(),
-            scan: route.scan,
-            fields: route.fields.clone(),
-            limits: self.limits,
-            audit_clear: false,
-        }
+        MaskPlan::new(
+            self.kinds.clone(),
+            self.detectors.clone(),
+            keys.clone(),
+            self.roles[role.0].clone(),
+            route.scan,
+            route.fields.clone(),
+            self.limits,
+            false,
+        )
     }
 }

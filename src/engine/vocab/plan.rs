@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 /// Buffer caps. Every buffer a masker keeps is bounded by one of these; going over fails
 /// closed ([`MaskError::CapExceeded`](crate::MaskError::CapExceeded)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Longest JSON string value, HTML text node, CSV record or SSE event held whole.
     /// Default 1 MiB.
@@ -31,26 +31,159 @@ impl Default for Limits {
     }
 }
 
+/// Everything a cached result may depend on besides its own bytes: the identities of the
+/// compiled objects a plan pairs (rule set, role, key ring, the route's field rules) and the
+/// plan's settings (scan list, caps, audit). Computed once, when the plan is made; its fields
+/// are private, so no cache can key by a part of it and forget the rest. Every cache that
+/// outlives a response ([`crate::cache`]) is keyed by it, as rustls keys its session
+/// cache by one server name and config identity.
+///
+/// A field added to [`MaskPlan`] that changes what a masker writes must be added here too;
+/// `MaskPlan::new` is the one place both are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Scope {
+    rules: u64,
+    role: u64,
+    keys: u64,
+    fields: u64,
+    scan: DetectorSet,
+    limits: Limits,
+    audit_clear: bool,
+}
+
 /// Everything a masker needs: detectors, the route's scan list and field rules, the
-/// role's actions, the keys, and the caps.
+/// role's actions, the keys, and the caps. Made by [`RuleSet::plan`](crate::rules::RuleSet::plan)
+/// only (the kinds, detectors, role and field rules of one compiled rule set), then
+/// adjusted by the methods below, each of which recomputes the [`Scope`].
 #[derive(Clone, Debug)]
 pub struct MaskPlan {
-    pub kinds: Arc<Kinds>,
-    pub detectors: Arc<Detectors>,
-    pub keys: Arc<KeyRing>,
-    pub role: Arc<RolePolicy>,
-    pub scan: DetectorSet,
-    pub fields: Arc<FieldRules>,
-    pub limits: Limits,
-    /// Run the detectors even for a role that sees everything in the clear, to count what
-    /// it was served (the audit log). The bytes still pass unchanged.
-    pub audit_clear: bool,
+    kinds: Arc<Kinds>,
+    detectors: Arc<Detectors>,
+    keys: Arc<KeyRing>,
+    role: Arc<RolePolicy>,
+    scan: DetectorSet,
+    fields: Arc<FieldRules>,
+    limits: Limits,
+    audit_clear: bool,
+    scope: Scope,
 }
 
 impl MaskPlan {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        kinds: Arc<Kinds>,
+        detectors: Arc<Detectors>,
+        keys: Arc<KeyRing>,
+        role: Arc<RolePolicy>,
+        scan: DetectorSet,
+        fields: Arc<FieldRules>,
+        limits: Limits,
+        audit_clear: bool,
+    ) -> MaskPlan {
+        let scope = Scope {
+            // The kinds are compiled with the detectors (one rule set): one identity.
+            rules: detectors.generation(),
+            role: role.generation(),
+            keys: keys.generation(),
+            fields: fields.generation(),
+            scan,
+            limits,
+            audit_clear,
+        };
+        MaskPlan {
+            kinds,
+            detectors,
+            keys,
+            role,
+            scan,
+            fields,
+            limits,
+            audit_clear,
+            scope,
+        }
+    }
+
+    fn rebuilt(self) -> MaskPlan {
+        MaskPlan::new(
+            self.kinds,
+            self.detectors,
+            self.keys,
+            self.role,
+            self.scan,
+            self.fields,
+            self.limits,
+            self.audit_clear,
+        )
+    }
+
+    /// The same plan with another role policy of the same rule set (a collection budget's
+    /// every-kind-redacted policy).
+    pub fn with_role(mut self, role: Arc<RolePolicy>) -> MaskPlan {
+        self.role = role;
+        self.rebuilt()
+    }
+
+    /// The same plan, scanning even for a role that sees everything in the clear, to count
+    /// what it was served (the audit log). The bytes still pass unchanged.
+    pub fn with_audit_clear(mut self, audit_clear: bool) -> MaskPlan {
+        self.audit_clear = audit_clear;
+        self.rebuilt()
+    }
+
+    /// The same plan with other caps.
+    pub fn with_limits(mut self, limits: Limits) -> MaskPlan {
+        self.limits = limits;
+        self.rebuilt()
+    }
+
+    /// Runs free text through `scan` only (a field rule that narrows the detectors for one
+    /// value). Returns the previous scan list.
+    pub(crate) fn set_scan(&mut self, scan: DetectorSet) -> DetectorSet {
+        let old = std::mem::replace(&mut self.scan, scan);
+        self.scope.scan = scan;
+        old
+    }
+
     /// True when the role sees everything in the clear and nothing needs counting:
     /// maskers copy bytes through.
     pub fn is_passthrough(&self) -> bool {
         self.role.is_all_clear() && !self.audit_clear
+    }
+
+    /// What every cache entry made with this plan is keyed by.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    pub fn kinds(&self) -> &Arc<Kinds> {
+        &self.kinds
+    }
+
+    pub fn detectors(&self) -> &Arc<Detectors> {
+        &self.detectors
+    }
+
+    pub fn keys(&self) -> &Arc<KeyRing> {
+        &self.keys
+    }
+
+    pub fn role(&self) -> &Arc<RolePolicy> {
+        &self.role
+    }
+
+    pub fn scan(&self) -> DetectorSet {
+        self.scan
+    }
+
+    pub fn fields(&self) -> &Arc<FieldRules> {
+        &self.fields
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn audit_clear(&self) -> bool {
+        self.audit_clear
     }
 }

@@ -25,7 +25,7 @@ impl RolePolicy {
     }
 
     /// Which policy this is, among those this process compiled.
-    pub fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> u64 {
         self.generation
     }
 

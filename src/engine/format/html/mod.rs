@@ -58,7 +58,8 @@
 pub mod entity;
 pub mod js;
 
-use crate::cache::values::{self, Flavor, ScanCtx};
+use crate::cache::scope::ScopeId;
+use crate::cache::values::{self, Flavor};
 use crate::fields::FieldTarget;
 use crate::format::json::JsonMasker;
 use crate::format::text::ValueMasker;
@@ -212,7 +213,7 @@ impl State {
         escape: fn(&str, &mut String),
         cache: Option<Flavor>,
     ) -> bool {
-        let scan = self.values.plan.scan;
+        let scan = self.values.plan().scan();
         if scan.is_empty() {
             return false;
         }
@@ -223,9 +224,17 @@ impl State {
         let map_back = has_decoded.then_some(map.as_slice());
         let changed = match cache.filter(|_| raw.len() <= values::MAX_LEN) {
             // The prefilter first: the cache holds only strings it let through.
-            Some(_) if !self.values.plan.detectors.may_match(text.as_bytes(), scan) => false,
+            Some(_)
+                if !self
+                    .values
+                    .plan()
+                    .detectors()
+                    .may_match(text.as_bytes(), scan) =>
+            {
+                false
+            }
             Some(flavor) => {
-                let ctx = ScanCtx::of(&self.values.plan, flavor);
+                let ctx = (self.values.scope(), flavor);
                 self.replay(ctx, raw)
                     .unwrap_or_else(|| self.scan_and_splice(raw, text, map_back, escape, Some(ctx)))
             }
@@ -250,7 +259,7 @@ impl State {
         text: &str,
         map: Option<&[u32]>,
         escape: fn(&str, &mut String),
-        record: Option<ScanCtx>,
+        record: Option<(ScopeId, Flavor)>,
     ) -> bool {
         let from = self.masked.len();
         let changed = if record.is_some() {
@@ -264,18 +273,20 @@ impl State {
         } else {
             self.values.count_clear(text.len());
         }
-        if let Some(ctx) = record {
+        if let Some((scope, flavor)) = record {
             let rep = changed.then(|| &self.masked.as_bytes()[from..]);
-            values::remember(ctx, raw.as_bytes(), rep, self.values.finding_counts());
+            let counts = self.values.finding_counts();
+            values::remember(scope, flavor, raw.as_bytes(), rep, counts);
         }
         changed
     }
 
     /// The recorded result for `raw`, its replacement appended to `masked`.
-    fn replay(&mut self, ctx: ScanCtx, raw: &str) -> Option<bool> {
+    fn replay(&mut self, (scope, flavor): (ScopeId, Flavor), raw: &str) -> Option<bool> {
         self.replayed.clear();
         let replaced = values::replay(
-            ctx,
+            scope,
+            flavor,
             raw.as_bytes(),
             &mut self.replayed,
             &mut self.values.counts,
@@ -328,7 +339,7 @@ impl State {
         if raw.trim().is_empty() {
             return Ok(false);
         }
-        let mut m = JsonMasker::new(self.values.plan.clone());
+        let mut m = JsonMasker::new(self.values.plan().clone());
         self.json_out.clear();
         let r = m
             .push(raw.as_bytes(), &mut self.json_out)
@@ -631,8 +642,8 @@ impl HtmlMasker {
                 poisoned: false,
             };
         }
-        let max_value = plan.limits.max_value;
-        let fields = plan.fields.clone();
+        let max_value = plan.limits().max_value;
+        let fields = plan.fields().clone();
         let state = Box::new(State {
             values: ValueMasker::new(plan),
             max_value,
@@ -809,12 +820,9 @@ routes:
       "tr @data-phone": ignore
 "#;
 
-    fn masker(p: &MaskPlan) -> impl Fn() -> Box<dyn Masker + Send> + '_ {
-        move || Box::new(HtmlMasker::new(p.clone()))
-    }
-
     fn mask(p: &MaskPlan, input: &str) -> String {
-        String::from_utf8(assert_chunk_invariant(&masker(p), input.as_bytes())).unwrap()
+        let make = |p| Box::new(HtmlMasker::new(p)) as Box<dyn Masker + Send>;
+        String::from_utf8(assert_chunk_invariant(&make, p, input.as_bytes())).unwrap()
     }
 
     fn assert_absent(out: &str, values: &[&str]) {

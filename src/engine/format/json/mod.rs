@@ -162,12 +162,13 @@ pub struct JsonMasker {
 
 impl JsonMasker {
     pub fn new(plan: MaskPlan) -> Self {
-        let words = plan.fields.json.words();
+        let words = plan.fields().json.words();
         let passthrough = plan.is_passthrough();
         let mut root = vec![0; words];
-        plan.fields.json.root(&mut root);
-        let replay_ctx = (!passthrough && !plan.fields.json.has_filters())
-            .then(|| ReplayCtx::of(&plan, Span::JsonContainer));
+        plan.fields().json.root(&mut root);
+        let values = ValueMasker::new(plan);
+        let replay_ctx = (!passthrough && !values.plan().fields().json.has_filters())
+            .then(|| ReplayCtx::new(values.scope(), Span::JsonContainer));
         JsonMasker {
             cur: root.clone(),
             root,
@@ -175,7 +176,7 @@ impl JsonMasker {
             capture_next: false,
             utf8_carry: Vec::new(),
             utf8_skips: Vec::new(),
-            values: ValueMasker::new(plan),
+            values,
             passthrough,
             st: St::Top,
             frames: Vec::new(),
@@ -215,7 +216,7 @@ impl JsonMasker {
     }
 
     fn fields(&self) -> &JsonFields {
-        &self.values.plan.fields.json
+        &self.values.plan().fields().json
     }
 
     fn malformed(&self, at: usize, reason: &'static str) -> MaskError {
@@ -255,7 +256,7 @@ impl JsonMasker {
             self.cur.fill(0);
             return false;
         }
-        let fields = &self.values.plan.fields.json;
+        let fields = &self.values.plan().fields().json;
         if !fields.has_filters() {
             fields.step(parent, elem, &mut self.cur, None);
             return false;
@@ -274,10 +275,10 @@ impl JsonMasker {
         close: Option<usize>,
         w: &Writer,
     ) -> Result<(), MaskError> {
-        if self.frames.len() >= self.values.plan.limits.max_depth {
+        if self.frames.len() >= self.values.plan().limits().max_depth {
             return Err(MaskError::CapExceeded {
                 what: "JSON nesting depth",
-                cap: self.values.plan.limits.max_depth,
+                cap: self.values.plan().limits().max_depth,
             });
         }
         let inherited = self.inherited();
@@ -287,7 +288,7 @@ impl JsonMasker {
         };
         let rec = close.map(|_| {
             let snap = self.count_snaps.len();
-            let kinds = self.values.plan.kinds.len();
+            let kinds = self.values.plan().kinds().len();
             self.values.counts.snapshot(kinds, &mut self.count_snaps);
             Recording {
                 start: at,
@@ -362,8 +363,8 @@ impl JsonMasker {
         w.flush_to(input, at);
         let max_height = self
             .values
-            .plan
-            .limits
+            .plan()
+            .limits()
             .max_depth
             .saturating_sub(self.frames.len());
         let inherit = self.inherited();
@@ -448,7 +449,7 @@ impl JsonMasker {
     }
 
     fn string_cap(&self, len: usize) -> Result<(), MaskError> {
-        let cap = self.values.plan.limits.max_value;
+        let cap = self.values.plan().limits().max_value;
         if len > cap {
             return Err(MaskError::CapExceeded {
                 what: "JSON string",
@@ -552,18 +553,19 @@ impl JsonMasker {
         has_escape: bool,
         rep: &mut Vec<u8>,
     ) -> Result<bool, MaskError> {
-        let scan = self.values.plan.scan;
+        let scan = self.values.plan().scan();
         if scan.is_empty() {
             return Ok(false);
         }
         // The byte-level prefilter first: most strings stop here, before any decoding.
-        if !has_escape && !self.values.plan.detectors.may_match(raw, scan) {
+        if !has_escape && !self.values.plan().detectors().may_match(raw, scan) {
             return Ok(false);
         }
         let cached = !has_escape && raw.len() <= cache::MAX_LEN;
-        let ctx = cache::ScanCtx::of(&self.values.plan, Flavor::JsonString);
+        let scope = self.values.scope();
         if cached {
-            if let Some(changed) = cache::replay(ctx, raw, rep, &mut self.values.counts) {
+            let (flavor, counts) = (Flavor::JsonString, &mut self.values.counts);
+            if let Some(changed) = cache::replay(scope, flavor, raw, rep, counts) {
                 return Ok(changed);
             }
         }
@@ -586,7 +588,7 @@ impl JsonMasker {
                 self.cache_counts.clear();
                 self.cache_counts.extend(counts);
             } else {
-                cache::remember(ctx, raw, None, counts);
+                cache::remember(scope, Flavor::JsonString, raw, None, counts);
             }
         }
         if !changed {
@@ -615,7 +617,8 @@ impl JsonMasker {
         rep.extend_from_slice(&raw[raw_at..]);
         rep.push(b'"');
         if cached {
-            cache::remember(ctx, raw, Some(rep), self.cache_counts.drain(..));
+            let counts = self.cache_counts.drain(..);
+            cache::remember(scope, Flavor::JsonString, raw, Some(rep), counts);
         }
         Ok(true)
     }
@@ -623,10 +626,10 @@ impl JsonMasker {
     /// A number ended. Returns whether it must be replaced (a field rule matched it); the
     /// replacement, a JSON string, is then in `self.rep`.
     fn end_number(&mut self, num: &[u8]) -> Result<bool, MaskError> {
-        if num.len() > self.values.plan.limits.max_value {
+        if num.len() > self.values.plan().limits().max_value {
             return Err(MaskError::CapExceeded {
                 what: "JSON number",
-                cap: self.values.plan.limits.max_value,
+                cap: self.values.plan().limits().max_value,
             });
         }
         if !valid_number(num) {
@@ -770,7 +773,7 @@ impl JsonMasker {
     /// A number starts at `input[at]`.
     fn number_at(&mut self, input: &[u8], at: usize, w: &mut Writer) -> Result<usize, MaskError> {
         let Some(end) = number_end(input, at) else {
-            if input.len() - at > self.values.plan.limits.max_value {
+            if input.len() - at > self.values.plan().limits().max_value {
                 return self.end_number(&input[at..]).map(|_| input.len());
             }
             w.flush_to(input, at);
@@ -794,7 +797,7 @@ impl JsonMasker {
         self.buf.extend_from_slice(&input[..end]);
         w.skip_to(end);
         if end == input.len() {
-            if self.buf.len() > self.values.plan.limits.max_value {
+            if self.buf.len() > self.values.plan().limits().max_value {
                 let num = std::mem::take(&mut self.buf);
                 return self.end_number(&num).map(|_| end);
             }
@@ -904,7 +907,7 @@ impl JsonMasker {
 
     /// Feeds capture bytes; returns how many were consumed and whether the element ended.
     fn feed_capture(&mut self, input: &[u8]) -> Result<(usize, bool), MaskError> {
-        let cap = self.values.plan.limits.max_subtree;
+        let cap = self.values.plan().limits().max_subtree;
         let c = &mut self.capture;
         for (k, &b) in input.iter().enumerate() {
             if c.bare {
@@ -957,14 +960,14 @@ impl JsonMasker {
             serde_json::from_slice(&buf).map_err(|_| self.malformed(0, "invalid JSON element"))?;
         // Filters test the element as the one member of an array (`$[?…]` over `[element]`).
         let wrapped = serde_json::Value::Array(vec![value]);
-        let fields = &self.values.plan.fields.json;
+        let fields = &self.values.plan().fields().json;
         for p in self.capture.filters.drain(..) {
             if fields.eval_filter(p.filter, &wrapped) {
                 fields.pass_filter(&mut self.cur, p.next_bit);
             }
         }
         let inherit = self.inherited();
-        let mut sub = JsonMasker::for_subtree(self.values.plan.clone(), &self.cur, inherit);
+        let mut sub = JsonMasker::for_subtree(self.values.plan().clone(), &self.cur, inherit);
         sub.push(&buf, out)?;
         sub.finish(out)?;
         self.values.counts.add(&sub.values.counts);
@@ -1269,6 +1272,7 @@ impl Masker for JsonMasker {
 mod tests {
     use super::*;
     use crate::testutil::{assert_chunk_invariant, plan};
+    use crate::vocab::plan::Limits;
 
     const ROUTES: &str = r#"
 routes:
@@ -1282,9 +1286,9 @@ routes:
 "#;
 
     fn mask(route_plan: &MaskPlan, input: &str) -> String {
-        let p = route_plan.clone();
         let out = assert_chunk_invariant(
-            &move || Box::new(JsonMasker::new(p.clone())),
+            &|p| Box::new(JsonMasker::new(p)),
+            route_plan,
             input.as_bytes(),
         );
         String::from_utf8(out).unwrap()
@@ -1391,14 +1395,21 @@ routes:
             crate::mask_all(&mut m, br#"{"a":"unterminated"#),
             Err(MaskError::Truncated { .. })
         ));
-        let mut small = p.clone();
-        small.limits.max_depth = 3;
+        let limits = p.limits();
+        let small = p.clone().with_limits(Limits {
+            max_depth: 3,
+            ..limits
+        });
         let mut m = JsonMasker::new(small.clone());
         assert!(matches!(
             crate::mask_all(&mut m, b"[[[[1]]]]"),
             Err(MaskError::CapExceeded { .. })
         ));
-        small.limits.max_value = 8;
+        let small = small.with_limits(Limits {
+            max_depth: 3,
+            max_value: 8,
+            ..limits
+        });
         let mut m = JsonMasker::new(small);
         let r = crate::mask_all(&mut m, br#"["a long string value"]"#);
         assert!(matches!(r, Err(MaskError::CapExceeded { .. })));
@@ -1410,10 +1421,9 @@ routes:
 
     #[test]
     fn an_audited_clear_role_counts_what_it_was_served() {
-        let mut plan = crate::testutil::fallback_plan("admin");
-        plan.audit_clear = true;
-        let phone = plan.kinds.get("phone").unwrap();
-        let email = plan.kinds.get("email").unwrap();
+        let plan = crate::testutil::fallback_plan("admin").with_audit_clear(true);
+        let phone = plan.kinds().get("phone").unwrap();
+        let email = plan.kinds().get("email").unwrap();
         let mut m = JsonMasker::new(plan);
         let input =
             br#"{"phone":"+5521981234567","note":"maria.teste@example.com or +55 21 98123-4567"}"#;
@@ -1596,8 +1606,11 @@ routes:
     #[test]
     fn a_recorded_container_too_deep_for_the_cap_still_fails() {
         crate::clear_thread_caches();
-        let mut p = plan(CONTACTS, "contacts", "agent");
-        p.limits.max_depth = 3;
+        let p = plan(CONTACTS, "contacts", "agent");
+        let p = p.clone().with_limits(Limits {
+            max_depth: 3,
+            ..p.limits()
+        });
         let nested = format!(r#"{{"x":[{OBJ}, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}}"#);
         let mut m = JsonMasker::new(p.clone());
         crate::mask_all(&mut m, nested.as_bytes()).unwrap();
@@ -1612,8 +1625,7 @@ routes:
     fn a_cached_value_replays_the_same_bytes_and_counts_and_only_for_its_plan() {
         crate::clear_thread_caches();
         let agent = crate::testutil::fallback_plan("agent");
-        let mut audited = crate::testutil::fallback_plan("admin");
-        audited.audit_clear = true;
+        let audited = crate::testutil::fallback_plan("admin").with_audit_clear(true);
         let input = br#"{"note":"ligue +55 21 98123-4567","mail":"maria.teste@example.com"}"#;
         let run = |plan: &MaskPlan| {
             let mut m = JsonMasker::new(plan.clone());
