@@ -8,12 +8,14 @@
 //!   immutable [`rules::RuleSet`].
 //! * [`cli`]: the `veil` commands, thin edges around the two above.
 pub mod audit;
+pub mod bodies;
 pub mod cli;
 pub mod demo;
 pub mod metrics;
 pub mod proxy;
 pub mod roles;
 pub mod server;
+pub mod upstream;
 
 /// The engine crate (src/engine): rules and maskers, pure and synchronous.
 pub use veil_engine as engine;

@@ -13,8 +13,8 @@ pub enum MaskError {
         reason: &'static str,
     },
     /// A value, subtree, nesting depth or buffer went over its configured cap.
-    #[error("{what} exceeds its cap of {cap} bytes")]
-    CapExceeded { what: &'static str, cap: usize },
+    #[error("{} exceeds its cap of {limit}", cap.describe())]
+    CapExceeded { cap: Cap, limit: usize },
     /// The document ended in the middle of a value.
     #[error("{format} document ended early")]
     Truncated { format: &'static str },
@@ -31,12 +31,47 @@ pub enum MaskError {
     Poisoned,
 }
 
+/// Which cap fired: every buffer a masker keeps is bounded by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    JsonValue,
+    JsonNumber,
+    JsonDepth,
+    JsonSubtree,
+    CsvRecord,
+    HtmlText,
+    SseEvent,
+}
+
+impl Cap {
+    /// What went over, for a log line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Cap::JsonValue => "a JSON string",
+            Cap::JsonNumber => "a JSON number",
+            Cap::JsonDepth => "the JSON nesting depth",
+            Cap::JsonSubtree => "a JSON subtree buffered for a filter",
+            Cap::CsvRecord => "a CSV record",
+            Cap::HtmlText => "an HTML text node, attribute or comment",
+            Cap::SseEvent => "an SSE event",
+        }
+    }
+}
+
 impl MaskError {
-    /// A short, stable label for metrics and logs.
+    /// A short, stable label for metrics and logs (`cap_exceeded:json_value`).
     pub fn reason(&self) -> &'static str {
         match self {
             MaskError::Malformed { .. } => "malformed_body",
-            MaskError::CapExceeded { .. } => "cap_exceeded",
+            MaskError::CapExceeded { cap, .. } => match cap {
+                Cap::JsonValue => "cap_exceeded:json_value",
+                Cap::JsonNumber => "cap_exceeded:json_number",
+                Cap::JsonDepth => "cap_exceeded:json_depth",
+                Cap::JsonSubtree => "cap_exceeded:json_subtree",
+                Cap::CsvRecord => "cap_exceeded:csv_record",
+                Cap::HtmlText => "cap_exceeded:html_text",
+                Cap::SseEvent => "cap_exceeded:sse_event",
+            },
             MaskError::Truncated { .. } => "truncated_body",
             MaskError::Rewriter { .. } => "rewriter_error",
             MaskError::Poisoned => "poisoned",

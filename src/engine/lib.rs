@@ -32,6 +32,6 @@ pub mod token;
 pub mod vocab;
 
 pub use cache::clear_thread_caches;
-pub use error::MaskError;
+pub use error::{Cap, MaskError};
 pub use format::{mask_all, FormatSteps, Masker};
 pub(crate) use vocab::generation::next_generation;

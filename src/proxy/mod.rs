@@ -13,13 +13,14 @@
 pub mod body;
 pub mod codec;
 pub mod detokenize;
+pub mod error;
 pub mod headers;
 pub mod path;
 pub mod quota;
+pub mod request_body;
 pub mod reveal;
 pub mod shared;
 pub mod tally;
-pub mod upstream;
 pub mod websocket;
 
 use crate::engine::format::sniff::{Label, SniffMasker};
@@ -35,8 +36,10 @@ use body::{MaskedBody, Outcome};
 use bytes::Bytes;
 use codec::{Coding, Decoder, Encoder};
 use detokenize::Detokenizer;
+pub use error::error_response;
+use error::Refusal;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use quota::{Rate, Verdict};
 use std::net::SocketAddr;
@@ -45,8 +48,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Every body veil sends downstream.
-pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::bodies::{full, BoxError, ProxyBody};
 
 /// Settings of the request path that do not change on reload.
 #[derive(Debug, Clone)]
@@ -67,7 +69,7 @@ pub struct ProxySettings {
 pub struct Proxy {
     pub rules: ArcSwap<RuleSet>,
     pub keys: ArcSwap<KeyRing>,
-    pub upstream: upstream::Upstream,
+    pub upstream: crate::upstream::Upstream,
     pub settings: ProxySettings,
     pub resolver: RoleResolver,
     pub metrics: Metrics,
@@ -83,37 +85,6 @@ impl std::fmt::Debug for Proxy {
         f.debug_struct("Proxy")
             .field("upstream", &self.upstream)
             .finish()
-    }
-}
-
-/// A short JSON error response.
-pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
-    let body = serde_json::json!({ "error": code, "message": message }).to_string();
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(full(body))
-        .expect("a valid response")
-}
-
-pub fn full(b: impl Into<Bytes>) -> ProxyBody {
-    Full::new(b.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
-
-/// A request target that does not make an upstream URI.
-#[derive(Debug)]
-pub struct InvalidTarget;
-
-impl InvalidTarget {
-    pub fn response(self) -> Response<ProxyBody> {
-        error_response(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "veil: invalid request target",
-        )
     }
 }
 
@@ -136,15 +107,6 @@ fn normalize_target(uri: &mut http::Uri) -> Result<(), path::PathError> {
     parts.path_and_query = Some(pq.parse().map_err(|_| path::PathError::BadEscape)?);
     *uri = http::Uri::from_parts(parts).map_err(|_| path::PathError::BadEscape)?;
     Ok(())
-}
-
-/// `resp` with `Retry-After` (whole seconds, at least 1).
-fn with_retry_after(mut resp: Response<ProxyBody>, after: Duration) -> Response<ProxyBody> {
-    resp.headers_mut().insert(
-        header::RETRY_AFTER,
-        HeaderValue::from(after.as_secs().max(1)),
-    );
-    resp
 }
 
 /// The window of the collection budgets (`per_hour`).
@@ -180,13 +142,7 @@ impl Proxy {
     ) -> Response<ProxyBody> {
         let started = Instant::now();
         if let Err(e) = normalize_target(req.uri_mut()) {
-            self.metrics.blocked.with_label_values(&["bad_path"]).inc();
-            tracing::warn!(reason = %e, "request path refused");
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "bad_path",
-                &format!("veil: the request path is refused: {e}"),
-            );
+            return Refusal::BadPath(e.to_string()).respond(&self.metrics);
         }
         let rules = self.rules.load_full();
         let keys = self.keys.load_full();
@@ -222,19 +178,11 @@ impl Proxy {
         let allowed = route.roles.as_ref().is_none_or(|r| r.contains(&role));
 
         let response = if !allowed {
-            self.refuse(&who, &role_name, &route_name, "role_not_allowed")
+            self.refuse(&who, &role_name, &route_name, Refusal::RoleNotAllowed)
         } else if websocket {
             websocket::proxy(self.clone(), req, from, rules.clone(), keys.clone(), &who).await
         } else if req.headers().contains_key(header::UPGRADE) && masked {
-            self.metrics
-                .blocked
-                .with_label_values(&["unsupported_upgrade"])
-                .inc();
-            error_response(
-                StatusCode::NOT_IMPLEMENTED,
-                "unsupported_upgrade",
-                "veil: only WebSocket upgrades can be masked",
-            )
+            Refusal::UnsupportedUpgrade.respond(&self.metrics)
         } else {
             self.forward(req, from, &rules, &keys, &who, masked, audit_clear, started)
                 .await
@@ -284,12 +232,12 @@ impl Proxy {
         let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let pq = turn.path_and_query(pq).into_owned();
         if let Err(e) = self.retarget(&mut parts, from, &pq) {
-            return e.response();
+            return e.respond(&self.metrics);
         }
         if masked {
             headers::prepare_masked_request(&mut parts.headers);
         }
-        let body = match upstream::request_body(
+        let body = match request_body::request_body(
             body,
             &mut parts.headers,
             &mut turn,
@@ -299,7 +247,7 @@ impl Proxy {
         .await
         {
             Ok(b) => b,
-            Err(resp) => return resp,
+            Err(refusal) => return refusal.respond(&self.metrics),
         };
         let policy_name = &rules.role_policy(role).name;
         let per_hour = rules.role_grants(role).detokenize_per_hour;
@@ -350,7 +298,7 @@ impl Proxy {
             .await
         {
             Ok(r) => r,
-            Err(resp) => return resp,
+            Err(failure) => return Refusal::from(failure).respond(&self.metrics),
         };
         self.upstream_seen.store(true, Ordering::Relaxed);
         let (mut parts, body) = resp.into_parts();
@@ -446,7 +394,7 @@ impl Proxy {
                 who,
                 &rules.role_policy(role).name,
                 &route.name,
-                "export_refused",
+                Refusal::ExportRefused,
             );
         }
         let masker: Box<dyn crate::engine::Masker + Send> =
@@ -580,7 +528,7 @@ impl Proxy {
         parts: &mut http::request::Parts,
         from: Downstream,
         pq: &str,
-    ) -> Result<(), InvalidTarget> {
+    ) -> Result<(), Refusal> {
         let host = parts.headers.get(header::HOST).cloned();
         headers::add_forwarded(
             &mut parts.headers,
@@ -588,7 +536,7 @@ impl Proxy {
             from.https,
             host.as_ref(),
         );
-        parts.uri = self.upstream.uri(pq).map_err(|_| InvalidTarget)?;
+        parts.uri = self.upstream.uri(pq).map_err(|_| Refusal::BadTarget)?;
         parts.version = http::Version::HTTP_11;
         if !self.settings.preserve_host {
             if let Ok(v) = HeaderValue::from_str(&self.upstream.authority) {
@@ -598,10 +546,8 @@ impl Proxy {
         Ok(())
     }
 
-    fn block(&self, reason: &'static str, message: &str) -> Response<ProxyBody> {
-        self.metrics.blocked.with_label_values(&[reason]).inc();
-        tracing::warn!(reason, "response blocked");
-        error_response(StatusCode::BAD_GATEWAY, reason, message)
+    fn block(&self, reason: &'static str, message: &'static str) -> Response<ProxyBody> {
+        Refusal::Unmaskable { reason, message }.respond(&self.metrics)
     }
 
     /// Accounts for the tokens a request met at its places: one audit event and one count
@@ -650,28 +596,22 @@ impl Proxy {
         Err(self.refuse_quota("detokenize", who, role, route, verdict))
     }
 
-    /// A route the role may not use (`role_not_allowed`), or a CSV export for a role
-    /// that may not download exports (`export_refused`): 403, audited and counted.
+    /// A route the role may not use, or a CSV export for a role that may not download
+    /// exports: audited, then answered.
     fn refuse(
         &self,
         who: &Resolution,
         role: &str,
         route: &str,
-        reason: &'static str,
+        refusal: Refusal,
     ) -> Response<ProxyBody> {
         self.audit.log(&crate::audit::Event::Refused {
             principal: who.principal.as_str(),
             role,
             route,
-            reason,
+            reason: refusal.code(),
         });
-        self.metrics.blocked.with_label_values(&[reason]).inc();
-        let message = if reason == "export_refused" {
-            "veil: this role may not download exports"
-        } else {
-            "veil: this role may not use this route"
-        };
-        error_response(StatusCode::FORBIDDEN, reason, message)
+        refusal.respond(&self.metrics)
     }
 
     /// Counts and audits a request from a caller over its collection budget.
@@ -703,14 +643,7 @@ impl Proxy {
 
     /// A caller over its collection budget: 429 until the window ends.
     fn refuse_collection(&self, retry_after: Duration) -> Response<ProxyBody> {
-        with_retry_after(
-            error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                "collection_limit",
-                "veil: this caller has seen its budget of contacts for now; try again later",
-            ),
-            retry_after,
-        )
+        Refusal::CollectionLimit { retry_after }.respond(&self.metrics)
     }
 
     /// The 429 (or 503 when the shared store is down) of a refused quota, audited.
@@ -738,19 +671,11 @@ impl Proxy {
             .with_label_values(&[scope, reason])
             .inc();
         tracing::warn!(scope, reason, role, route, "quota refused a request");
-        let resp = if reason == "over" {
-            error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                "quota_exceeded",
-                "veil: over this role's quota; try again later",
-            )
+        if reason == "over" {
+            Refusal::QuotaOver { retry_after }
         } else {
-            error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "quota_unavailable",
-                "veil: the quota store cannot be reached; refused until it can",
-            )
-        };
-        with_retry_after(resp, retry_after)
+            Refusal::QuotaUnavailable { retry_after }
+        }
+        .respond(&self.metrics)
     }
 }

@@ -2,11 +2,12 @@
 //! whose rules allow `reveal` for the token's kind. Rate-limited per principal (not per
 //! credential header: random cookies make no new caller); every attempt is audited
 //! (principal, kind and result, never the value).
+use super::error::Refusal;
 use super::quota::{Rate, Verdict};
-use super::{error_response, full, Downstream, Proxy, ProxyBody};
+use super::{full, Downstream, Proxy, ProxyBody};
 use crate::audit::Event;
 use crate::roles::Resolution;
-use http::{header, Request, Response, StatusCode};
+use http::{header, Request, Response};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
@@ -49,41 +50,23 @@ pub async fn handle(
     }
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "bad_request",
-                "veil: send {\"token\": \"vt_…\"}",
-            )
-        }
+        Err(_) => return Refusal::BadRevealRequest { too_large: true }.respond(&proxy.metrics),
     };
     let token = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["token"].as_str().map(str::to_owned));
     let Some(token) = token else {
         audit("-", "invalid");
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "veil: send {\"token\": \"vt_…\"}",
-        );
+        return Refusal::BadRevealRequest { too_large: false }.respond(&proxy.metrics);
     };
     let Some((kind, value)) = keys.detokenize(&token) else {
         audit("-", "invalid");
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "invalid_token",
-            "veil: not a valid token",
-        );
+        return Refusal::InvalidToken.respond(&proxy.metrics);
     };
     let allowed = rules.kinds.get(&kind).is_some_and(|k| policy.may_reveal(k));
     if !allowed {
         audit(&kind, "refused");
-        return error_response(
-            StatusCode::FORBIDDEN,
-            "not_allowed",
-            "veil: this role may not reveal this kind",
-        );
+        return Refusal::RevealNotAllowed.respond(&proxy.metrics);
     }
     audit(&kind, "allowed");
     let body = serde_json::json!({ "kind": kind, "value": value }).to_string();

@@ -8,7 +8,8 @@
 //! removed from the handshake so that every frame is readable. Binary messages on a masked
 //! route follow the route's `on_unknown`: scanned as text, or the connection is closed.
 use super::detokenize::Detokenizer;
-use super::{error_response, full, Downstream, Proxy, ProxyBody};
+use super::error::Refusal;
+use super::{full, Downstream, Proxy, ProxyBody};
 use crate::engine::format::json::JsonMasker;
 use crate::engine::format::text::TextMasker;
 use crate::engine::format::Format;
@@ -73,12 +74,12 @@ pub async fn proxy(
     }
     drop(turn);
     if let Err(e) = proxy.retarget(&mut parts, from, &pq) {
-        return e.response();
+        return e.respond(&proxy.metrics);
     }
     let upstream_req = Request::from_parts(parts, full(bytes::Bytes::new()));
     let mut resp = match proxy
         .upstream
-        .send_upgrade(
+        .send(
             upstream_req,
             proxy.settings.response_timeout,
             &proxy.metrics,
@@ -86,34 +87,20 @@ pub async fn proxy(
         .await
     {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(failure) => return Refusal::from(failure).respond(&proxy.metrics),
     };
     proxy
         .upstream_seen
         .store(true, std::sync::atomic::Ordering::Relaxed);
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        let status = resp.status();
-        return error_response(
-            status,
-            "upgrade_refused",
-            "veil: the upstream refused the WebSocket upgrade",
-        );
+        return Refusal::UpgradeRefused(resp.status()).respond(&proxy.metrics);
     }
     if resp
         .headers()
         .contains_key(header::SEC_WEBSOCKET_EXTENSIONS)
     {
         // The upstream negotiated an extension we did not offer: frames would be unreadable.
-        proxy
-            .metrics
-            .blocked
-            .with_label_values(&["websocket_extension"])
-            .inc();
-        return error_response(
-            StatusCode::BAD_GATEWAY,
-            "websocket_extension",
-            "veil: the upstream negotiated a WebSocket extension veil cannot read",
-        );
+        return Refusal::WebSocketExtension.respond(&proxy.metrics);
     }
     let upstream_upgrade = hyper::upgrade::on(&mut resp);
     let max = proxy.settings.websocket_max_message;

@@ -9,9 +9,9 @@ pub mod probe;
 
 use crate::audit::{Audit, Event};
 use crate::metrics::Metrics;
-use crate::proxy::upstream::Upstream;
 use crate::rules::{RoleId, RuleSet};
 use crate::server::config::{parse_cidr, ResolverConfig};
+use crate::upstream::Upstream;
 use http::header::{HeaderMap, HeaderName, AUTHORIZATION};
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -84,7 +84,7 @@ impl ProbeResolver {
     pub async fn role(
         &self,
         headers: &HeaderMap,
-        upstream: &crate::proxy::upstream::Upstream,
+        upstream: &crate::upstream::Upstream,
     ) -> Result<(String, bool, Principal), ProbeFailure> {
         let mut h = Sha256::new();
         let mut any = false;
@@ -115,7 +115,7 @@ impl ProbeResolver {
         }
         req = req.header(http::header::HOST, upstream.authority.as_str());
         let req = req
-            .body(crate::proxy::full(bytes::Bytes::new()))
+            .body(crate::bodies::full(bytes::Bytes::new()))
             .map_err(|_| ProbeFailure::Failed)?;
         let resp = upstream
             .send_raw(req, PROBE_TIMEOUT)

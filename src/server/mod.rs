@@ -107,7 +107,7 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
     metrics.set_rules_version(&rules.version);
     let quotas = quotas(&config, &metrics)?;
     let worker_count = config.worker_count();
-    let upstream = crate::proxy::upstream::Upstream::new(&config, worker_count)?;
+    let upstream = crate::upstream::Upstream::new(&config, worker_count)?;
     let proxy = Arc::new(Proxy {
         rules: ArcSwap::from_pointee(rules),
         keys: ArcSwap::from_pointee(keys),

@@ -63,7 +63,7 @@ pub fn spawn(
         let handle = std::thread::Builder::new()
             .name(format!("veil-worker-{index}"))
             .spawn(move || {
-                crate::proxy::upstream::use_pool_of_worker(index);
+                crate::upstream::use_pool_of_worker(index);
                 runtime.block_on(async move {
                     match TcpListener::from_std(listener) {
                         Ok(l) => accept_loop(l, index, shared).await,

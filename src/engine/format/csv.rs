@@ -117,8 +117,8 @@ impl CsvMasker {
 
     fn cap(&self) -> MaskError {
         MaskError::CapExceeded {
-            what: "CSV record",
-            cap: self.values.plan().limits().max_value,
+            cap: crate::Cap::CsvRecord,
+            limit: self.values.plan().limits().max_value,
         }
     }
 

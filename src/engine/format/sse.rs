@@ -132,8 +132,8 @@ impl SseMasker {
         let cap = self.values.plan().limits().max_value;
         if self.buf.len() > cap {
             return Err(MaskError::CapExceeded {
-                what: "SSE event",
-                cap,
+                cap: crate::Cap::SseEvent,
+                limit: cap,
             });
         }
         Ok(())
@@ -144,8 +144,8 @@ impl SseMasker {
         let cap = self.values.plan().limits().max_value;
         if len > cap {
             return Err(MaskError::CapExceeded {
-                what: "SSE event",
-                cap,
+                cap: crate::Cap::SseEvent,
+                limit: cap,
             });
         }
         let mut event = std::mem::take(&mut self.buf);

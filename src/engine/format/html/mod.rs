@@ -367,7 +367,9 @@ impl State {
                 self.masked.push_str(out);
                 Ok(true)
             }
-            Err(MaskError::CapExceeded { what, cap }) => Err(MaskError::CapExceeded { what, cap }),
+            Err(MaskError::CapExceeded { cap, limit }) => {
+                Err(MaskError::CapExceeded { cap, limit })
+            }
             Err(_) => Ok(self.mask_decoded(raw, js::decode, js::escape, None)),
         }
     }
@@ -572,8 +574,8 @@ impl State {
 
     fn cap(&self) -> MaskError {
         MaskError::CapExceeded {
-            what: "HTML text node, attribute or comment",
-            cap: self.max_value,
+            cap: crate::Cap::HtmlText,
+            limit: self.max_value,
         }
     }
 }

@@ -277,8 +277,8 @@ impl JsonMasker {
     ) -> Result<(), MaskError> {
         if self.frames.len() >= self.values.plan().limits().max_depth {
             return Err(MaskError::CapExceeded {
-                what: "JSON nesting depth",
-                cap: self.values.plan().limits().max_depth,
+                cap: crate::Cap::JsonDepth,
+                limit: self.values.plan().limits().max_depth,
             });
         }
         let inherited = self.inherited();
@@ -452,8 +452,8 @@ impl JsonMasker {
         let cap = self.values.plan().limits().max_value;
         if len > cap {
             return Err(MaskError::CapExceeded {
-                what: "JSON string",
-                cap,
+                cap: crate::Cap::JsonValue,
+                limit: cap,
             });
         }
         Ok(())
@@ -628,8 +628,8 @@ impl JsonMasker {
     fn end_number(&mut self, num: &[u8]) -> Result<bool, MaskError> {
         if num.len() > self.values.plan().limits().max_value {
             return Err(MaskError::CapExceeded {
-                what: "JSON number",
-                cap: self.values.plan().limits().max_value,
+                cap: crate::Cap::JsonNumber,
+                limit: self.values.plan().limits().max_value,
             });
         }
         if !valid_number(num) {
@@ -944,8 +944,8 @@ impl JsonMasker {
             }
             if c.buf.len() > cap {
                 return Err(MaskError::CapExceeded {
-                    what: "JSON subtree buffered for a filter",
-                    cap,
+                    cap: crate::Cap::JsonSubtree,
+                    limit: cap,
                 });
             }
         }

@@ -1,17 +1,15 @@
-//! The upstream leg: a pooled HTTP/1.1 client (plain or rustls), request bodies (tokens
-//! turned back at the places a route lists), and upstream failures as 502 / 504.
+//! The upstream client: pooled HTTP/1.1 (plain or rustls), shared by the proxy and the
+//! role probe (which both import it; it imports neither).
 //!
 //! One connection pool per worker thread (see `server::workers`): a pooled connection is
 //! driven by a task on the thread that opened it, so a request that borrowed it from
 //! another worker's pool would wake that thread for every read and write. Each worker
 //! thread marks itself with [`use_pool_of_worker`]; other threads use the first pool.
-use super::detokenize::Detokenizer;
-use super::{error_response, BoxError, ProxyBody};
+use crate::bodies::{full, ProxyBody};
 use crate::metrics::Metrics;
 use crate::server::config::{Config, UpstreamTarget};
 use bytes::Bytes;
-use http::{header, HeaderMap, Request, Response, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -52,6 +50,15 @@ impl std::fmt::Debug for Upstream {
             self.authority
         )
     }
+}
+
+/// Why a request got no response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Connect or request error.
+    Unavailable,
+    /// No response before the deadline.
+    Timeout,
 }
 
 /// Why the upstream client could not be built.
@@ -120,7 +127,8 @@ impl Upstream {
             .build()
     }
 
-    /// Sends a request; failures become the response to send downstream. An idempotent
+    /// Sends a request; a failure says whether the upstream did not answer or not in time
+    /// (counted in `veil_upstream_errors_total`). An idempotent
     /// request without a body is sent again, once, on a fresh connection when a pooled one
     /// turned out closed before any response byte (the upstream closed it as veil reused
     /// it: a race every keep-alive proxy meets).
@@ -129,7 +137,7 @@ impl Upstream {
         req: Request<ProxyBody>,
         timeout: Duration,
         metrics: &Metrics,
-    ) -> Result<Response<Incoming>, Response<ProxyBody>> {
+    ) -> Result<Response<Incoming>, Failure> {
         use http_body::Body as _;
         let again = (idempotent(req.method()) && req.body().is_end_stream()).then(|| {
             let mut b = Request::builder()
@@ -149,9 +157,7 @@ impl Upstream {
                     .upstream_errors
                     .with_label_values(&["retried"])
                     .inc();
-                let req = b
-                    .body(super::full(Bytes::new()))
-                    .expect("a request rebuilt");
+                let req = b.body(full(Bytes::new())).expect("a request rebuilt");
                 tokio::time::timeout_at(deadline, self.client().request(req)).await
             }
             (first, _) => first,
@@ -162,22 +168,14 @@ impl Upstream {
                 let kind = if e.is_connect() { "connect" } else { "request" };
                 metrics.upstream_errors.with_label_values(&[kind]).inc();
                 tracing::warn!(error = %e, kind, "upstream error");
-                Err(error_response(
-                    StatusCode::BAD_GATEWAY,
-                    "upstream_unavailable",
-                    "veil: the upstream did not answer",
-                ))
+                Err(Failure::Unavailable)
             }
             Err(_) => {
                 metrics
                     .upstream_errors
                     .with_label_values(&["timeout"])
                     .inc();
-                Err(error_response(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "upstream_timeout",
-                    "veil: the upstream did not answer in time",
-                ))
+                Err(Failure::Timeout)
             }
         }
     }
@@ -192,16 +190,6 @@ impl Upstream {
             Ok(Ok(r)) => Ok(r),
             _ => Err(()),
         }
-    }
-
-    /// Sends a request whose response is an upgrade (WebSocket).
-    pub async fn send_upgrade(
-        &self,
-        req: Request<ProxyBody>,
-        timeout: Duration,
-        metrics: &Metrics,
-    ) -> Result<Response<Incoming>, Response<ProxyBody>> {
-        self.send(req, timeout, metrics).await
     }
 }
 
@@ -250,65 +238,4 @@ fn client_tls(ca: &std::path::Path) -> Result<rustls::ClientConfig, String> {
         .with_root_certificates(roots)
         .with_no_client_auth(),
     )
-}
-
-/// The body to send upstream. When the route lists body places for tokens and the role
-/// may turn some back, a JSON or form body is read (up to `max` bytes) and its tokens at
-/// those places turned back; every other body streams through untouched, its tokens
-/// tokens still. A body that does not parse goes as it came (its tokens stay tokens).
-///
-/// A client that sends nothing of its body for `idle` has it cut (streamed) or refused
-/// (read whole): a slow body never holds veil or the upstream.
-pub async fn request_body(
-    body: Incoming,
-    headers: &mut HeaderMap,
-    turn: &mut Detokenizer<'_>,
-    max: usize,
-    idle: Duration,
-) -> Result<ProxyBody, Response<ProxyBody>> {
-    let body = super::body::IdleLimit::new(body, idle);
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let json = ct.contains("json");
-    let form = ct.starts_with("application/x-www-form-urlencoded");
-    if !turn.reads_body() || !(json || form) {
-        return Ok(body.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
-    }
-    let bytes = match Limited::new(body, max).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            let too_large = e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            return Err(if too_large {
-                error_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request_too_large",
-                    "veil: the request body is over the limit",
-                )
-            } else {
-                error_response(
-                    StatusCode::BAD_REQUEST,
-                    "bad_request_body",
-                    "veil: the request body could not be read",
-                )
-            });
-        }
-    };
-    let rewritten = if json {
-        turn.json(&bytes)
-    } else {
-        turn.form(&bytes)
-    };
-    let out = match rewritten {
-        Ok(Some(new)) => Bytes::from(new),
-        Ok(None) | Err(_) => bytes,
-    };
-    headers.insert(header::CONTENT_LENGTH, out.len().into());
-    Ok(Full::new(out)
-        .map_err(|never| match never {})
-        .boxed_unsync())
 }
