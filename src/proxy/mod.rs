@@ -30,7 +30,7 @@ use crate::engine::token::KeyRing;
 use crate::metrics::Metrics;
 use crate::roles::{Resolution, RoleResolver};
 use crate::rules::request::{Collection, OverBudget};
-use crate::rules::{OnUnknown, RuleSet};
+use crate::rules::{OnUnknown, RouteId, RuleSet};
 use arc_swap::ArcSwap;
 use body::{MaskedBody, Outcome};
 use bytes::Bytes;
@@ -166,7 +166,9 @@ impl Proxy {
         }
         let websocket = websocket::is_upgrade(&req);
         let path = req.uri().path().to_owned();
-        let route = rules.route_for(req.method().as_str(), &path, websocket);
+        // The route is matched once per request; the legs below look it up by id.
+        let route_id = rules.route_id_for(req.method().as_str(), &path, websocket);
+        let route = rules.route(route_id);
         let policy = rules.role_policy(role).clone();
         let masked = !route.passthrough && !policy.is_all_clear();
         // A role that sees everything in the clear is still scanned when auditing, so the
@@ -180,11 +182,13 @@ impl Proxy {
         let response = if !allowed {
             self.refuse(&who, &role_name, &route_name, Refusal::RoleNotAllowed)
         } else if websocket {
-            websocket::proxy(self.clone(), req, from, rules.clone(), keys.clone(), &who).await
+            let (rules, keys) = (rules.clone(), keys.clone());
+            websocket::proxy(self.clone(), req, from, rules, route_id, keys, &who).await
         } else if req.headers().contains_key(header::UPGRADE) && masked {
             Refusal::UnsupportedUpgrade.respond(&self.metrics)
         } else {
-            self.forward(req, from, &rules, &keys, &who, masked, audit_clear, started)
+            let route = (&rules, route_id);
+            self.forward(req, from, route, &keys, &who, masked, audit_clear, started)
                 .await
         };
         let status = response.status();
@@ -206,7 +210,7 @@ impl Proxy {
         &self,
         req: Request<Incoming>,
         from: Downstream,
-        rules: &Arc<RuleSet>,
+        (rules, route_id): (&Arc<RuleSet>, RouteId),
         keys: &Arc<KeyRing>,
         who: &Resolution,
         masked: bool,
@@ -215,7 +219,7 @@ impl Proxy {
     ) -> Response<ProxyBody> {
         let role = who.role;
         let (mut parts, body) = req.into_parts();
-        let route = rules.route_for(parts.method.as_str(), parts.uri.path(), false);
+        let route = rules.route(route_id);
         let mut turn = Detokenizer::new(
             keys,
             &rules.kinds,

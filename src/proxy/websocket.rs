@@ -16,7 +16,7 @@ use crate::engine::format::Format;
 use crate::engine::token::KeyRing;
 use crate::engine::{mask_all, Masker};
 use crate::roles::Resolution;
-use crate::rules::{OnUnknown, RuleSet};
+use crate::rules::{OnUnknown, RouteId, RuleSet};
 use futures_util::{SinkExt, StreamExt};
 use http::{header, Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -46,12 +46,12 @@ pub async fn proxy(
     mut req: Request<Incoming>,
     from: Downstream,
     rules: Arc<RuleSet>,
+    route_id: RouteId,
     keys: Arc<KeyRing>,
     who: &Resolution,
 ) -> Response<ProxyBody> {
     let role = who.role;
-    let route_path = req.uri().path().to_owned();
-    let route = rules.route_for(req.method().as_str(), &route_path, true);
+    let route = rules.route(route_id);
     let masked = !route.passthrough && !rules.role_policy(role).is_all_clear();
     let downstream_upgrade = hyper::upgrade::on(&mut req);
     let (mut parts, _body) = req.into_parts();

@@ -11,7 +11,6 @@ use crate::vocab::action::Action;
 use crate::vocab::kind::{KindId, Kinds};
 use crate::vocab::plan::Limits;
 use crate::vocab::policy::RolePolicy;
-use regex::Regex;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -439,7 +438,7 @@ impl Compiler {
         let fallback = Route {
             name: "(fallback)".into(),
             path_glob: "/**".into(),
-            path_re: Regex::new("").expect("empty regex"),
+            path_glob_matcher: path_glob("/**").expect("a valid glob"),
             methods: Vec::new(),
             websocket: None,
             scan: DetectorSet::all(detectors.len()),
@@ -571,7 +570,18 @@ impl Compiler {
                 format!("route {:?}: path {glob:?} must start with '/'", r.name),
             );
         }
-        let path_re = Regex::new(&glob_to_regex(&glob)).expect("a glob always makes a valid regex");
+        let path_glob_matcher = match path_glob(&glob) {
+            Ok(m) => m,
+            Err(e) => {
+                self.error(
+                    src,
+                    &glob,
+                    at,
+                    format!("route {:?}: path {glob:?} is not a glob: {e}", r.name),
+                );
+                path_glob("/**").expect("a valid glob")
+            }
+        };
         let methods: Vec<String> = r
             .matcher
             .methods
@@ -719,7 +729,7 @@ impl Compiler {
         Some(Route {
             name: r.name.clone(),
             path_glob: glob,
-            path_re,
+            path_glob_matcher,
             methods,
             websocket: r.matcher.websocket,
             scan,
@@ -943,7 +953,8 @@ impl Compiler {
                 let sample = later.path_glob.replace("**", "x/y").replace('*', "x");
                 if methods_cover
                     && ws_cover
-                    && (earlier.path_glob == later.path_glob || earlier.path_re.is_match(&sample))
+                    && (earlier.path_glob == later.path_glob
+                        || earlier.path_glob_matcher.is_match(&sample))
                 {
                     if let Some((src, r)) = raw.iter().find(|(_, r)| r.name == later.name) {
                         self.warn(src, &r.name, None, format!("route {:?} is shadowed by the earlier route {:?} (first match wins)", later.name, earlier.name));
@@ -1024,33 +1035,93 @@ impl Compiler {
     }
 }
 
-/// `*` is one path segment, `**` any number of them (including none), `{a,b}` either.
-pub fn glob_to_regex(glob: &str) -> String {
-    let mut re = String::from("^");
-    let mut chars = glob.chars().peekable();
-    let mut in_braces = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '*' if chars.peek() == Some(&'*') => {
-                chars.next();
-                re.push_str(".*");
+/// A route's path glob: `*` is within one path segment, `**` any number of segments
+/// (including none: `/api/**/x` takes `/api/x`), `{a,b}` either, `?` one character (globset,
+/// as ripgrep reads globs). Matched against the normalized path, case-sensitively.
+///
+/// Refused: `**` that is not a whole segment (`/profile**`: write `/profile*` within the
+/// segment, or `/{profile,profile/**}`), and empty alternatives (`{,/x}`), which older
+/// veil versions read otherwise; a rule file that meant them is rejected, not re-read.
+pub fn path_glob(glob: &str) -> Result<globset::GlobMatcher, String> {
+    let b = glob.as_bytes();
+    for (i, w) in b.windows(2).enumerate() {
+        if w == b"**" {
+            let before = i.checked_sub(1).map(|j| b[j]);
+            let after = b.get(i + 2).copied();
+            let whole = matches!(before, None | Some(b'/' | b'{' | b','))
+                && matches!(after, None | Some(b'/' | b'}' | b','));
+            if !whole {
+                return Err("`**` must be a whole path segment (`/a/**`, `/a/**/b`); within a segment use `*`, for a path and what is under it `/{a,a/**}`".into());
             }
-            '*' => re.push_str("[^/]*"),
-            '{' if !in_braces => {
-                in_braces = true;
-                re.push_str("(?:");
-            }
-            ',' if in_braces => re.push('|'),
-            '}' if in_braces => {
-                in_braces = false;
-                re.push(')');
-            }
-            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+        if matches!(w, b"{," | b",," | b",}") {
+            return Err("an alternative is empty: list every form (`/{a,a/**}`)".into());
         }
     }
-    if in_braces {
-        re.push(')');
+    Ok(globset::GlobBuilder::new(glob)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map_err(|e| e.kind().to_string())?
+        .compile_matcher())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_glob;
+
+    #[test]
+    fn path_globs_read_as_ripgrep_reads_them() {
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            (
+                "/api/**/x",
+                &["/api/x", "/api/a/x", "/api/a/b/c/x"],
+                &["/api/ax", "/api/a/x/y", "/apix"],
+            ),
+            (
+                "/api/v1/accounts/*/contacts",
+                &[
+                    "/api/v1/accounts/1/contacts",
+                    "/api/v1/accounts/abc/contacts",
+                ],
+                &["/api/v1/accounts/1/2/contacts", "/api/v1/accounts/contacts"],
+            ),
+            ("/**", &["/", "/a", "/a/b/c"], &[]),
+            (
+                "/{cable,cable/**}",
+                &["/cable", "/cable/x", "/cable/x/y"],
+                &["/cables", "/cable2"],
+            ),
+            // Inside, not the folder itself (as in .gitignore).
+            (
+                "/api/**",
+                &["/api/", "/api/a/b"],
+                &["/api", "/apis", "/other/api"],
+            ),
+            (
+                "/{webhooks,api}/**/{*wa*,*wa*/**}",
+                &["/webhooks/wa", "/api/x/my-wa-hook/y"],
+                &["/webhooks/x", "/other/wa"],
+            ),
+        ];
+        for (glob, yes, no) in cases {
+            let m = path_glob(glob).unwrap();
+            for p in *yes {
+                assert!(m.is_match(p), "{glob} should take {p}");
+            }
+            for p in *no {
+                assert!(!m.is_match(p), "{glob} should not take {p}");
+            }
+        }
+        for bad in [
+            "/a/{b",
+            "/api/v1/profile**",
+            "/a/**x",
+            "/a{,/b}",
+            "/a/{b,}",
+            "/a/{b,,c}",
+        ] {
+            assert!(path_glob(bad).is_err(), "{bad} is refused");
+        }
     }
-    re.push('$');
-    re
 }

@@ -6,7 +6,6 @@ use crate::token::KeyRing;
 use crate::vocab::kind::Kinds;
 use crate::vocab::plan::{Limits, MaskPlan};
 use crate::vocab::policy::RolePolicy;
-use regex::Regex;
 use std::sync::Arc;
 
 /// What a masked route does with a content type that has no masker.
@@ -29,7 +28,7 @@ pub struct RoleId(pub usize);
 pub struct Route {
     pub name: String,
     pub path_glob: String,
-    pub(crate) path_re: Regex,
+    pub(crate) path_glob_matcher: globset::GlobMatcher,
     /// Upper-case methods; empty means any.
     pub methods: Vec<String>,
     pub websocket: Option<bool>,
@@ -50,7 +49,7 @@ impl Route {
     pub fn matches(&self, method: &str, path: &str, websocket: bool) -> bool {
         (self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
             && self.websocket.is_none_or(|w| w == websocket)
-            && self.path_re.is_match(path)
+            && self.path_glob_matcher.is_match(path)
     }
 }
 
@@ -87,10 +86,23 @@ impl RuleSet {
 
     /// The first route that takes this request, or the fallback.
     pub fn route_for(&self, method: &str, path: &str, websocket: bool) -> &Route {
-        self.routes
-            .iter()
-            .find(|r| r.matches(method, path, websocket))
-            .unwrap_or(&self.fallback)
+        self.route(self.route_id_for(method, path, websocket))
+    }
+
+    /// [`Self::route_for`], as an id to look the route up again ([`Self::route`]) without
+    /// matching again.
+    pub fn route_id_for(&self, method: &str, path: &str, websocket: bool) -> RouteId {
+        RouteId(
+            self.routes
+                .iter()
+                .position(|r| r.matches(method, path, websocket))
+                .unwrap_or(self.routes.len()),
+        )
+    }
+
+    /// The route of an id from [`Self::route_id_for`] (the fallback past the last one).
+    pub fn route(&self, id: RouteId) -> &Route {
+        self.routes.get(id.0).unwrap_or(&self.fallback)
     }
 
     pub fn route_by_name(&self, name: &str) -> Option<&Route> {
