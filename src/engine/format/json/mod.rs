@@ -20,9 +20,12 @@
 //! more. Several top-level values in a row (JSON lines, one WebSocket frame per line) are
 //! accepted.
 pub mod brackets;
-pub mod escape;
 
-use crate::cache::spans::{self, ReplayCtx, Span};
+pub mod escape;
+mod lex;
+mod record;
+
+use crate::cache::spans::{ReplayCtx, Span};
 use crate::cache::values::{self as cache, Flavor};
 use crate::fields::json::{Elem, JsonFields, PendingFilter};
 use crate::fields::FieldTarget;
@@ -31,6 +34,8 @@ use crate::vocab::counts::MatchCounts;
 use crate::vocab::plan::MaskPlan;
 use crate::{MaskError, Masker};
 use brackets::Brackets;
+use lex::{has_control, number_end, phone_length_integer, string_end, text_of, valid_number};
+use record::Recording;
 
 const FORMAT: &str = "JSON";
 
@@ -77,20 +82,6 @@ struct Frame {
     height: usize,
     /// Set when this container is recorded for [`replay`] at its closing bracket.
     rec: Option<Recording>,
-}
-
-/// A container being recorded for [`replay`]: it opened in the chunk being read, and its
-/// closing bracket is in it too.
-#[derive(Debug)]
-struct Recording {
-    /// Offset of the opening bracket in the chunk.
-    start: usize,
-    /// Where its output starts in the caller's `out`.
-    out_start: usize,
-    /// Where the counts at its opening bracket are in `count_snaps`.
-    snap: usize,
-    /// The target it inherited when it opened.
-    inherit: Option<FieldTarget>,
 }
 
 /// Scans the element a filter must see before it can be masked: where does it end?
@@ -317,22 +308,8 @@ impl JsonMasker {
             parent.height = parent.height.max(height);
         }
         let len = self.states.len() - self.words;
-        if let (Some(rec), Some(ctx)) = (frame.rec, self.replay_ctx) {
-            w.flush_to(input, at + 1);
-            self.count_delta.clear();
-            self.values
-                .counts
-                .since(&self.count_snaps[rec.snap..], &mut self.count_delta);
-            self.count_snaps.truncate(rec.snap);
-            place_of(&self.states[len..], rec.inherit, &mut self.place);
-            spans::remember(
-                ctx,
-                &self.place,
-                &input[rec.start..=at],
-                &w.out[rec.out_start..],
-                height,
-                &self.count_delta,
-            );
+        if let Some(rec) = frame.rec {
+            self.remember_container(rec, input, at, height, len, w);
         }
         self.states.truncate(len);
         self.st = if self.frames.is_empty() {
@@ -340,55 +317,6 @@ impl JsonMasker {
         } else {
             St::AfterValue
         };
-    }
-
-    /// A container opens at `input[at]`: replays it from the span cache if it can
-    /// (returns where reading goes on), or says where it closes if it is to be recorded.
-    fn replay_container(
-        &mut self,
-        input: &[u8],
-        at: usize,
-        w: &mut Writer,
-    ) -> Result<usize, Option<usize>> {
-        let Some(ctx) = self.replay_ctx.as_ref() else {
-            return Err(None);
-        };
-        let Some(close) = self.brackets.close_of(at) else {
-            return Err(None);
-        };
-        let end = close + 1;
-        if !(spans::JSON_MIN..=spans::MAX_LEN).contains(&(end - at)) {
-            return Err(None);
-        }
-        w.flush_to(input, at);
-        let max_height = self
-            .values
-            .plan()
-            .limits()
-            .max_depth
-            .saturating_sub(self.frames.len());
-        let inherit = self.inherited();
-        place_of(&self.cur, inherit, &mut self.place);
-        let raw = &input[at..end];
-        match spans::replay(
-            ctx,
-            &self.place,
-            raw,
-            max_height,
-            w.out,
-            &mut self.values.counts,
-        ) {
-            Some(height) => {
-                if let Some(parent) = self.frames.last_mut() {
-                    parent.height = parent.height.max(height);
-                }
-                self.utf8_skips.push((at, end));
-                w.skip_to(end);
-                self.value_done();
-                Ok(end)
-            }
-            None => Err(Some(close)),
-        }
     }
 
     /// After a scalar value ends.
@@ -1072,15 +1000,6 @@ impl JsonMasker {
     }
 }
 
-/// A container's place for [`replay`]: the path state at it and the target it inherits.
-fn place_of(state: &[u64], inherit: Option<FieldTarget>, place: &mut Vec<u8>) {
-    place.clear();
-    for w in state {
-        place.extend_from_slice(&w.to_le_bytes());
-    }
-    spans::push_target(inherit, place);
-}
-
 /// Where the tokenizer writes: `input[mark..]` has not been written yet and, up to the
 /// position being read, needs no change.
 struct Writer<'o> {
@@ -1101,138 +1020,6 @@ impl Writer<'_> {
     fn skip_to(&mut self, to: usize) {
         self.mark = to;
     }
-}
-
-/// Finds the closing quote of a string whose content starts at `input[from]`. Returns its
-/// position (if in `input`), whether an escape was seen, and whether `input` ends inside
-/// an escape (a backslash as its last byte).
-fn string_end(input: &[u8], from: usize) -> (Option<usize>, bool, bool) {
-    let mut i = from;
-    let mut escaped = false;
-    while let Some(p) = quote_or_backslash(&input[i..]) {
-        let at = i + p;
-        if input[at] == b'"' {
-            return (Some(at), escaped, false);
-        }
-        escaped = true;
-        if at + 1 == input.len() {
-            return (None, true, true);
-        }
-        i = at + 2;
-    }
-    (None, escaped, false)
-}
-
-/// The first `"` or `\` in `h`. Most strings are short: the first 32 bytes are read eight
-/// at a time in a register (SWAR) before a vector search is worth its start-up cost.
-fn quote_or_backslash(h: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // High bit set in each byte of `x` equal to `b`; the lowest set bit is exact (borrows
-    // only run upwards), which is the only one read.
-    let eq = |x: u64, b: u8| {
-        let y = x ^ (ONES * u64::from(b));
-        y.wrapping_sub(ONES) & !y & HIGHS
-    };
-    let mut i = 0;
-    while let Some(word) = h.get(i..i + 8) {
-        let x = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        let m = eq(x, b'"') | eq(x, b'\\');
-        if m != 0 {
-            return Some(i + (m.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-        if i == 32 {
-            return memchr::memchr2(b'"', b'\\', &h[i..]).map(|p| i + p);
-        }
-    }
-    h[i..]
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\')
-        .map(|p| i + p)
-}
-
-/// A string value's content as text: its escapes decoded into `decoded` (with `map` back
-/// to the raw offsets), or the raw bytes themselves when it has none. `offset`: where the
-/// chunk being read starts in the document, for the error.
-fn text_of<'a>(
-    raw: &'a [u8],
-    has_escape: bool,
-    offset: u64,
-    decoded: &'a mut String,
-    map: &mut Vec<u32>,
-) -> Result<&'a str, MaskError> {
-    let malformed = |reason| MaskError::Malformed {
-        format: FORMAT,
-        offset,
-        reason,
-    };
-    if has_escape {
-        escape::decode(raw, decoded, map).map_err(|_| malformed("invalid escape in a string"))?;
-        Ok(decoded)
-    } else {
-        crate::format::utf8::check(raw).map_err(|_| malformed("invalid UTF-8 in a string"))
-    }
-}
-
-/// Does a string's raw content hold a control character (which JSON forbids)? Branch-free,
-/// so it compiles to vector instructions.
-fn has_control(raw: &[u8]) -> bool {
-    raw.iter().fold(false, |any, &b| any | (b < 0x20))
-}
-
-/// The end of a number run starting at `input[from]`, if `input` holds it.
-fn number_end(input: &[u8], from: usize) -> Option<usize> {
-    input[from..]
-        .iter()
-        .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-        .map(|p| from + p)
-}
-/// 11 to 15 digits, no sign, fraction or exponent: as long as an international phone
-/// number without its `+` (millisecond timestamps start with `1` and are not phones).
-fn phone_length_integer(n: &[u8]) -> bool {
-    (11..=15).contains(&n.len()) && n.iter().all(u8::is_ascii_digit)
-}
-
-/// JSON number grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
-fn valid_number(n: &[u8]) -> bool {
-    let mut i = 0;
-    if n.get(i) == Some(&b'-') {
-        i += 1;
-    }
-    match n.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => {
-            while n.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-        }
-        _ => return false,
-    }
-    if n.get(i) == Some(&b'.') {
-        i += 1;
-        let s = i;
-        while n.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == s {
-            return false;
-        }
-    }
-    if matches!(n.get(i), Some(b'e' | b'E')) {
-        i += 1;
-        if matches!(n.get(i), Some(b'+' | b'-')) {
-            i += 1;
-        }
-        let s = i;
-        while n.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if i == s {
-            return false;
-        }
-    }
-    i == n.len()
 }
 
 impl Masker for JsonMasker {
@@ -1442,7 +1229,7 @@ routes:
             const BYTES: [u8; 6] = [b'a', b'"', b'\\', 0xC3, b'!', b'#'];
             let h: Vec<u8> = picks.iter().map(|&p| BYTES[p]).collect();
             let plain = h.iter().position(|&b| b == b'"' || b == b'\\');
-            proptest::prop_assert_eq!(quote_or_backslash(&h), plain);
+            proptest::prop_assert_eq!(lex::quote_or_backslash(&h), plain);
         }
     }
 
@@ -1467,7 +1254,7 @@ routes:
         serde_json::from_str::<serde_json::Value>(&text).unwrap();
     }
 
-    const CONTACTS: &str = r#"
+    pub(super) const CONTACTS: &str = r#"
 routes:
   - name: contacts
     json:
@@ -1475,152 +1262,11 @@ routes:
 "#;
 
     /// A contact object, 64 bytes or more: recorded by the span cache.
-    const OBJ: &str =
+    pub(super) const OBJ: &str =
         r#"{"phone":"call 1234","note":"ligue +55 21 98123-4567 hoje","id":"x-0001"}"#;
 
     /// Masks `input` whole (containers can be recorded and replayed) and one byte at a time
     /// (no container is ever whole in a chunk: the span cache is never used).
-    fn whole_and_bytewise(p: &MaskPlan, input: &str) -> (String, String, MatchCounts) {
-        let mut m = JsonMasker::new(p.clone());
-        let whole = crate::mask_all(&mut m, input.as_bytes()).unwrap();
-        let counts = m.counts().clone();
-        let mut m = JsonMasker::new(p.clone());
-        let mut bytewise = Vec::new();
-        for b in input.as_bytes().chunks(1) {
-            m.push(b, &mut bytewise).unwrap();
-        }
-        m.finish(&mut bytewise).unwrap();
-        assert_eq!(m.counts(), &counts);
-        let s = |v: Vec<u8>| String::from_utf8(v).unwrap();
-        (s(whole), s(bytewise), counts)
-    }
-
-    #[test]
-    fn a_repeated_container_is_replayed_only_where_it_masks_the_same() {
-        crate::clear_thread_caches();
-        let p = plan(CONTACTS, "contacts", "agent");
-        let input =
-            format!(r#"{{"a":{{"contact":{OBJ}}},"b":{{"other":{OBJ}}},"c":{{"contact":{OBJ}}}}}"#);
-        let hits = spans::hits();
-        let (whole, bytewise, counts) = whole_and_bytewise(&p, &input);
-        assert_eq!(whole, bytewise);
-        // `c.contact` is `a.contact` again; `b.other` has another path state.
-        assert_eq!(spans::hits() - hits, 1);
-        let v: serde_json::Value = serde_json::from_str(&whole).unwrap();
-        for k in ["a", "c"] {
-            let phone = v[k]["contact"]["phone"].as_str().unwrap();
-            assert!(phone.starts_with("vt_phone_k1_"), "{whole}");
-        }
-        assert_eq!(v["b"]["other"]["phone"], "call 1234");
-        assert!(!whole.contains("98123"), "{whole}");
-        assert_eq!(v["a"]["contact"]["id"], "x-0001");
-        // Three notes and two field phones, whether replayed or not.
-        assert_eq!(counts.total_masked(), 5);
-        // The whole document again: replayed from the top, the same bytes and counts.
-        let hits = spans::hits();
-        let (again, _, again_counts) = whole_and_bytewise(&p, &input);
-        assert_eq!(again, whole);
-        assert_eq!(again_counts, counts);
-        assert_eq!(spans::hits() - hits, 1);
-        // Another role never gets the agent's records.
-        let admin = plan(CONTACTS, "contacts", "admin");
-        let mut m = JsonMasker::new(admin);
-        assert_eq!(
-            crate::mask_all(&mut m, input.as_bytes()).unwrap(),
-            input.as_bytes()
-        );
-    }
-
-    #[test]
-    fn similar_objects_each_keep_their_record() {
-        crate::clear_thread_caches();
-        let p = plan(CONTACTS, "contacts", "agent");
-        // Same length, same first and last 64 bytes: only the middle tells them apart.
-        let obj = |i: usize| {
-            format!(
-                r#"{{"kind":"status","pad":"{}","id":"5058749240{i:03}","tail":"{}"}}"#,
-                "a".repeat(60),
-                "z".repeat(60)
-            )
-        };
-        let list = |order: &mut dyn Iterator<Item = usize>| {
-            format!("[{}]", order.map(obj).collect::<Vec<_>>().join(","))
-        };
-        let (first, _, _) = whole_and_bytewise(&p, &list(&mut (0..50)));
-        let hits = spans::hits();
-        // The same objects in another order: the array is new, each object is a hit.
-        let (second, bytewise, _) = whole_and_bytewise(&p, &list(&mut (0..50).rev()));
-        assert_eq!(second, bytewise);
-        assert_eq!(spans::hits() - hits, 50);
-        assert_eq!(first.len(), second.len());
-    }
-
-    #[test]
-    fn bytes_around_a_replayed_container_are_still_checked_for_utf8() {
-        crate::clear_thread_caches();
-        let p = plan(CONTACTS, "contacts", "agent");
-        let mut m = JsonMasker::new(p.clone());
-        crate::mask_all(&mut m, format!("[{OBJ}]").as_bytes()).unwrap();
-        for (before, after) in [(&b"\"\xff\","[..], &b""[..]), (&b""[..], &b",\"\xc3\""[..])] {
-            let doc = [&b"["[..], before, OBJ.as_bytes(), after, b"]"].concat();
-            let hits = spans::hits();
-            let mut m = JsonMasker::new(p.clone());
-            let err = crate::mask_all(&mut m, &doc).unwrap_err();
-            assert!(matches!(err, MaskError::Malformed { .. }), "{err:?}");
-            assert_eq!(spans::hits() - hits, 1, "the container itself was replayed");
-        }
-    }
-
-    #[test]
-    fn long_objects_alike_in_their_sampled_bytes_are_still_masked_right() {
-        crate::clear_thread_caches();
-        let p = plan(CONTACTS, "contacts", "agent");
-        // 3 KB objects: hashed by samples. They differ at byte ~700 only (outside every
-        // sample), in the phone of the note, so they share an index slot.
-        let obj = |i: usize| {
-            format!(
-                r#"{{"a":"{}","note":"ligue +55 21 98123-45{i:02} hoje","b":"{}"}}"#,
-                "x".repeat(660),
-                "y".repeat(2400)
-            )
-        };
-        let list = |ids: &[usize]| {
-            format!(
-                "[{}]",
-                ids.iter().map(|&i| obj(i)).collect::<Vec<_>>().join(",")
-            )
-        };
-        let (first, bytewise, _) = whole_and_bytewise(&p, &list(&[1, 2]));
-        assert_eq!(first, bytewise);
-        assert!(!first.contains("98123"), "{first}");
-        // Again, reversed: whatever the index kept, each object is masked as itself.
-        let (again, bytewise, _) = whole_and_bytewise(&p, &list(&[2, 1]));
-        assert_eq!(again, bytewise);
-        let v: serde_json::Value = serde_json::from_str(&first).unwrap();
-        let w: serde_json::Value = serde_json::from_str(&again).unwrap();
-        assert_eq!(v[0], w[1]);
-        assert_eq!(v[1], w[0]);
-        assert_ne!(v[0], v[1]);
-    }
-
-    #[test]
-    fn a_recorded_container_too_deep_for_the_cap_still_fails() {
-        crate::clear_thread_caches();
-        let p = plan(CONTACTS, "contacts", "agent");
-        let p = p.clone().with_limits(Limits {
-            max_depth: 3,
-            ..p.limits()
-        });
-        let nested = format!(r#"{{"x":[{OBJ}, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]}}"#);
-        let mut m = JsonMasker::new(p.clone());
-        crate::mask_all(&mut m, nested.as_bytes()).unwrap();
-        // The same array one level deeper: four levels, over the cap of three.
-        let deeper = format!(r#"{{"y":{nested}}}"#);
-        let mut m = JsonMasker::new(p);
-        let err = crate::mask_all(&mut m, deeper.as_bytes()).unwrap_err();
-        assert!(matches!(err, MaskError::CapExceeded { .. }), "{err:?}");
-    }
-
     #[test]
     fn a_cached_value_replays_the_same_bytes_and_counts_and_only_for_its_plan() {
         crate::clear_thread_caches();
