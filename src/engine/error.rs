@@ -41,6 +41,8 @@ pub enum Cap {
     CsvRecord,
     HtmlText,
     SseEvent,
+    /// The response's memory budget (`limits.max_memory`): every buffer of its masker.
+    Memory,
 }
 
 impl Cap {
@@ -54,6 +56,7 @@ impl Cap {
             Cap::CsvRecord => "a CSV record",
             Cap::HtmlText => "an HTML text node, attribute or comment",
             Cap::SseEvent => "an SSE event",
+            Cap::Memory => "the memory the response's masker holds",
         }
     }
 }
@@ -71,6 +74,7 @@ impl MaskError {
                 Cap::CsvRecord => "cap_exceeded:csv_record",
                 Cap::HtmlText => "cap_exceeded:html_text",
                 Cap::SseEvent => "cap_exceeded:sse_event",
+                Cap::Memory => "cap_exceeded:memory",
             },
             MaskError::Truncated { .. } => "truncated_body",
             MaskError::Rewriter { .. } => "rewriter_error",

@@ -28,6 +28,7 @@
 //! decoded fields when it changes.
 use crate::cache::spans::{self, ReplayCtx, Span};
 use crate::fields::FieldTarget;
+use crate::format::budget::{bytes_of, Budget};
 use crate::format::text::ValueMasker;
 use crate::vocab::counts::MatchCounts;
 use crate::vocab::plan::MaskPlan;
@@ -461,7 +462,19 @@ impl FormatSteps for CsvMasker {
     }
 
     fn step(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
-        self.run(chunk, out)
+        self.run(chunk, out)?;
+        // The response's memory budget (format/budget.rs): what the record buffers hold.
+        let held = bytes_of(&self.head)
+            + bytes_of(&self.raw)
+            + bytes_of(&self.fields)
+            + bytes_of(&self.ends)
+            + bytes_of(&self.spans)
+            + bytes_of(&self.changed)
+            + self.cell.capacity()
+            + bytes_of(&self.line)
+            + bytes_of(&self.place)
+            + self.values.held();
+        Budget::of(self.values.plan().limits()).charge(held, 0)
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {

@@ -9,6 +9,7 @@ use crate::vocab::plan::MaskPlan;
 use crate::error::MaskError;
 use crate::vocab::counts::MatchCounts;
 
+pub mod budget;
 pub mod csv;
 pub mod html;
 pub mod json;

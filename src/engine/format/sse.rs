@@ -22,6 +22,7 @@
 //! Over the cap, or an event that is not UTF-8 (the format is UTF-8 only): an error, and the
 //! masker is poisoned. An incomplete last event (no blank line before the end of the
 //! stream) is masked and emitted at [`Masker::finish`] like any other.
+use crate::format::budget::{bytes_of, Budget};
 use crate::format::json::JsonMasker;
 use crate::format::text::ValueMasker;
 use crate::vocab::counts::MatchCounts;
@@ -328,7 +329,16 @@ impl FormatSteps for SseMasker {
     }
 
     fn step(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
-        self.run(chunk, out)
+        self.run(chunk, out)?;
+        // The response's memory budget (format/budget.rs): what the event buffers hold.
+        let held = bytes_of(&self.buf)
+            + bytes_of(&self.lines)
+            + self.data.capacity()
+            + self.masked.capacity()
+            + bytes_of(&self.json_out)
+            + bytes_of(&self.value_out)
+            + self.values.held();
+        Budget::of(self.values.plan().limits()).charge(held, 0)
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {

@@ -69,6 +69,11 @@ impl ValueMasker {
         old
     }
 
+    /// Bytes this masker's buffers hold (the response's memory budget).
+    pub fn held(&self) -> usize {
+        self.findings.capacity() * std::mem::size_of::<Finding>() + self.splice_scratch.capacity()
+    }
+
     /// The plan values are masked with.
     pub fn plan(&self) -> &MaskPlan {
         &self.plan

@@ -359,6 +359,20 @@ impl Compiler {
                 limits.max_value = l.max_value.unwrap_or(limits.max_value);
                 limits.max_depth = l.max_depth.unwrap_or(limits.max_depth);
                 limits.max_subtree = l.max_subtree.unwrap_or(limits.max_subtree);
+                limits.max_memory = l.max_memory.unwrap_or(limits.max_memory);
+                // A value, its decoded copy, its 4-byte offset map and its replacement must fit.
+                if limits.max_memory < 8 * limits.max_value.max(limits.max_subtree) {
+                    self.error(
+                        src,
+                        "max_memory",
+                        Some("limits:"),
+                        format!(
+                            "limits: max_memory ({}) must be at least 8 × max_value and max_subtree ({})",
+                            limits.max_memory,
+                            limits.max_value.max(limits.max_subtree)
+                        ),
+                    );
+                }
             }
         }
         let kinds = std::mem::take(&mut self.kinds);

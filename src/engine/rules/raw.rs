@@ -158,6 +158,7 @@ pub struct LimitsRaw {
     pub max_value: Option<usize>,
     pub max_depth: Option<usize>,
     pub max_subtree: Option<usize>,
+    pub max_memory: Option<usize>,
 }
 
 /// A YAML mapping of strings that keeps the order it was written in (field rules: the

@@ -19,6 +19,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Largest JSON subtree buffered to evaluate a filter expression. Default 1 MiB.
     pub max_subtree: usize,
+    /// What all the buffers of one response's masker may hold together (see
+    /// `format/budget.rs`). Default 8 MiB.
+    pub max_memory: usize,
 }
 
 impl Default for Limits {
@@ -27,6 +30,7 @@ impl Default for Limits {
             max_value: 1 << 20,
             max_depth: 256,
             max_subtree: 1 << 20,
+            max_memory: 8 << 20,
         }
     }
 }

@@ -33,6 +33,13 @@ pub struct Brackets {
     cursor: usize,
 }
 
+impl Brackets {
+    /// Bytes its tables hold (the response's memory budget).
+    pub fn held(&self) -> usize {
+        4 * (self.starts.capacity() + self.ends.capacity() + self.stack.capacity())
+    }
+}
+
 const NONE: u32 = u32::MAX;
 
 /// Each bit set where an odd number of bits at or below it are set in `x`.

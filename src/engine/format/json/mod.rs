@@ -29,6 +29,7 @@ use crate::cache::spans::{ReplayCtx, Span};
 use crate::cache::values::{self as cache, Flavor};
 use crate::fields::json::{Elem, JsonFields, PendingFilter};
 use crate::fields::FieldTarget;
+use crate::format::budget::{bytes_of, release, release_string, Budget};
 use crate::format::text::ValueMasker;
 use crate::vocab::counts::MatchCounts;
 use crate::vocab::plan::MaskPlan;
@@ -147,9 +148,15 @@ pub struct JsonMasker {
     count_snaps: Vec<u32>,
     /// What a recorded container found: (kind, served clear, how many).
     count_delta: Vec<(crate::vocab::kind::KindId, bool, u32)>,
+    /// The response's memory budget (`format/budget.rs`).
+    budget: Budget,
     offset: u64,
     poisoned: bool,
 }
+
+/// Bytes a parsed subtree (serde_json's `Value`, keys in order) takes per byte of its text,
+/// at most: what a filter's element is charged before it is parsed.
+const PARSED_PER_BYTE: usize = 8;
 
 impl JsonMasker {
     pub fn new(plan: MaskPlan) -> Self {
@@ -157,6 +164,7 @@ impl JsonMasker {
         let passthrough = plan.is_passthrough();
         let mut root = vec![0; words];
         plan.fields().json.root(&mut root);
+        let budget = Budget::of(plan.limits());
         let values = ValueMasker::new(plan);
         let replay_ctx = (!passthrough && !values.plan().fields().json.has_filters())
             .then(|| ReplayCtx::new(values.scope(), Span::JsonContainer));
@@ -188,8 +196,50 @@ impl JsonMasker {
             brackets: Brackets::default(),
             count_snaps: Vec::new(),
             count_delta: Vec::new(),
+            budget,
             offset: 0,
             poisoned: false,
+        }
+    }
+
+    /// Bytes this masker's buffers hold (see `format/budget.rs`).
+    pub(crate) fn held(&self) -> usize {
+        bytes_of(&self.buf)
+            + self.decoded.capacity()
+            + bytes_of(&self.map)
+            + bytes_of(&self.rep)
+            + self.scratch.capacity()
+            + self.key.capacity()
+            + bytes_of(&self.capture.buf)
+            + bytes_of(&self.utf8_carry)
+            + bytes_of(&self.utf8_skips)
+            + bytes_of(&self.states)
+            + bytes_of(&self.frames)
+            + bytes_of(&self.place)
+            + bytes_of(&self.count_snaps)
+            + bytes_of(&self.count_delta)
+            + self.brackets.held()
+            + self.values.held()
+    }
+
+    /// Charges `more` bytes about to be allocated to the response's budget.
+    fn charge(&self, more: usize) -> Result<(), MaskError> {
+        self.budget.charge(self.held(), more)
+    }
+
+    /// After a chunk: the buffers a large value grew are given back. The per-value scratch
+    /// (decoded copy, offset map, replacement) holds nothing between chunks; the raw
+    /// buffers only while a value is unfinished.
+    fn release_value_buffers(&mut self) {
+        release_string(&mut self.decoded);
+        release(&mut self.map);
+        release(&mut self.rep);
+        release_string(&mut self.scratch);
+        if self.buf.is_empty() {
+            release(&mut self.buf);
+        }
+        if self.st != St::Capture {
+            release(&mut self.capture.buf);
         }
     }
 
@@ -456,6 +506,10 @@ impl JsonMasker {
         kind: crate::vocab::kind::KindId,
         rep: &mut Vec<u8>,
     ) -> Result<bool, MaskError> {
+        if has_escape {
+            // Its decoded copy and 4-byte offset map are about to be built.
+            self.charge(5 * (raw.len() + 1))?;
+        }
         let text = text_of(
             raw,
             has_escape,
@@ -496,6 +550,10 @@ impl JsonMasker {
             if let Some(changed) = cache::replay(scope, flavor, raw, rep, counts) {
                 return Ok(changed);
             }
+        }
+        if has_escape {
+            // Its decoded copy and 4-byte offset map are about to be built.
+            self.charge(5 * (raw.len() + 1))?;
         }
         let text = text_of(
             raw,
@@ -883,6 +941,7 @@ impl JsonMasker {
     /// The captured element is complete: evaluate its filters, then mask it with the
     /// resulting path state through a sub-masker.
     fn end_capture(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
+        self.charge(PARSED_PER_BYTE * self.capture.buf.len())?;
         let buf = std::mem::take(&mut self.capture.buf);
         let value: serde_json::Value =
             serde_json::from_slice(&buf).map_err(|_| self.malformed(0, "invalid JSON element"))?;
@@ -896,6 +955,10 @@ impl JsonMasker {
         }
         let inherit = self.inherited();
         let mut sub = JsonMasker::for_subtree(self.values.plan().clone(), &self.cur, inherit);
+        // The element, parsed and buffered, is held while the sub-masker runs.
+        sub.budget = self
+            .budget
+            .rest(self.held() + (1 + PARSED_PER_BYTE) * buf.len());
         sub.push(&buf, out)?;
         sub.finish(out)?;
         self.values.counts.add(&sub.values.counts);
@@ -1031,7 +1094,11 @@ impl Masker for JsonMasker {
         if self.poisoned {
             return Err(MaskError::Poisoned);
         }
-        let r = self.run(chunk, out).and_then(|()| self.check_utf8(chunk));
+        let r = self
+            .run(chunk, out)
+            .and_then(|()| self.check_utf8(chunk))
+            .and_then(|()| self.charge(0));
+        self.release_value_buffers();
         if r.is_err() {
             self.poisoned = true;
         }
@@ -1314,5 +1381,77 @@ routes:
         );
         assert!(out.contains("[2147483647]"), "{out}");
         serde_json::from_str::<serde_json::Value>(&out).expect("still JSON");
+    }
+
+    /// A string of `n` bytes, every other character escaped (`\u00e9`).
+    fn escaped_string(n: usize) -> String {
+        let mut v = String::with_capacity(n + 16);
+        while v.len() < n {
+            v.push_str("ab\\u00e9");
+        }
+        v
+    }
+
+    #[test]
+    fn one_memory_budget_bounds_every_buffer_of_a_response() {
+        let p = crate::testutil::fallback_plan("agent");
+        let big = escaped_string(900 << 10);
+        let doc = format!(r#"["{big}", "ligue +55 11 98765-4321"]"#);
+        // Within the value cap, and within the default budget (8 MiB).
+        let out = crate::mask_all(&mut JsonMasker::new(p.clone()), doc.as_bytes()).unwrap();
+        assert!(!String::from_utf8(out).unwrap().contains("98765-4321"));
+        // The same value, a budget that cannot hold its decoded copy and offset map.
+        let tight = p.clone().with_limits(Limits {
+            max_memory: 2 << 20,
+            ..p.limits()
+        });
+        let err = crate::mask_all(&mut JsonMasker::new(tight.clone()), doc.as_bytes()).unwrap_err();
+        assert_eq!(err.reason(), "cap_exceeded:memory", "{err}");
+        // Chunked: the same verdict, and nothing of the value was emitted before it failed.
+        let mut m = JsonMasker::new(tight);
+        let mut out = Vec::new();
+        let r = doc
+            .as_bytes()
+            .chunks(4096)
+            .try_for_each(|c| m.push(c, &mut out));
+        assert_eq!(r.unwrap_err().reason(), "cap_exceeded:memory");
+        assert!(out.len() < 16, "{}", out.len());
+    }
+
+    #[test]
+    fn a_large_value_s_buffers_are_given_back_once_it_is_done() {
+        let p = crate::testutil::fallback_plan("agent");
+        let big = escaped_string(900 << 10);
+        let mut m = JsonMasker::new(p);
+        let mut out = Vec::new();
+        m.push(format!(r#"["{big}", "#).as_bytes(), &mut out)
+            .unwrap();
+        assert!(
+            m.held() < 512 << 10,
+            "{} bytes held after the value",
+            m.held()
+        );
+        m.push(br#""+55 11 98765-4321"]"#, &mut out).unwrap();
+        m.finish(&mut out).unwrap();
+    }
+
+    #[test]
+    fn a_filter_s_element_is_charged_before_it_is_parsed() {
+        let routes = r#"
+routes:
+  - name: api
+    json:
+      "$.attrs[?@.type=='phone'].value": phone
+"#;
+        let p = plan(routes, "api", "agent");
+        let filler = "x".repeat(300 << 10);
+        let doc = format!(r#"{{"attrs":[{{"type":"phone","value":"call me","pad":"{filler}"}}]}}"#);
+        crate::mask_all(&mut JsonMasker::new(p.clone()), doc.as_bytes()).unwrap();
+        let tight = p.clone().with_limits(Limits {
+            max_memory: 2 << 20,
+            ..p.limits()
+        });
+        let err = crate::mask_all(&mut JsonMasker::new(tight), doc.as_bytes()).unwrap_err();
+        assert_eq!(err.reason(), "cap_exceeded:memory", "{err}");
     }
 }
