@@ -7,7 +7,6 @@
 //! thread marks itself with [`use_pool_of_worker`]; other threads use the first pool.
 use crate::bodies::{full, ProxyBody};
 use crate::metrics::Metrics;
-use crate::server::config::{Config, UpstreamTarget};
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
@@ -52,6 +51,18 @@ impl std::fmt::Debug for Upstream {
     }
 }
 
+/// The upstream, as the client needs it (parsed from `upstream:` by the config).
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    pub https: bool,
+    /// `host:port`.
+    pub authority: String,
+    pub host: String,
+    /// A PEM CA bundle to trust instead of the system roots.
+    pub ca: Option<std::path::PathBuf>,
+    pub connect_timeout: Duration,
+}
+
 /// Why a request got no response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -64,24 +75,24 @@ pub enum Failure {
 /// Why the upstream client could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    #[error("upstream: {0}")]
-    Target(String),
     #[error("upstream CA {path}: {reason}")]
     Ca { path: String, reason: String },
 }
 
 impl Upstream {
-    /// The upstream of `config`, with `pools` connection pools (one per worker thread).
-    pub fn new(config: &Config, pools: usize) -> Result<Upstream, UpstreamError> {
-        let UpstreamTarget {
-            https, authority, ..
-        } = config.upstream_target().map_err(UpstreamError::Target)?;
+    /// The upstream of `settings`, with `pools` connection pools (one per worker thread).
+    pub fn new(settings: &UpstreamSettings, pools: usize) -> Result<Upstream, UpstreamError> {
+        let UpstreamSettings {
+            https,
+            ref authority,
+            ..
+        } = *settings;
         let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(config.upstream.connect_timeout));
+        http.set_connect_timeout(Some(settings.connect_timeout));
         http.set_nodelay(true);
         http.enforce_http(false);
         let builder = HttpsConnectorBuilder::new();
-        let connector = match &config.upstream.ca {
+        let connector = match &settings.ca {
             Some(path) => {
                 let tls = client_tls(path).map_err(|reason| UpstreamError::Ca {
                     path: path.display().to_string(),
@@ -109,7 +120,7 @@ impl Upstream {
         Ok(Upstream {
             pools,
             https,
-            authority,
+            authority: authority.clone(),
         })
     }
 

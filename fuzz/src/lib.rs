@@ -228,7 +228,7 @@ pub fn check_config(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     if let Ok(cfg) = serde_yaml_ng::from_str::<veil::server::config::Config>(&text) {
         let _ = cfg.validate(None);
-        let _ = cfg.upstream_target();
+        let _ = cfg.upstream_settings();
     }
 }
 

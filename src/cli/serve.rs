@@ -77,7 +77,14 @@ impl ServeArgs {
                 0,
                 ResolverConfig::TrustedHeader {
                     header: h.clone(),
-                    trusted_peers: self.trusted_peers.clone(),
+                    trusted_peers: self
+                        .trusted_peers
+                        .iter()
+                        .map(|p| {
+                            p.parse()
+                                .map_err(|e: String| anyhow::anyhow!("--trusted-peers: {e}"))
+                        })
+                        .collect::<anyhow::Result<_>>()?,
                     map: Default::default(),
                     user_header: None,
                 },

@@ -6,7 +6,7 @@
 //! must fit the algorithm, so an HS256 token signed with an RSA *public* key (the HS/RS
 //! confusion) fails. JWKS keys are cached; an unknown `kid` triggers a refresh, at most
 //! once per [`JWKS_REFRESH`], so a flood of forged `kid`s cannot turn veil into a fetcher.
-use crate::server::config::JwtConfig;
+use super::settings::JwtConfig;
 use arc_swap::ArcSwap;
 use http::header::{HeaderMap, COOKIE};
 use http_body_util::BodyExt;

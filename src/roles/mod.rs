@@ -6,13 +6,14 @@
 //! front) and removed, before anything reads it, when anyone else sends it.
 pub mod jwt;
 pub mod probe;
+pub mod settings;
 
 use crate::audit::{Audit, Event};
 use crate::metrics::Metrics;
 use crate::rules::{RoleId, RuleSet};
-use crate::server::config::{parse_cidr, ResolverConfig};
 use crate::upstream::Upstream;
 use http::header::{HeaderMap, HeaderName, AUTHORIZATION};
+use settings::ResolverConfig;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -138,7 +139,7 @@ impl RoleResolver {
                             .transpose()?
                     },
                     header: HeaderName::from_bytes(header.as_bytes())?,
-                    peers: trusted_peers.iter().filter_map(|p| parse_cidr(p)).collect(),
+                    peers: trusted_peers.iter().map(|c| c.0).collect(),
                     map: map.clone(),
                 },
                 ResolverConfig::Static { tokens } => Resolver::Static {

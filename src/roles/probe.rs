@@ -4,8 +4,8 @@
 //! credential hash (SHA-256 of the credential headers, never the credentials themselves)
 //! for a short TTL; a failed probe gives no role (so the most restricted one applies) and
 //! is not cached.
+use super::settings::ProbeConfig;
 use super::Principal;
-use crate::server::config::ProbeConfig;
 use http::header::{HeaderMap, HeaderName};
 use http_body_util::BodyExt;
 use jsonpath_rust::parser::model::JpQuery;

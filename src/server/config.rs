@@ -1,7 +1,9 @@
 //! `veil.yaml`: the proxy's configuration. Raw serde types first (unknown keys are errors,
 //! with their line), then [`Config::validate`] checks addresses, files and values and
 //! reports each problem with its line and reason.
+pub use crate::roles::settings::{JwtConfig, ProbeConfig, ResolverConfig};
 use crate::rules::diagnostic::{Diagnostic, Diagnostics, Severity, Source};
+use crate::upstream::UpstreamSettings;
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -154,103 +156,6 @@ pub struct RolesConfig {
     pub resolvers: Vec<ResolverConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ResolverConfig {
-    /// A header set by an auth proxy in front, honoured only from trusted peers.
-    TrustedHeader {
-        header: String,
-        trusted_peers: Vec<String>,
-        /// Header value → role; without it the value is the role name.
-        #[serde(default)]
-        map: std::collections::BTreeMap<String, String>,
-        /// The header where the auth proxy names the user (oauth2-proxy:
-        /// `X-Forwarded-User`): the principal of every per-caller limit and audit event.
-        /// Honoured, like the role header, only from trusted peers.
-        #[serde(default)]
-        user_header: Option<String>,
-    },
-    /// API tokens (bearer or `api_access_token` header) mapped to roles.
-    Static {
-        tokens: std::collections::BTreeMap<String, String>,
-    },
-    /// Every request gets this role (one listener per audience, the demo).
-    Fixed { role: String },
-    /// A JWT (bearer token or cookie) verified against a JWKS URL or a static key.
-    Jwt(JwtConfig),
-    /// Ask the inbox who the caller is, with the caller's own credentials.
-    UpstreamProbe(ProbeConfig),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JwtConfig {
-    /// Where the signing keys are published (fetched, cached, refreshed on an unknown `kid`).
-    pub jwks_url: Option<String>,
-    /// A static key: a PEM public key file (RS*/ES*/EdDSA) or, for HS*, a file holding the secret.
-    pub key: Option<PathBuf>,
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
-    /// Accepted algorithms (e.g. [RS256]). `none` is never accepted.
-    pub algorithms: Vec<String>,
-    /// JSON pointer to the claim holding the role or group (e.g. `/role`, `/groups/0`).
-    #[serde(default = "default_claim")]
-    pub claim: String,
-    /// Claim value → role; without it the value is the role name.
-    #[serde(default)]
-    pub map: std::collections::BTreeMap<String, String>,
-    /// Read the token from this cookie when there is no `Authorization: Bearer`.
-    pub cookie: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProbeConfig {
-    /// The inbox's "who am I" endpoint (Chatwoot: `/api/v1/profile`).
-    pub path: String,
-    /// JSONPath to the role in its JSON answer (Chatwoot: `$.role`).
-    pub role: String,
-    /// JSONPath to the caller's user id in the same answer (Chatwoot: `$.id`): the
-    /// principal every quota counts, whatever session the user signs in with. Without
-    /// it, the session (a hash of the accepted credentials) is the principal.
-    #[serde(default)]
-    pub user: Option<String>,
-    /// Inbox role → veil role (Chatwoot: administrator → admin, agent → agent).
-    #[serde(default)]
-    pub map: std::collections::BTreeMap<String, String>,
-    /// How long an answer is cached per credential.
-    #[serde(default = "default_probe_ttl", deserialize_with = "duration")]
-    pub ttl: Duration,
-    /// Request headers that carry the caller's credentials.
-    #[serde(default = "default_probe_headers")]
-    pub headers: Vec<String>,
-    /// Most cached answers.
-    #[serde(default = "default_probe_entries")]
-    pub max_entries: usize,
-}
-
-fn default_claim() -> String {
-    "/role".into()
-}
-fn default_probe_ttl() -> Duration {
-    Duration::from_secs(60)
-}
-fn default_probe_headers() -> Vec<String> {
-    [
-        "cookie",
-        "authorization",
-        "api_access_token",
-        "access-token",
-        "client",
-        "uid",
-    ]
-    .map(String::from)
-    .to_vec()
-}
-fn default_probe_entries() -> usize {
-    10_000
-}
-
 /// The reveal endpoint.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -361,13 +266,20 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     humantime::parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
-/// The upstream, parsed.
+/// What [`Config::validate`] parsed: the values the server runs with.
 #[derive(Debug, Clone)]
-pub struct UpstreamTarget {
-    pub https: bool,
-    /// `host:port`.
-    pub authority: String,
-    pub host: String,
+pub struct Validated {
+    pub listen: SocketAddr,
+    /// `None`: `admin.listen: off`.
+    pub admin: Option<SocketAddr>,
+    pub upstream: UpstreamSettings,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
 }
 
 /// More worker threads than this is a typo, not a machine.
@@ -464,8 +376,9 @@ impl Config {
         }
     }
 
-    /// Checks what serde cannot: addresses, URLs, files, values.
-    pub fn validate(&self, src: Option<&Source>) -> Result<(), Diagnostics> {
+    /// Checks what serde cannot (addresses, URLs, files, values) and returns them parsed:
+    /// what the server runs with, so nothing downstream parses a string of this file again.
+    pub fn validate(&self, src: Option<&Source>) -> Result<Validated, Diagnostics> {
         let mut diags = Vec::new();
         let mut err = |needle: &str, msg: String| {
             let (line, column) = src.map_or((0, 0), |s| s.locate(needle, None));
@@ -477,13 +390,18 @@ impl Config {
                 message: msg,
             });
         };
-        if self.listen.parse::<SocketAddr>().is_err() {
+        let listen = self.listen.parse::<SocketAddr>();
+        if listen.is_err() {
             err(
                 &self.listen,
                 format!("listen: {:?} is not an address (host:port)", self.listen),
             );
         }
-        if self.admin.listen != "off" && self.admin.listen.parse::<SocketAddr>().is_err() {
+        let admin = match self.admin.listen.as_str() {
+            "off" => Ok(None),
+            a => a.parse::<SocketAddr>().map(Some),
+        };
+        if admin.is_err() {
             err(
                 &self.admin.listen,
                 format!(
@@ -501,7 +419,8 @@ impl Config {
                 ),
             );
         }
-        if let Err(e) = self.upstream_target() {
+        let upstream = self.upstream_settings();
+        if let Err(e) = &upstream {
             err(&self.upstream.url, format!("upstream.url: {e}"));
         }
         let mut must_exist = |p: &Path, what: &str, needle: &str| {
@@ -524,7 +443,6 @@ impl Config {
         }
         for r in &self.roles.resolvers {
             if let ResolverConfig::TrustedHeader {
-                trusted_peers,
                 header,
                 user_header,
                 ..
@@ -535,30 +453,34 @@ impl Config {
                         err(h, format!("roles: {h:?} is not a header name"));
                     }
                 }
-                for p in trusted_peers {
-                    if parse_cidr(p).is_none() {
-                        err(
-                            p,
-                            format!("roles: trusted peer {p:?} is not an address or CIDR"),
-                        );
-                    }
-                }
             }
         }
-        if !["pretty", "json"].contains(&self.log.format.as_str()) {
-            err(
-                &self.log.format,
-                format!("log.format: {:?} is not pretty or json", self.log.format),
-            );
-        }
-        if diags.is_empty() {
-            Ok(())
-        } else {
-            Err(Diagnostics(diags))
+        let log_format = match self.log.format.as_str() {
+            "pretty" => Some(LogFormat::Pretty),
+            "json" => Some(LogFormat::Json),
+            other => {
+                err(
+                    other,
+                    format!("log.format: {other:?} is not pretty or json"),
+                );
+                None
+            }
+        };
+        match (listen, admin, upstream, log_format) {
+            (Ok(listen), Ok(admin), Ok(upstream), Some(log_format)) if diags.is_empty() => {
+                Ok(Validated {
+                    listen,
+                    admin,
+                    upstream,
+                    log_format,
+                })
+            }
+            _ => Err(Diagnostics(diags)),
         }
     }
 
-    pub fn upstream_target(&self) -> Result<UpstreamTarget, String> {
+    /// The upstream, parsed: what the client is built from.
+    pub fn upstream_settings(&self) -> Result<UpstreamSettings, String> {
         let url: http::Uri = self
             .upstream
             .url
@@ -579,19 +501,14 @@ impl Config {
         if url.path() != "/" && !url.path().is_empty() {
             return Err("a path prefix is not supported".into());
         }
-        Ok(UpstreamTarget {
+        Ok(UpstreamSettings {
             https,
             authority: format!("{host}:{port}"),
             host,
+            ca: self.upstream.ca.clone(),
+            connect_timeout: self.upstream.connect_timeout,
         })
     }
-}
-
-/// An address or a CIDR (`10.0.0.0/8`, `127.0.0.1`, `::1`).
-pub fn parse_cidr(s: &str) -> Option<ipnet::IpNet> {
-    s.parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 #[cfg(test)]
@@ -626,7 +543,7 @@ mod tests {
         let c = load("upstream:\n  url: http://127.0.0.1:3000\n  response_timeout: 2s\n").unwrap();
         assert_eq!(c.listen, "127.0.0.1:8080");
         assert_eq!(c.upstream.response_timeout, Duration::from_secs(2));
-        assert_eq!(c.upstream_target().unwrap().authority, "127.0.0.1:3000");
+        assert_eq!(c.upstream_settings().unwrap().authority, "127.0.0.1:3000");
         assert_eq!(c.workers, 0);
         assert!(c.worker_count() >= 1);
     }
@@ -638,5 +555,20 @@ mod tests {
         let e = load("upstream:\n  url: http://127.0.0.1:3000\nworkers: 100000\n").unwrap_err();
         assert_eq!(e.0[0].line, 3, "{e}");
         assert!(e.0[0].message.contains("workers: 100000"), "{e}");
+    }
+
+    #[test]
+    fn validate_hands_back_the_parsed_values_and_a_bad_peer_names_its_line() {
+        let c = load("listen: 0.0.0.0:8081\nadmin:\n  listen: off\nupstream:\n  url: https://inbox.example:8443\n").unwrap();
+        let v = c.validate(None).unwrap();
+        assert_eq!(v.listen, "0.0.0.0:8081".parse().unwrap());
+        assert_eq!(v.admin, None);
+        assert!(v.upstream.https);
+        assert_eq!(v.upstream.authority, "inbox.example:8443");
+        assert_eq!(v.log_format, LogFormat::Pretty);
+        let e = load("upstream:\n  url: http://127.0.0.1:3000\nroles:\n  resolvers:\n    - type: trusted_header\n      header: x-role\n      trusted_peers: [10.0.0.0/8, nowhere]\n").unwrap_err();
+        // The resolver it belongs to (serde reads a tagged entry whole).
+        assert_eq!(e.0[0].line, 5, "{e}");
+        assert!(e.0[0].message.contains("not an address or CIDR"), "{e}");
     }
 }

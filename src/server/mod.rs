@@ -107,7 +107,8 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
     metrics.set_rules_version(&rules.version);
     let quotas = quotas(&config, &metrics)?;
     let worker_count = config.worker_count();
-    let upstream = crate::upstream::Upstream::new(&config, worker_count)?;
+    let valid = config.validate(None).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let upstream = crate::upstream::Upstream::new(&valid.upstream, worker_count)?;
     let proxy = Arc::new(Proxy {
         rules: ArcSwap::from_pointee(rules),
         keys: ArcSwap::from_pointee(keys),
@@ -138,7 +139,7 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
     };
     let (shutdown, shutdown_rx) = watch::channel(false);
     let listener =
-        bind(&config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+        bind(valid.listen).with_context(|| format!("cannot listen on {}", valid.listen))?;
     let proxy_addr = listener.local_addr()?;
     let workers = workers::spawn(
         listener,
@@ -153,10 +154,10 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
         },
     )?;
     let mut tasks = Vec::new();
-    let admin_addr = if config.admin.listen != "off" {
-        let l = TcpListener::bind(&config.admin.listen)
+    let admin_addr = if let Some(admin) = valid.admin {
+        let l = TcpListener::bind(admin)
             .await
-            .with_context(|| format!("cannot listen on {} (admin)", config.admin.listen))?;
+            .with_context(|| format!("cannot listen on {admin} (admin)"))?;
         let addr = l.local_addr()?;
         tasks.push(tokio::spawn(admin::serve(
             l,
@@ -186,8 +187,7 @@ pub async fn start(config: Config, resolver: Option<RoleResolver>) -> anyhow::Re
 
 /// Binds the proxy listener, to be shared by the workers. (Not `SO_REUSEPORT`, which would
 /// let a second veil on the same port quietly take half the connections.)
-fn bind(listen: &str) -> anyhow::Result<std::net::TcpListener> {
-    let addr: SocketAddr = listen.parse().context("not an address")?;
+fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
