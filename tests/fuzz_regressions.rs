@@ -1,5 +1,7 @@
-//! Replays every input under `fuzz/regressions/<target>/` through the oracle of that fuzz
-//! target, so a minimized crasher, once committed there, stays fixed. The oracles live in
+//! Replays every input under `fuzz/regressions/<target>/` (minimized crashers, once
+//! committed, stay fixed) and `fuzz/seeds/<target>/` (the committed seed corpus, realistic
+//! documents from the rule packs' tests and tests/data) through the oracle of that fuzz
+//! target. The oracles live in
 //! `fuzz/src/lib.rs` and are included here as they are, so this test and the fuzzers check
 //! the same things.
 #[allow(dead_code)]
@@ -9,12 +11,15 @@ mod oracles;
 use std::path::Path;
 
 fn replay(target: &str, check: fn(&[u8])) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/regressions")
-        .join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut files: Vec<_> = ["regressions", "seeds"]
+        .iter()
+        .flat_map(|kind| {
+            let dir = root.join(kind).join(target);
+            std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .map(|e| e.unwrap().path())
+        })
         .filter(|p| p.file_name().is_some_and(|n| n != ".gitkeep"))
         .collect();
     files.sort();
@@ -116,4 +121,30 @@ fn sse_regressions() {
 #[test]
 fn config_regressions() {
     replay("config", oracles::check_config);
+}
+
+#[test]
+fn codec_regressions() {
+    replay("codec", oracles::check_codec);
+}
+
+#[test]
+fn headers_regressions() {
+    replay("headers", oracles::check_headers);
+}
+
+#[test]
+fn every_target_has_a_seed_corpus() {
+    for target in [
+        "json", "text", "html", "csv", "sse", "rules", "keys", "config", "request", "path",
+        "codec", "headers",
+    ] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/seeds")
+            .join(target);
+        let n = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .count();
+        assert!(n > 0, "{target} has no seeds");
+    }
 }

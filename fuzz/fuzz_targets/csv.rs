@@ -1,4 +1,7 @@
 //! Fuzz target `csv`: see [`veil_fuzz::check_format`] for the oracle.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| veil_fuzz::check_format(veil::engine::format::Format::Csv, data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| veil_fuzz::check_format(
+    veil::engine::format::Format::Csv,
+    data
+));

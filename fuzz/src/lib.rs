@@ -79,7 +79,7 @@ impl Setup {
         })
     }
 
-    fn plan_for(&self, role: &str) -> MaskPlan {
+    pub fn plan_for(&self, role: &str) -> MaskPlan {
         let s = shared();
         let route = s.set.route_for("GET", self.path, false);
         let role = s.set.role(role).expect("shipped role");
@@ -121,7 +121,13 @@ fn check_warm(
     let after_other = mask_all(make(setup.plan()).as_mut(), doc);
     assert!(
         after_other.as_ref().ok() == first.as_ref().ok(),
-        "another role's pass changed the output ({setup:?})"
+        "another role's pass changed the output ({setup:?}):\n{:?}\n{:?}",
+        first
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned()),
+        after_other
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned()),
     );
     veil::engine::clear_thread_caches();
     let cold = mask_all(make(setup.plan()).as_mut(), doc);
@@ -411,4 +417,149 @@ fn percent_decode_all(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Codecs: the first byte picks the coding (gzip, deflate, br, zstd, identity) and how the
+/// rest is split. Decoding any bytes never panics and never grows without bound per input
+/// byte beyond the decoder's slices; what veil encodes decodes back to the same bytes,
+/// however it is chunked and flushed.
+pub fn check_codec(data: &[u8]) {
+    use veil::proxy::codec::{Coding, Decoder, Encoder};
+    let Some((&control, rest)) = data.split_first() else {
+        return;
+    };
+    let codings = [
+        Coding::Gzip,
+        Coding::Deflate,
+        Coding::Br,
+        Coding::Zstd,
+        Coding::Identity,
+    ];
+    let coding = codings[usize::from(control) % codings.len()];
+    let chunk = 1 + usize::from(control / 5) % 97;
+    // Arbitrary bytes as an encoded body: an error or some output, never a panic.
+    let mut d = Decoder::new(coding).expect("a decoder");
+    let mut decoded = 0usize;
+    let mut sink = |b: &[u8]| {
+        decoded += b.len();
+        Ok(())
+    };
+    let ok = rest
+        .chunks(chunk)
+        .try_for_each(|c| d.push(c, &mut sink))
+        .is_ok();
+    if ok {
+        let _ = d.finish(&mut sink);
+    }
+    // Round trip: encode in chunks with a flush after each, decode in other chunks.
+    let mut e = Encoder::new(coding).expect("an encoder");
+    let mut wire = Vec::new();
+    for c in rest.chunks(chunk) {
+        e.write(c).expect("encoding never fails");
+        e.flush_into(&mut wire).expect("flush");
+    }
+    e.finish_into(&mut wire).expect("finish");
+    let mut d = Decoder::new(coding).expect("a decoder");
+    let mut back = Vec::new();
+    let mut sink = |b: &[u8]| {
+        back.extend_from_slice(b);
+        Ok(())
+    };
+    for c in wire.chunks(chunk + 3) {
+        d.push(c, &mut sink).expect("veil's own encoding decodes");
+    }
+    d.finish(&mut sink).expect("veil's own encoding ends well");
+    assert!(back == rest, "{coding:?} round trip changed the body");
+}
+
+/// `@P`, `@E`, `@U` in `v` replaced by a phone, an e-mail and a percent-encoded e-mail
+/// where they stand apart (a value glued to a letter or digit is another word, which the
+/// detectors rightly leave: `98765-4321c`); elsewhere by `x`.
+fn plant(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 32);
+    let b = v.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let marker = (b[i] == b'@' && i + 1 < b.len())
+            .then(|| match b[i + 1] {
+                b'P' => Some(PHONE),
+                b'E' => Some(EMAIL),
+                b'U' => Some("maria.silva%40example.com"),
+                _ => None,
+            })
+            .flatten();
+        let Some(value) = marker else {
+            let c = v[i..].chars().next().expect("a char");
+            out.push(c);
+            i += c.len_utf8();
+            continue;
+        };
+        let apart =
+            |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && !"._%+-@".contains(c));
+        if apart(out.chars().last()) && apart(v[i + 2..].chars().next()) {
+            out.push_str(value);
+        } else {
+            out.push('x');
+        }
+        i += 2;
+    }
+    out
+}
+
+const PHONE: &str = "+55 11 98765-4321";
+const EMAIL: &str = "maria.silva@example.com";
+
+/// Response headers: any bytes as header values (one per line, `name: value`) are masked
+/// for the agent without a panic; a phone number or e-mail planted in any header value
+/// veil masks (all but the protocol's structural ones, `headers::STRUCTURAL`), raw or
+/// percent-encoded, is gone after masking; structural headers stay as they were.
+pub fn check_headers(data: &[u8]) {
+    use http::{HeaderMap, HeaderName, HeaderValue};
+    use veil::engine::format::text::ValueMasker;
+    let text = String::from_utf8_lossy(data);
+    let mut headers = HeaderMap::new();
+    let mut planted = Vec::new();
+    for (i, line) in text.lines().take(32).enumerate() {
+        let (name, value) = line.split_once(':').unwrap_or(("x-fuzz", line));
+        let Ok(name) = HeaderName::from_bytes(name.trim().as_bytes()) else {
+            continue;
+        };
+        let value = plant(value.trim());
+        let Ok(v) = HeaderValue::from_str(&value) else {
+            continue;
+        };
+        if value.contains(PHONE) || value.contains(EMAIL) || value.contains("%40example") {
+            planted.push((i, name.clone()));
+        }
+        headers.append(name, v);
+    }
+    let before = headers.clone();
+    let setup = Setup::from_byte(0);
+    let mut values = ValueMasker::new(setup.plan_for("agent"));
+    veil::proxy::headers::mask_response_headers(&mut headers, &mut values);
+    let structural = |n: &http::HeaderName| veil::proxy::headers::STRUCTURAL.contains(&n.as_str());
+    // What was planted must be gone; the same text written by the fuzzer itself may stay
+    // (glued to a word, it is rightly not a value), so it is counted, not forbidden.
+    for needle in ["98765-4321", EMAIL, "maria.silva%40"] {
+        let written = text.matches(needle).count();
+        let left: usize = headers
+            .iter()
+            .filter(|(n, _)| !structural(n))
+            .map(|(_, v)| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .matches(needle)
+                    .count()
+            })
+            .sum();
+        assert!(
+            left <= written,
+            "{needle}: {left} left, {written} written by the input ({planted:?}): {headers:?}"
+        );
+    }
+    for (name, value) in before.iter().filter(|(n, _)| structural(n)) {
+        assert!(
+            headers.get_all(name).iter().any(|v| v == value),
+            "{name} changed"
+        );
+    }
 }

@@ -166,7 +166,7 @@ pub fn csv_attachment(headers: &HeaderMap) -> bool {
 
 /// Headers that carry the response's framing and policy, never a person's data: the only
 /// ones not scanned.
-const STRUCTURAL: [&str; 31] = [
+pub const STRUCTURAL: [&str; 31] = [
     "upgrade",
     "sec-websocket-accept",
     "sec-websocket-protocol",

@@ -203,6 +203,12 @@ pub fn remember(
     if raw.len() > MAX_LEN || rep.len() > 4 * MAX_LEN {
         return;
     }
+    // A replayed span is not checked for UTF-8 again (the masker skips it), so only valid
+    // spans are recorded: a document that failed its check after a span closed must not
+    // leave the span behind for the next document to pass on unchecked.
+    if simdutf8::basic::from_utf8(raw).is_err() {
+        return;
+    }
     SPANS.with(|log| {
         let mut log = log.borrow_mut();
         let mut header = [0u8; HEADER];

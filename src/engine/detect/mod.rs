@@ -837,9 +837,16 @@ impl BuiltinScan {
                     }
                 }
                 Shape::Email => {
-                    // `…/messages/9102@host`: the tail of a path or Message-ID, not an address.
-                    let in_path = start > 0 && text.as_bytes()[start - 1] == b'/';
-                    if let Some((id, kind)) = on(self.ids.email).filter(|_| !in_path) {
+                    // `…/messages/9102@host`, the Message-ID an inbox writes for its e-mail
+                    // channel, is not an address. Anything else after a `/` is one: an
+                    // address in a URL path (`/contacts/maria@example.com`, a Location
+                    // header) is still the contact's.
+                    let message_id = text[..start].ends_with("/messages/")
+                        && text[start..end]
+                            .split(['@', '%'])
+                            .next()
+                            .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
+                    if let Some((id, kind)) = on(self.ids.email).filter(|_| !message_id) {
                         let raw = &text[start..end];
                         let mut lower = raw.to_ascii_lowercase();
                         if !raw.contains('@') {
@@ -1248,11 +1255,24 @@ mod tests {
             "Ana.Souza@Example.com",
             "ana.souza@example.com",
         );
-        // The tail of a path or Message-ID is not an address.
+        // An inbox's Message-ID (`…/messages/<n>@host`) is not an address.
         assert_eq!(
             scan("conversation/52299223/messages/9102@loja.example.com"),
             vec![]
         );
+        // An address in a URL path is one.
+        for path in [
+            "/app/contacts/maria.silva@example.com",
+            "/app/contacts/maria.silva%40example.com",
+            "https://inbox.example/u/ana@example.org/edit",
+            "conversation/5/messages/ana@loja.example.com",
+        ] {
+            assert!(
+                scan(path).iter().any(|(k, _, _)| k == "email"),
+                "{path}: {:?}",
+                scan(path)
+            );
+        }
         let w = "wamid.HBgNNTUxMTk4NzY1NDMyMRUCABEYEjU1NDdGRjA3QjE5RUE4RkEA";
         one(&format!("id {w} ok"), "wamid", w, w);
         one(

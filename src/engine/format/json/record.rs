@@ -116,6 +116,7 @@ mod tests {
     use super::super::tests::{CONTACTS, OBJ};
     use super::super::*;
     use crate::cache::spans;
+    use crate::error::MaskError;
     use crate::testutil::plan;
     use crate::vocab::plan::Limits;
 
@@ -258,5 +259,22 @@ mod tests {
         let mut m = JsonMasker::new(p);
         let err = crate::mask_all(&mut m, deeper.as_bytes()).unwrap_err();
         assert!(matches!(err, MaskError::CapExceeded { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn a_failed_document_leaves_no_span_that_skips_the_utf8_check() {
+        crate::clear_thread_caches();
+        let p = plan(CONTACTS, "contacts", "agent");
+        // A container long enough to be recorded, with a byte that is not UTF-8 in a key.
+        let mut doc = br#"{"payload":[{"name":"Ana Souza","coun"#.to_vec();
+        doc.push(0xeb);
+        doc.extend_from_slice(br#"try":"Brasil","city":"Curitiba","plan":"ouro"}],"n":1}"#);
+        for pass in 0..3 {
+            let r = crate::mask_all(&mut JsonMasker::new(p.clone()), &doc);
+            assert!(
+                matches!(r, Err(MaskError::Malformed { .. })),
+                "pass {pass}: {r:?}"
+            );
+        }
     }
 }
