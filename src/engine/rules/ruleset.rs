@@ -91,7 +91,14 @@ impl RuleSet {
 
     /// [`Self::route_for`], as an id to look the route up again ([`Self::route`]) without
     /// matching again.
+    ///
+    /// A trailing slash is not part of what a route matches (`/contacts/` is `/contacts`,
+    /// as Rails and most servers read it); the path the upstream gets is left as it is.
     pub fn route_id_for(&self, method: &str, path: &str, websocket: bool) -> RouteId {
+        let path = match path.strip_suffix('/') {
+            Some(p) if !p.is_empty() => p,
+            _ => path,
+        };
         RouteId(
             self.routes
                 .iter()
