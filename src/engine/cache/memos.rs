@@ -13,7 +13,7 @@
 //!
 //! # Bounds
 //! Each cache keeps at most `2 ×` [`ENTRIES`] entries ([`Memo`]) of values up to
-//! [`MAX_LEN`] bytes. Like the worker's buffers, they hold values this thread has just
+//! [`MAX_LEN`] bytes, a findings entry at most [`MAX_FINDINGS`] findings. Like the worker's buffers, they hold values this thread has just
 //! masked, clear and masked (docs/threat-model.md); [`retire`](super::scope::retire)
 //! drops them when rules or keys are replaced.
 use super::memo::Memo;
@@ -26,6 +26,9 @@ use std::hash::Hasher;
 
 /// Longest value cached.
 pub const MAX_LEN: usize = 256;
+/// Most findings one cached value may hold (a value with more is scanned each time): so
+/// that an entry, and the cache, stay bounded by a figure, whatever customers write.
+pub const MAX_FINDINGS: usize = 4;
 /// Entries per generation, per cache.
 pub const ENTRIES: usize = 16384;
 
@@ -105,7 +108,7 @@ pub fn replay_findings(scope: ScopeId, text: &str, out: &mut Vec<Finding>) -> bo
 }
 
 pub fn remember_findings(scope: ScopeId, text: &str, found: &[Finding]) {
-    if text.len() <= MAX_LEN {
+    if text.len() <= MAX_LEN && found.len() <= MAX_FINDINGS {
         put(&FINDINGS, scope, 0, text, found.into());
     }
 }

@@ -26,16 +26,19 @@
 //! metadata compiled into the binary only.
 //!
 //! # Bounds
-//! Per worker thread, at most (entries of at most [`memos::MAX_LEN`] bytes in the memos):
+//! Per worker thread, at most (memo entries: values of at most [`memos::MAX_LEN`] bytes,
+//! at most [`memos::MAX_FINDINGS`] findings of about 80 bytes each):
 //!
 //! | cache | entries | bytes, worst case |
 //! |---|---|---|
-//! | tokens, findings, fields | 2 × 16,384 each | about 3 × 2 × 16,384 × 0.6 KiB ≈ 58 MiB |
+//! | tokens | 2 × 16,384 | × (256 B value + ~60 B token + ~80 B overhead) ≈ 13 MiB |
+//! | findings | 2 × 16,384 | × (256 B + 4 × 80 B + ~80 B) ≈ 21 MiB |
+//! | fields | 2 × 16,384 | × (256 B + ~300 B replacement + ~80 B) ≈ 20 MiB |
 //! | values | 2 × 16,384 | 2 × (4 MiB log + 0.25 MiB index) ≈ 8.5 MiB |
 //! | spans | 2 × 16,384 | 2 × (8 MiB log + 0.25 MiB index) ≈ 16.5 MiB |
 //!
-//! Typical inbox traffic (values of 10 to 60 bytes) keeps the memos near 10 MiB and the
-//! whole near 25 MiB per worker. They hold clear values this thread has just masked; they
+//! About 80 MiB per worker in the worst case; typical inbox traffic (values of 10 to 60
+//! bytes) keeps the memos near 10 MiB and the whole near 25 MiB per worker. They hold clear values this thread has just masked; they
 //! are dropped when rules or keys are replaced ([`scope::retire`]) and by
 //! [`clear_thread_caches`].
 pub mod memo;
