@@ -61,6 +61,7 @@ pub mod js;
 use crate::cache::scope::ScopeId;
 use crate::cache::values::{self, Flavor};
 use crate::fields::FieldTarget;
+use crate::format::budget::{bytes_of, Budget};
 use crate::format::json::JsonMasker;
 use crate::format::text::ValueMasker;
 use crate::vocab::counts::MatchCounts;
@@ -162,6 +163,24 @@ struct State {
     /// A replacement replayed from the value cache.
     replayed: Vec<u8>,
     json_out: Vec<u8>,
+}
+
+impl State {
+    /// Bytes this state's buffers hold (the response's memory budget).
+    fn held(&self) -> usize {
+        self.text.capacity()
+            + bytes_of(&self.attr_rules)
+            + bytes_of(&self.attr_changes)
+            + self.attr_values.capacity()
+            + bytes_of(&self.attr_seen)
+            + bytes_of(&self.attr_dups)
+            + self.decoded.capacity()
+            + bytes_of(&self.map)
+            + self.masked.capacity()
+            + bytes_of(&self.replayed)
+            + bytes_of(&self.json_out)
+            + self.values.held()
+    }
 }
 
 type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -770,7 +789,14 @@ impl FormatSteps for HtmlMasker {
             return Err(MaskError::Poisoned);
         };
         let before = out.len();
-        lend(&mut self.state, out, || rw.write(chunk)).map_err(|e| self.fail(e, out, before))
+        lend(&mut self.state, out, || rw.write(chunk)).map_err(|e| self.fail(e, out, before))?;
+        // The response's memory budget (format/budget.rs): the handlers' buffers, and
+        // lol_html's own, counted at the most it is allowed.
+        match self.state.as_deref() {
+            Some(st) => Budget::of(st.values.plan().limits())
+                .charge(st.held() + st.max_value + PARSER_SLACK, 0),
+            None => Ok(()),
+        }
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {

@@ -227,6 +227,15 @@ impl JsonMasker {
         self.budget.charge(self.held(), more)
     }
 
+    /// Charges the decoded copy and 4-byte offset map of an escaped string, about to be built.
+    fn charge_decode(&self, raw: &[u8], has_escape: bool) -> Result<(), MaskError> {
+        if has_escape {
+            self.charge(5 * (raw.len() + 1))
+        } else {
+            Ok(())
+        }
+    }
+
     /// After a chunk: the buffers a large value grew are given back. The per-value scratch
     /// (decoded copy, offset map, replacement) holds nothing between chunks; the raw
     /// buffers only while a value is unfinished.
@@ -506,10 +515,7 @@ impl JsonMasker {
         kind: crate::vocab::kind::KindId,
         rep: &mut Vec<u8>,
     ) -> Result<bool, MaskError> {
-        if has_escape {
-            // Its decoded copy and 4-byte offset map are about to be built.
-            self.charge(5 * (raw.len() + 1))?;
-        }
+        self.charge_decode(raw, has_escape)?;
         let text = text_of(
             raw,
             has_escape,
@@ -551,10 +557,7 @@ impl JsonMasker {
                 return Ok(changed);
             }
         }
-        if has_escape {
-            // Its decoded copy and 4-byte offset map are about to be built.
-            self.charge(5 * (raw.len() + 1))?;
-        }
+        self.charge_decode(raw, has_escape)?;
         let text = text_of(
             raw,
             has_escape,
