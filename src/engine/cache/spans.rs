@@ -203,12 +203,6 @@ pub fn remember(
     if raw.len() > MAX_LEN || rep.len() > 4 * MAX_LEN {
         return;
     }
-    // A replayed span is not checked for UTF-8 again (the masker skips it), so only valid
-    // spans are recorded: a document that failed its check after a span closed must not
-    // leave the span behind for the next document to pass on unchecked.
-    if simdutf8::basic::from_utf8(raw).is_err() {
-        return;
-    }
     SPANS.with(|log| {
         let mut log = log.borrow_mut();
         let mut header = [0u8; HEADER];
@@ -234,8 +228,11 @@ pub fn remember(
     })
 }
 
-/// Forgets this thread's records.
-pub(crate) fn clear_thread_cache() {
+/// Forgets this thread's records. A masker whose document failed calls it: the spans it
+/// recorded before the failure were not all checked (the JSON masker checks a chunk's
+/// UTF-8 after masking it, and a replayed span is not checked again), so none may be
+/// replayed to the next document.
+pub fn clear_thread_cache() {
     SPANS.with(|log| log.borrow_mut().clear());
 }
 

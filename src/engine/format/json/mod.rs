@@ -25,11 +25,11 @@ pub mod escape;
 mod lex;
 mod record;
 
-use crate::cache::spans::{ReplayCtx, Span};
+use crate::cache::spans::{self, ReplayCtx, Span};
 use crate::cache::values::{self as cache, Flavor};
 use crate::fields::json::{Elem, JsonFields, PendingFilter};
 use crate::fields::FieldTarget;
-use crate::format::budget::{bytes_of, release, release_string, Budget};
+use crate::format::budget::{bytes_of, release, release_string, Budget, KEEP};
 use crate::format::text::ValueMasker;
 use crate::vocab::counts::MatchCounts;
 use crate::vocab::plan::MaskPlan;
@@ -227,9 +227,11 @@ impl JsonMasker {
         self.budget.charge(self.held(), more)
     }
 
-    /// Charges the decoded copy and 4-byte offset map of an escaped string, about to be built.
+    /// Charges the decoded copy and 4-byte offset map of an escaped string, about to be
+    /// built. Below [`KEEP`] bytes a string's copies fit in what the buffers keep anyway
+    /// (the check after each chunk counts them), so only a large one is charged first.
     fn charge_decode(&self, raw: &[u8], has_escape: bool) -> Result<(), MaskError> {
-        if has_escape {
+        if has_escape && raw.len() >= KEEP / 8 {
             self.charge(5 * (raw.len() + 1))
         } else {
             Ok(())
@@ -1104,6 +1106,9 @@ impl Masker for JsonMasker {
         self.release_value_buffers();
         if r.is_err() {
             self.poisoned = true;
+            // Spans recorded from this chunk were masked before its UTF-8 check ran (or
+            // it never ran): none may be replayed unchecked to another document.
+            spans::clear_thread_cache();
         }
         r
     }
