@@ -199,9 +199,10 @@ mod tests {
     fn bytes_around_a_replayed_container_are_still_checked_for_utf8() {
         crate::clear_thread_caches();
         let p = plan(CONTACTS, "contacts", "agent");
-        let mut m = JsonMasker::new(p.clone());
-        crate::mask_all(&mut m, format!("[{OBJ}]").as_bytes()).unwrap();
         for (before, after) in [(&b"\"\xff\","[..], &b""[..]), (&b""[..], &b",\"\xc3\""[..])] {
+            // Recorded by a valid document (a failed one clears the records it made).
+            let mut m = JsonMasker::new(p.clone());
+            crate::mask_all(&mut m, format!("[{OBJ}]").as_bytes()).unwrap();
             let doc = [&b"["[..], before, OBJ.as_bytes(), after, b"]"].concat();
             let hits = spans::hits();
             let mut m = JsonMasker::new(p.clone());
