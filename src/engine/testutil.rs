@@ -131,6 +131,7 @@ pub fn other_role(plan: &MaskPlan) -> MaskPlan {
         keep_first: 0,
         keep_last: 2,
         ch: '#',
+        keep_domain: false,
     };
     let policy = RolePolicy::new("other".into(), vec![mask; n], vec![false; n]);
     plan.clone().with_role(Arc::new(policy))

@@ -993,6 +993,7 @@ impl Compiler {
                         keep_first: 0,
                         keep_last: 4,
                         ch: '•',
+                        keep_domain: false,
                     },
                     "hash" => Action::Hash,
                     "token" => Action::Token,
@@ -1005,6 +1006,7 @@ impl Compiler {
                     keep_first: mask.keep_first.unwrap_or(0),
                     keep_last: mask.keep_last.unwrap_or(4),
                     ch: mask.ch.unwrap_or('•'),
+                    keep_domain: mask.keep_domain.unwrap_or(false),
                 },
                 ActionRaw::Redact { redact } => Action::Redact {
                     text: redact.as_str().into(),

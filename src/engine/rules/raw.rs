@@ -134,7 +134,8 @@ pub struct RoleDetokenizeRaw {
 }
 
 /// `clear | redact | mask | hash | token`, or a map with options:
-/// `{ mask: { keep_last: 4, keep_first: 0, char: "•" } }`, `{ redact: "[hidden]" }`.
+/// `{ mask: { keep_last: 4, keep_first: 0, char: "•", keep_domain: false } }`,
+/// `{ redact: "[hidden]" }`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum ActionRaw {
@@ -150,6 +151,8 @@ pub struct MaskRaw {
     pub keep_last: Option<u8>,
     #[serde(rename = "char")]
     pub ch: Option<char>,
+    /// An e-mail address keeps its domain (the counts apply to the local part).
+    pub keep_domain: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
