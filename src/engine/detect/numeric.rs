@@ -928,17 +928,31 @@ impl NumericClassifier {
                 .then(|| (NumericKind::Cpf, sh.digit_str().to_owned()));
         }
 
-        if kinds.phone && sh.n <= 15 {
-            if let Some(p) = self.phone(&sh) {
-                return Some((NumericKind::Phone, p));
-            }
+        // `529982247-25`, `16.727.230.0001-97`: other ways people write them.
+        const CPF_DASH_G: [u8; 2] = [9, 2];
+        if sh.layout_is(&CPF_DASH_G, &[Sep::Dash]) {
+            return (kinds.cpf && cpf_valid(d))
+                .then(|| (NumericKind::Cpf, sh.digit_str().to_owned()));
         }
+        const CNPJ_DOTS_S: [Sep; 4] = [Sep::Dot, Sep::Dot, Sep::Dot, Sep::Dash];
+        if sh.layout_is(&CNPJ_G, &CNPJ_DOTS_S) {
+            return (kinds.cnpj && cnpj_valid(d))
+                .then(|| (NumericKind::Cnpj, sh.digit_str().to_owned()));
+        }
+        // A bare run whose check digits hold is that document, before it is read as a
+        // phone: an 11-digit run passes the CPF check by chance once in a hundred, a CPF
+        // read as a phone gets the phone's policy (reversible, partly shown) every time.
         let plain = sh.bare() && !sh.plus && !sh.paren;
         if kinds.cpf && plain && sh.n == 11 && cpf_valid(d) {
             return Some((NumericKind::Cpf, sh.digit_str().to_owned()));
         }
         if kinds.cnpj && plain && sh.n == 14 && cnpj_valid(d) {
             return Some((NumericKind::Cnpj, sh.digit_str().to_owned()));
+        }
+        if kinds.phone && sh.n <= 15 {
+            if let Some(p) = self.phone(&sh) {
+                return Some((NumericKind::Phone, p));
+            }
         }
         if kinds.card
             && (13..=19).contains(&sh.n)
@@ -1293,22 +1307,73 @@ mod tests {
         assert_none(&c, "111.111.111-11");
         assert_none(&c, "000.000.000-00");
         assert_none(&c, "52998224726");
-        // bare 11 digits: a valid phone wins over a valid CPF...
-        assert_whole(&c, "12345678909", NumericKind::Phone, "+12345678909");
-        // ...but precedence only applies among the enabled kinds.
-        let only_cpf = NumericKinds {
-            cpf: true,
-            ..Default::default()
-        };
-        let got = run_with(&c, "12345678909", only_cpf);
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].kind, NumericKind::Cpf);
-        // formatted CPF is never a phone, even with only phones enabled
+        // bare 11 digits whose check digits hold: a CPF, even where a phone reads too...
+        assert_whole(&c, "12345678909", NumericKind::Cpf, "12345678909");
+        // ...and a phone where CPFs are not looked for.
         let only_phone = NumericKinds {
             phone: true,
             ..Default::default()
         };
+        let got = run_with(&c, "12345678909", only_phone);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].kind, NumericKind::Phone);
+        // Other ways of writing them.
+        assert_whole(&c, "529982247-25", NumericKind::Cpf, "52998224725");
+        assert_none(&c, "529982247-26");
+        // formatted CPF is never a phone, even with only phones enabled
         assert!(run_with(&c, "123.456.789-09", only_phone).is_empty());
+    }
+
+    /// The whole class: every CPF (and CNPJ) whose check digits hold, written bare, is that
+    /// document and never a phone, whatever its digits say as a phone number.
+    #[test]
+    fn every_valid_bare_cpf_and_cnpj_is_that_document() {
+        let c = clf();
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        fn dv(d: &[u8], w: impl Iterator<Item = u32>) -> u8 {
+            let sum: u32 = w.zip(d).map(|(w, &b)| w * u32::from(b - b'0')).sum();
+            let r = sum % 11;
+            if r < 2 {
+                b'0'
+            } else {
+                b'0' + (11 - r) as u8
+            }
+        }
+        for _ in 0..2000 {
+            let mut d: Vec<u8> = (0..9).map(|_| b'0' + next(10) as u8).collect();
+            d.push(dv(&d, (2..=10).rev()));
+            d.push(dv(&d, (2..=11).rev()));
+            let s = String::from_utf8(d).unwrap();
+            if all_same_digit(s.as_bytes()) {
+                continue;
+            }
+            assert_whole(&c, &s, NumericKind::Cpf, &s);
+            let dashed = format!("{}-{}", &s[..9], &s[9..]);
+            assert_whole(&c, &dashed, NumericKind::Cpf, &s);
+            let mut d: Vec<u8> = (0..12).map(|_| b'0' + next(10) as u8).collect();
+            d.push(dv(&d, [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2].into_iter()));
+            d.push(dv(&d, [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2].into_iter()));
+            let s = String::from_utf8(d).unwrap();
+            if all_same_digit(s.as_bytes()) {
+                continue;
+            }
+            assert_whole(&c, &s, NumericKind::Cnpj, &s);
+            let dotted = format!(
+                "{}.{}.{}.{}-{}",
+                &s[..2],
+                &s[2..5],
+                &s[5..8],
+                &s[8..12],
+                &s[12..]
+            );
+            assert_whole(&c, &dotted, NumericKind::Cnpj, &s);
+        }
     }
 
     #[test]
