@@ -498,10 +498,13 @@ fn card_issuer_ok(d: &[u8]) -> bool {
     let mastercard = ((51..=55).contains(&p2) || (2221..=2720).contains(&p4)) && n == 16;
     let amex = (p2 == 34 || p2 == 37) && n == 15;
     let discover = (p4 == 6011 || (644..=649).contains(&p3) || p2 == 65) && (16..=19).contains(&n);
-    let jcb = (3528..=3589).contains(&p4) && (16..=19).contains(&n);
+    let jcb = ((3528..=3589).contains(&p4) && (16..=19).contains(&n))
+        || ((p4 == 1800 || p4 == 2131) && n == 15);
     let diners = ((300..=305).contains(&p3) || p2 == 36 || p2 == 38) && (14..=19).contains(&n);
-    let maestro = (p2 == 50 || (56..=69).contains(&p2)) && (13..=19).contains(&n);
-    visa || mastercard || amex || discover || jcb || diners || maestro
+    let maestro = (p2 == 50 || (56..=69).contains(&p2)) && (12..=19).contains(&n);
+    let mir = (2200..=2204).contains(&p4) && (16..=19).contains(&n);
+    let uatp = d[0] == b'1' && n == 15;
+    visa || mastercard || amex || discover || jcb || diners || maestro || mir || uatp
 }
 
 fn card_layout_ok(sh: &Shape) -> bool {
@@ -955,7 +958,7 @@ impl NumericClassifier {
             }
         }
         if kinds.card
-            && (13..=19).contains(&sh.n)
+            && (12..=19).contains(&sh.n)
             && card_layout_ok(&sh)
             && luhn_valid(d)
             && card_issuer_ok(d)
@@ -1418,6 +1421,86 @@ mod tests {
             "5500 0055 5555 555",   // 15-digit Mastercard does not exist
         ] {
             assert_none(&c, s);
+        }
+    }
+
+    /// Every issuer range, at every length it issues, with its Luhn digit: a card.
+    #[test]
+    fn every_issuer_range_and_length_is_a_card() {
+        let c = clf();
+        let luhn_digit = |body: &[u8]| -> u8 {
+            let sum: u32 = body
+                .iter()
+                .rev()
+                .enumerate()
+                .map(|(i, &b)| {
+                    let v = u32::from(b - b'0');
+                    if i % 2 == 0 {
+                        let x = v * 2;
+                        if x > 9 {
+                            x - 9
+                        } else {
+                            x
+                        }
+                    } else {
+                        v
+                    }
+                })
+                .sum();
+            b'0' + ((10 - sum % 10) % 10) as u8
+        };
+        // (prefix, lengths): Visa, Mastercard (51-55, 2221-2720), Amex, Discover, JCB
+        // (3528-3589; 15-digit 1800 and 2131), Diners, Maestro (12-19), Mir (2200-2204),
+        // UATP (15 digits from 1), Elo and Hipercard BINs (inside the ranges above).
+        let ranges: &[(&str, &[usize])] = &[
+            ("4", &[13, 16, 19]),
+            ("51", &[16]),
+            ("55", &[16]),
+            ("2221", &[16]),
+            ("2720", &[16]),
+            ("34", &[15]),
+            ("37", &[15]),
+            ("6011", &[16, 19]),
+            ("65", &[16]),
+            ("3528", &[16, 19]),
+            ("1800", &[15]),
+            ("2131", &[15]),
+            ("36", &[14]),
+            ("50", &[12, 13, 19]),
+            ("6304", &[12, 16]),
+            ("2200", &[16]),
+            ("2204", &[19]),
+            ("1", &[15]),
+            ("636368", &[16]),
+            ("606282", &[16]),
+        ];
+        let mut seed = 7u64;
+        for (prefix, lengths) in ranges {
+            for &n in *lengths {
+                for _ in 0..20 {
+                    let mut d: Vec<u8> = prefix.bytes().collect();
+                    while d.len() < n - 1 {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        d.push(b'0' + (seed >> 60) as u8 % 10);
+                    }
+                    d.push(luhn_digit(&d));
+                    let s = String::from_utf8(d).unwrap();
+                    let got = run_with(
+                        &c,
+                        &s,
+                        NumericKinds {
+                            card: true,
+                            ..Default::default()
+                        },
+                    );
+                    assert!(
+                        got.len() == 1 && got[0].kind == NumericKind::Card,
+                        "{prefix}/{n}: {s} -> {got:?}"
+                    );
+                }
+            }
         }
     }
 
