@@ -421,6 +421,69 @@ fn is_printed_access_key(run: &str) -> bool {
     digits >= 40
 }
 
+/// A boleto's "linha digitável" (a payment slip, not PII: customers paste them to pay, and
+/// a mangled one cannot be paid): 47 digits of a bank slip whose three fields carry their
+/// mod-10 check digits (`23793.38128 60000.000003 00000.000400 1 84340000010000`), or 48
+/// digits of a collection slip (`8…`) in four blocks of 11 digits and a check digit.
+fn is_boleto_line(run: &str) -> bool {
+    let mut d = [0u8; 48];
+    let mut n = 0;
+    for b in run.bytes() {
+        if b.is_ascii_digit() {
+            if n == d.len() {
+                return false;
+            }
+            d[n] = b - b'0';
+            n += 1;
+        } else if !matches!(b, b' ' | b'.' | b'-') {
+            return false;
+        }
+    }
+    let d = &d[..n];
+    match n {
+        47 => [(0, 9), (10, 20), (21, 31)]
+            .iter()
+            .all(|&(from, dv)| mod10(&d[from..dv]) == d[dv]),
+        48 if d[0] == 8 => {
+            let check: fn(&[u8]) -> u8 = match d[2] {
+                6 | 7 => mod10,
+                8 | 9 => mod11_collection,
+                _ => return false,
+            };
+            d.chunks_exact(12).all(|b| check(&b[..11]) == b[11])
+        }
+        _ => false,
+    }
+}
+
+/// Febraban's module 10: weights 2, 1, 2, … from the right, the digits of each product summed.
+fn mod10(d: &[u8]) -> u8 {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &v)| {
+            let p = u32::from(v) * if i % 2 == 0 { 2 } else { 1 };
+            p / 10 + p % 10
+        })
+        .sum();
+    ((10 - sum % 10) % 10) as u8
+}
+
+/// Febraban's module 11 of a collection slip's blocks: weights 2 to 9 from the right.
+fn mod11_collection(d: &[u8]) -> u8 {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &v)| u32::from(v) * (2 + (i as u32 % 8)))
+        .sum();
+    match sum % 11 {
+        0 | 1 => 0,
+        r => (11 - r) as u8,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // CPF / CNPJ / card checksums
 // ---------------------------------------------------------------------------------------------
@@ -781,7 +844,7 @@ impl NumericClassifier {
             out.push(m);
             return;
         }
-        if !run.chars().any(is_space) || is_printed_access_key(run) {
+        if !run.chars().any(is_space) || is_printed_access_key(run) || is_boleto_line(run) {
             return;
         }
         // Whitespace-separated groups (byte ranges).
@@ -1376,6 +1439,71 @@ mod tests {
                 &s[12..]
             );
             assert_whole(&c, &dotted, NumericKind::Cnpj, &s);
+        }
+    }
+
+    /// Boletos (bank slips of 47 digits, collection slips of 48) are payment data, not PII:
+    /// every valid one, however it is spaced, is left whole; nothing inside is taken.
+    #[test]
+    fn boleto_lines_are_left_whole() {
+        let c = clf();
+        let mut seed = 99u64;
+        let mut digit = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 60) as u8 % 10
+        };
+        for _ in 0..300 {
+            // Bank slip: fields of 9 + DV, 10 + DV, 10 + DV, the general DV, 14 digits.
+            let mut d: Vec<u8> = Vec::new();
+            for len in [9, 10, 10] {
+                let f: Vec<u8> = (0..len).map(|_| digit()).collect();
+                d.extend_from_slice(&f);
+                d.push(mod10(&f));
+            }
+            d.push(1 + digit() % 9);
+            d.extend((0..14).map(|_| digit()));
+            let s: String = d.iter().map(|v| char::from(b'0' + v)).collect();
+            let line = format!(
+                "{}.{} {}.{} {}.{} {} {}",
+                &s[..5],
+                &s[5..10],
+                &s[10..15],
+                &s[15..21],
+                &s[21..26],
+                &s[26..32],
+                &s[32..33],
+                &s[33..]
+            );
+            assert_none(&c, &line);
+            // Collection slip: four blocks of 11 digits and a check digit.
+            let mut d: Vec<u8> = vec![8, digit(), 6 + digit() % 4];
+            let check: fn(&[u8]) -> u8 = if d[2] < 8 { mod10 } else { mod11_collection };
+            let mut blocks = Vec::new();
+            while d.len() < 11 {
+                d.push(digit());
+            }
+            for b in 0..4 {
+                let mut block: Vec<u8> = if b == 0 {
+                    d.clone()
+                } else {
+                    (0..11).map(|_| digit()).collect()
+                };
+                block.push(check(&block));
+                blocks.push(
+                    block
+                        .iter()
+                        .map(|v| char::from(b'0' + v))
+                        .collect::<String>(),
+                );
+            }
+            let line = blocks
+                .iter()
+                .map(|b| format!("{}-{}", &b[..11], &b[11..]))
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert_none(&c, &line);
         }
     }
 
