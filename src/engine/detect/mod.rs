@@ -743,7 +743,8 @@ fn builtin_pattern() -> String {
     // `%40`: an address percent-encoded in a URL or a form (`maria.silva%40example.com`).
     let email = r"(?P<email>[A-Za-z0-9._%+\-]{1,64}(?:@|%40)[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,4})";
     let iban = r"(?P<iban>[A-Z]{2}[0-9]{2}(?:\x20?[A-Z0-9]){11,30})";
-    let num = r"(?P<num>[+(]?[0-9][0-9\x20\-.()/\x{a0}]{5,200}[0-9])";
+    // `(+57) 300 1234567`: a country code in brackets opens a number too.
+    let num = r"(?P<num>(?:\(\+|[+(])?[0-9][0-9\x20\-.()/\x{a0}]{5,200}[0-9])";
     format!("{jid}|{wamid}|{email}|{iban}|{num}")
 }
 

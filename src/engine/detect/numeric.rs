@@ -974,6 +974,18 @@ impl NumericClassifier {
 
     /// Decide what a single candidate value is.
     fn classify_value(&self, s: &str, kinds: NumericKinds) -> Option<(NumericKind, String)> {
+        // `(+57) 300 1234567`: the country code in brackets is the `+57` of the number.
+        if let Some(rest) = s.strip_prefix("(+") {
+            let close = rest.find(')')?;
+            let cc = &rest[..close];
+            if !(1..=3).contains(&cc.len()) || !cc.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let number = format!("+{cc} {}", rest[close + 1..].trim_start());
+            return self
+                .classify_value(&number, kinds)
+                .filter(|(k, _)| *k == NumericKind::Phone);
+        }
         let sh = analyse(s)?;
         if is_hard_negative(&sh) {
             return None;
@@ -1505,6 +1517,25 @@ mod tests {
                 .join(" ");
             assert_none(&c, &line);
         }
+    }
+
+    #[test]
+    fn a_country_code_in_brackets_opens_a_number() {
+        let c = clf();
+        assert_whole(&c, "(+57) 300 1234567", NumericKind::Phone, "+573001234567");
+        assert_whole(
+            &c,
+            "(+55) 11 98765-4321",
+            NumericKind::Phone,
+            "+5511987654321",
+        );
+        assert_whole(
+            &c,
+            "(+49) 1512 3456789",
+            NumericKind::Phone,
+            "+4915123456789",
+        );
+        assert_none(&c, "(+57) 12");
     }
 
     #[test]
