@@ -1129,6 +1129,12 @@ impl NumericClassifier {
             };
             let formatted = pn.format().mode(Mode::National).to_string();
             let ty = pn.number_type(&DATABASE);
+            if !personal_type(ty) {
+                // Shared-cost, toll-free, premium and service numbers are a business's, not
+                // a contact's; written without a '+' they are far more often an order or
+                // protocol number (`4000-2931-77` reads as a Brazilian shared-cost number).
+                continue;
+            }
             if sh.digits[0] != b'0'
                 && (formatted.starts_with('0') || formatted.starts_with("(0"))
                 && !matches!(ty, Type::Mobile | Type::FixedLineOrMobile)
@@ -1517,6 +1523,21 @@ mod tests {
                 .join(" ");
             assert_none(&c, &line);
         }
+    }
+
+    /// Written without a '+', a number is a contact's phone only as a mobile, fixed or
+    /// personal number of a region: order and protocol numbers that read as a region's
+    /// shared-cost or toll-free numbers stay as they are.
+    #[test]
+    fn national_numbers_are_personal_ones() {
+        let c = clf();
+        for s in ["4000-2931-77", "4000 2931 77", "4004-0001"] {
+            assert_none(&c, s);
+        }
+        // The same digits as an international number are still read (the writer says
+        // it is a phone).
+        assert_whole(&c, "+55 4000-2931", NumericKind::Phone, "+5540002931");
+        assert_whole(&c, "(11) 98765-4321", NumericKind::Phone, "+5511987654321");
     }
 
     #[test]
