@@ -18,8 +18,9 @@
 //!                                     vocab::policy (role → action) ─► vocab::action, token
 //! ```
 //!
-//! Dependencies point one way: `vocab` ← `detect` ← `fields` ← `vocab::plan` ← `cache` ←
-//! `format`; `rules` compiles into all of them and nothing here imports `rules`.
+//! Dependencies point one way: the vocabulary's leaves (`vocab::{kind, action, policy,
+//! counts, generation}`) ← `detect`, `fields`, `token` ← `vocab::plan` ← `cache` ← `format`;
+//! `rules` compiles into all of them and nothing here imports `rules`.
 pub mod cache;
 pub mod detect;
 pub mod error;
