@@ -1,16 +1,21 @@
 //! Check-digit validators for the text-shaped built-ins (IBAN). The numeric ones (CPF,
 //! CNPJ, Luhn) live with the number classifier in [`crate::detect::numeric`].
 
-/// Length of the longest prefix of `candidate` (letters, digits and single spaces, as the
-/// IBAN candidate pattern yields) that ends at a group boundary and is a valid IBAN
-/// (ISO 13616: 15 to 34 characters, mod-97 == 1).
+/// Separators people write inside an IBAN: a space (`ES 58 0049 …`, as the registry prints
+/// some), a dash or a dot.
+fn iban_sep(b: u8) -> bool {
+    matches!(b, b' ' | b'-' | b'.')
+}
+
+/// Length of the longest prefix of `candidate` (letters, digits and single separators, as
+/// the IBAN candidate pattern yields) that ends at a group boundary and is a valid IBAN.
 pub fn iban_prefix_len(candidate: &str, accept: impl Fn(usize) -> bool) -> Option<usize> {
     let b = candidate.as_bytes();
     let mut ends: Vec<usize> = (1..=b.len())
-        .filter(|&e| e == b.len() || b[e] == b' ')
+        .filter(|&e| e == b.len() || iban_sep(b[e]))
         .collect();
     // Ungrouped text: every position may end it.
-    if !candidate.contains(' ') {
+    if !b.iter().any(|&c| iban_sep(c)) {
         ends = (15..=b.len().min(34)).collect();
     }
     ends.into_iter()
@@ -121,9 +126,18 @@ pub fn iban_length(country: &[u8]) -> Option<usize> {
         .map(|&(_, n)| usize::from(n))
 }
 
-/// Whether `s` (spaces allowed) is a valid IBAN: a registry country, its length, mod 97.
+/// The IBAN's electronic form: separators dropped, letters upper-cased.
+pub fn iban_compact(s: &str) -> String {
+    s.bytes()
+        .filter(|&c| !iban_sep(c))
+        .map(|c| char::from(c.to_ascii_uppercase()))
+        .collect()
+}
+
+/// Whether `s` (separators and lower case allowed) is a valid IBAN: a registry country, its
+/// length, mod 97.
 pub fn iban_valid(s: &str) -> bool {
-    let compact: Vec<u8> = s.bytes().filter(|c| *c != b' ').collect();
+    let compact: Vec<u8> = iban_compact(s).into_bytes();
     if compact.len() < 4 || iban_length(&compact[..2]) != Some(compact.len()) {
         return false;
     }
@@ -208,5 +222,21 @@ mod tests {
             assert!(!iban_valid(&shorter), "{shorter}");
         }
         assert!(!iban_valid(&with_check(b"ZZ", b"123456789012345678")));
+    }
+
+    #[test]
+    fn ibans_as_people_write_them() {
+        for s in [
+            "ES91 2100 0418 4502 0005 1332",
+            "ES 91 2100 0418 4502 0005 1332",
+            "es91 2100 0418 4502 0005 1332",
+            "DE89-3704-0044-0532-0130-00",
+            "DE89.3704.0044.0532.0130.00",
+            "de89370400440532013000",
+        ] {
+            assert!(iban_valid(s), "{s}");
+            assert_eq!(iban_prefix_len(s, |_| true), Some(s.len()), "{s}");
+        }
+        assert_eq!(iban_compact("es 91-2100.0418"), "ES9121000418");
     }
 }

@@ -686,7 +686,7 @@ fn candidate_shape(m: &str) -> Shape {
     if m.contains("%40") {
         return Shape::Email;
     }
-    if m.as_bytes()[0].is_ascii_uppercase() {
+    if m.as_bytes()[0].is_ascii_alphabetic() {
         Shape::Iban
     } else {
         Shape::Number
@@ -742,7 +742,8 @@ fn builtin_pattern() -> String {
     let wamid = r"(?P<wamid>wamid\.[A-Za-z0-9+/=_\-]{8,256})";
     // `%40`: an address percent-encoded in a URL or a form (`maria.silva%40example.com`).
     let email = r"(?P<email>[A-Za-z0-9._%+\-]{1,64}(?:@|%40)[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,4})";
-    let iban = r"(?P<iban>[A-Z]{2}[0-9]{2}(?:\x20?[A-Z0-9]){11,30})";
+    // `ES 91 2100 …`, `de89…`, `DE89-3704-…`: as people write them.
+    let iban = r"(?P<iban>[A-Za-z]{2}\x20?[0-9]{2}(?:[\x20\-.]?[A-Za-z0-9]){11,30})";
     // `(+57) 300 1234567`: a country code in brackets opens a number too.
     let num = r"(?P<num>(?:\(\+|[+(])?[0-9][0-9\x20\-.()/\x{a0}]{5,200}[0-9])";
     format!("{jid}|{wamid}|{email}|{iban}|{num}")
@@ -859,7 +860,15 @@ impl BuiltinScan {
                     }
                 }
                 Shape::Iban => {
-                    if let Some((id, kind)) = on(self.ids.iban) {
+                    let b = text.as_bytes();
+                    let country = [
+                        b[start].to_ascii_uppercase(),
+                        b[start + 1].to_ascii_uppercase(),
+                    ];
+                    // Most candidates are words before a number (`tel 11 …`): a country
+                    // without IBANs ends them before any check.
+                    let registry = checks::iban_length(&country).is_some();
+                    if let Some((id, kind)) = on(self.ids.iban).filter(|_| registry) {
                         if !glued_before(text, start) {
                             // The longest valid prefix that is not glued to a word: the
                             // next word may extend a valid IBAN into a longer one that is
@@ -867,16 +876,16 @@ impl BuiltinScan {
                             let unglued = |len: usize| !glued_after(text, start + len);
                             if let Some(len) = checks::iban_prefix_len(&text[start..end], unglued) {
                                 let e = start + len;
-                                let compact: String =
-                                    text[start..e].chars().filter(|c| *c != ' ').collect();
+                                let compact = checks::iban_compact(&text[start..e]);
                                 out.push(finding(start, e, kind, id, Some(compact)));
                                 at = e.max(start + 1);
                                 continue;
                             }
                         }
-                        // Not an IBAN: the digits inside may still be a number.
-                        at = start + 2;
                     }
+                    // Not an IBAN (or IBANs not looked for): the digits inside may still be
+                    // a number (`CPF 123.456.789-09` starts an IBAN candidate at `PF 12`).
+                    at = start + 2;
                 }
                 Shape::Number => {
                     // `%2B5511987654321`: an international number percent-encoded in a URL
@@ -1280,6 +1289,19 @@ mod tests {
             "IBAN DE89 3704 0044 0532 0130 00 ok",
             "iban",
             "DE89 3704 0044 0532 0130 00",
+            "DE89370400440532013000",
+        );
+        // As people write them: a space after the country code, dashes, lower case.
+        one(
+            "IBAN: ES 91 2100 0418 4502 0005 1332, obrigado",
+            "iban",
+            "ES 91 2100 0418 4502 0005 1332",
+            "ES9121000418450200051332",
+        );
+        one(
+            "conta de89-3704-0044-0532-0130-00.",
+            "iban",
+            "de89-3704-0044-0532-0130-00",
             "DE89370400440532013000",
         );
         // Bad check digits: not an IBAN (its digit groups may still read as a number).
