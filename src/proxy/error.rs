@@ -201,19 +201,15 @@ impl Refusal {
         if let Some(reason) = self.blocked() {
             metrics.blocked.with_label_values(&[reason]).inc();
         }
-        match side {
-            Side::Client => tracing::info!(
+        // A client's refusal is in the request's own log line (its status); what the
+        // upstream or veil caused gets a warning of its own.
+        if side != Side::Client {
+            tracing::warn!(
                 code,
                 side = side.label(),
                 status = status.as_u16(),
                 "refused"
-            ),
-            _ => tracing::warn!(
-                code,
-                side = side.label(),
-                status = status.as_u16(),
-                "refused"
-            ),
+            );
         }
         let retry_after = self.retry_after();
         let mut resp = error_response(status, code, &self.message());

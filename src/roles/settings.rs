@@ -35,7 +35,8 @@ impl<'de> Deserialize<'de> for Cidr {
     }
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// A `humantime` duration (`250ms`, `8h`), as every duration of `veil.yaml` is written.
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(serde::de::Error::custom)
 }

@@ -1,6 +1,7 @@
 //! `veil.yaml`: the proxy's configuration. Raw serde types first (unknown keys are errors,
 //! with their line), then [`Config::validate`] checks addresses, files and values and
 //! reports each problem with its line and reason.
+use crate::roles::settings::duration;
 pub use crate::roles::settings::{JwtConfig, ProbeConfig, ResolverConfig};
 use crate::rules::diagnostic::{Diagnostic, Diagnostics, Severity, Source};
 use crate::upstream::UpstreamSettings;
@@ -259,11 +260,6 @@ fn default_log_level() -> String {
 
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     duration(d).map(Some)
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
 /// What [`Config::validate`] parsed: the values the server runs with.

@@ -7,20 +7,28 @@ fn iban_sep(b: u8) -> bool {
     matches!(b, b' ' | b'-' | b'.')
 }
 
-/// Length of the longest prefix of `candidate` (letters, digits and single separators, as
-/// the IBAN candidate pattern yields) that ends at a group boundary and is a valid IBAN.
+/// Length of the prefix of `candidate` (letters, digits and single separators, as the
+/// IBAN candidate pattern yields) that is a valid IBAN, if there is one: the registry fixes
+/// the length of its country's IBANs, so only the prefix that holds that many letters and
+/// digits is checked (at a group boundary when the text is grouped). No allocation: this
+/// runs for every candidate, and a two-letter word before a number starts one.
 pub fn iban_prefix_len(candidate: &str, accept: impl Fn(usize) -> bool) -> Option<usize> {
     let b = candidate.as_bytes();
-    let mut ends: Vec<usize> = (1..=b.len())
-        .filter(|&e| e == b.len() || iban_sep(b[e]))
-        .collect();
-    // Ungrouped text: every position may end it.
-    if !b.iter().any(|&c| iban_sep(c)) {
-        ends = (15..=b.len().min(34)).collect();
+    let want = iban_length(&[
+        b.first()?.to_ascii_uppercase(),
+        b.get(1)?.to_ascii_uppercase(),
+    ])?;
+    let grouped = b.iter().any(|&c| iban_sep(c));
+    let mut n = 0;
+    for (i, &c) in b.iter().enumerate() {
+        n += usize::from(!iban_sep(c));
+        if n == want {
+            let e = i + 1;
+            let boundary = !grouped || e == b.len() || iban_sep(b[e]);
+            return (boundary && iban_valid(&candidate[..e]) && accept(e)).then_some(e);
+        }
     }
-    ends.into_iter()
-        .rev()
-        .find(|&e| iban_valid(&candidate[..e]) && accept(e))
+    None
 }
 
 /// The IBAN length of each country in the SWIFT IBAN registry (release 99, 2025): an
@@ -137,7 +145,16 @@ pub fn iban_compact(s: &str) -> String {
 /// Whether `s` (separators and lower case allowed) is a valid IBAN: a registry country, its
 /// length, mod 97.
 pub fn iban_valid(s: &str) -> bool {
-    let compact: Vec<u8> = iban_compact(s).into_bytes();
+    let mut buf = [0u8; 34];
+    let mut n = 0;
+    for c in s.bytes().filter(|&c| !iban_sep(c)) {
+        if n == buf.len() {
+            return false;
+        }
+        buf[n] = c.to_ascii_uppercase();
+        n += 1;
+    }
+    let compact = &buf[..n];
     if compact.len() < 4 || iban_length(&compact[..2]) != Some(compact.len()) {
         return false;
     }

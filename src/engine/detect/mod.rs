@@ -860,15 +860,9 @@ impl BuiltinScan {
                     }
                 }
                 Shape::Iban => {
-                    let b = text.as_bytes();
-                    let country = [
-                        b[start].to_ascii_uppercase(),
-                        b[start + 1].to_ascii_uppercase(),
-                    ];
-                    // Most candidates are words before a number (`tel 11 …`): a country
-                    // without IBANs ends them before any check.
-                    let registry = checks::iban_length(&country).is_some();
-                    if let Some((id, kind)) = on(self.ids.iban).filter(|_| registry) {
+                    // Most candidates are words before a number (`tel 11 …`): the prefix
+                    // check ends those of a country without IBANs at once.
+                    if let Some((id, kind)) = on(self.ids.iban) {
                         if !glued_before(text, start) {
                             // The longest valid prefix that is not glued to a word: the
                             // next word may extend a valid IBAN into a longer one that is

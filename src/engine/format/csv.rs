@@ -462,8 +462,10 @@ impl FormatSteps for CsvMasker {
     }
 
     fn step(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
-        self.run(chunk, out)?;
-        // The response's memory budget (format/budget.rs): what the record buffers hold.
+        self.run(chunk, out)
+    }
+
+    fn held(&self) -> Option<(usize, Budget)> {
         let held = bytes_of(&self.head)
             + bytes_of(&self.raw)
             + bytes_of(&self.fields)
@@ -474,7 +476,7 @@ impl FormatSteps for CsvMasker {
             + bytes_of(&self.line)
             + bytes_of(&self.place)
             + self.values.held();
-        Budget::of(self.values.plan().limits()).charge(held, 0)
+        Some((held, Budget::of(self.values.plan().limits())))
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
@@ -696,5 +698,20 @@ routes:
                 assert!(out.contains(v), "{name}: {v:?} changed");
             }
         }
+    }
+
+    /// The response's memory budget is charged after every chunk, by the shared wrapper of
+    /// the format maskers: a record within the value cap but over the budget fails closed.
+    #[test]
+    fn csv_buffers_are_charged_against_the_response_budget() {
+        let p = fallback_plan("agent");
+        let input = format!("name,note\nAna,{}\n", "texto ".repeat(2000));
+        crate::mask_all(&mut CsvMasker::new(p.clone()), input.as_bytes()).unwrap();
+        let tight = p.clone().with_limits(crate::vocab::plan::Limits {
+            max_memory: 4 << 10,
+            ..p.limits()
+        });
+        let err = crate::mask_all(&mut CsvMasker::new(tight), input.as_bytes()).unwrap_err();
+        assert_eq!(err.reason(), "cap_exceeded:memory", "{err}");
     }
 }

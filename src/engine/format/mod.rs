@@ -129,6 +129,9 @@ pub trait FormatSteps {
     fn step_counts(&self) -> Option<&MatchCounts> {
         None
     }
+    /// The bytes the format's buffers hold and the response's budget they count against
+    /// (`budget.rs`): checked after every chunk, here, for every format.
+    fn held(&self) -> Option<(usize, budget::Budget)>;
 }
 
 impl<T: FormatSteps> Masker for T {
@@ -140,7 +143,10 @@ impl<T: FormatSteps> Masker for T {
             out.extend_from_slice(chunk);
             return Ok(());
         }
-        let r = self.step(chunk, out);
+        let r = self.step(chunk, out).and_then(|()| match self.held() {
+            Some((held, budget)) => budget.charge(held, 0),
+            None => Ok(()),
+        });
         if r.is_err() {
             *self.poisoned() = true;
         }

@@ -329,8 +329,10 @@ impl FormatSteps for SseMasker {
     }
 
     fn step(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), MaskError> {
-        self.run(chunk, out)?;
-        // The response's memory budget (format/budget.rs): what the event buffers hold.
+        self.run(chunk, out)
+    }
+
+    fn held(&self) -> Option<(usize, Budget)> {
         let held = bytes_of(&self.buf)
             + bytes_of(&self.lines)
             + self.data.capacity()
@@ -338,7 +340,7 @@ impl FormatSteps for SseMasker {
             + bytes_of(&self.json_out)
             + bytes_of(&self.value_out)
             + self.values.held();
-        Budget::of(self.values.plan().limits()).charge(held, 0)
+        Some((held, Budget::of(self.values.plan().limits())))
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {

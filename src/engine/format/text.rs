@@ -41,6 +41,10 @@ pub struct ValueMasker {
     plan: MaskPlan,
     /// The plan's scope, as the caches know it ([`crate::cache::scope`]).
     scope: ScopeId,
+    /// The scope of each scan list this masker has run with (the route's first): a field
+    /// rule narrows the list for one value and restores it after, and looking the scope up
+    /// again each time would cost a table search per value.
+    scopes: Vec<(crate::detect::DetectorSet, ScopeId)>,
     findings: Vec<Finding>,
     cache: crate::detect::ScanCache,
     splice_scratch: String,
@@ -49,8 +53,10 @@ pub struct ValueMasker {
 
 impl ValueMasker {
     pub fn new(plan: MaskPlan) -> Self {
+        let scope = scope::enter(plan.scope());
         ValueMasker {
-            scope: scope::enter(plan.scope()),
+            scope,
+            scopes: vec![(plan.scan(), scope)],
             plan,
             findings: Vec::new(),
             cache: Default::default(),
@@ -64,7 +70,14 @@ impl ValueMasker {
     pub fn set_scan(&mut self, scan: crate::detect::DetectorSet) -> crate::detect::DetectorSet {
         let old = self.plan.set_scan(scan);
         if old != scan {
-            self.scope = scope::enter(self.plan.scope());
+            self.scope = match self.scopes.iter().find(|(s, _)| *s == scan) {
+                Some(&(_, id)) => id,
+                None => {
+                    let id = scope::enter(self.plan.scope());
+                    self.scopes.push((scan, id));
+                    id
+                }
+            };
         }
         old
     }

@@ -44,7 +44,7 @@ impl Default for Limits {
 ///
 /// A field added to [`MaskPlan`] that changes what a masker writes must be added here too;
 /// `MaskPlan::new` is the one place both are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Scope {
     rules: u64,
     role: u64,
@@ -84,16 +84,6 @@ impl MaskPlan {
         limits: Limits,
         audit_clear: bool,
     ) -> MaskPlan {
-        let scope = Scope {
-            // The kinds are compiled with the detectors (one rule set): one identity.
-            rules: detectors.generation(),
-            role: role.generation(),
-            keys: keys.generation(),
-            fields: fields.generation(),
-            scan,
-            limits,
-            audit_clear,
-        };
         MaskPlan {
             kinds,
             detectors,
@@ -103,41 +93,45 @@ impl MaskPlan {
             fields,
             limits,
             audit_clear,
-            scope,
+            scope: Scope::default(),
         }
+        .rescoped()
     }
 
-    fn rebuilt(self) -> MaskPlan {
-        MaskPlan::new(
-            self.kinds,
-            self.detectors,
-            self.keys,
-            self.role,
-            self.scan,
-            self.fields,
-            self.limits,
-            self.audit_clear,
-        )
+    /// The one place a plan's [`Scope`] is written: from every field that changes what a
+    /// masker writes.
+    fn rescoped(mut self) -> MaskPlan {
+        self.scope = Scope {
+            // The kinds are compiled with the detectors (one rule set): one identity.
+            rules: self.detectors.generation(),
+            role: self.role.generation(),
+            keys: self.keys.generation(),
+            fields: self.fields.generation(),
+            scan: self.scan,
+            limits: self.limits,
+            audit_clear: self.audit_clear,
+        };
+        self
     }
 
     /// The same plan with another role policy of the same rule set (a collection budget's
     /// every-kind-redacted policy).
     pub fn with_role(mut self, role: Arc<RolePolicy>) -> MaskPlan {
         self.role = role;
-        self.rebuilt()
+        self.rescoped()
     }
 
     /// The same plan, scanning even for a role that sees everything in the clear, to count
     /// what it was served (the audit log). The bytes still pass unchanged.
     pub fn with_audit_clear(mut self, audit_clear: bool) -> MaskPlan {
         self.audit_clear = audit_clear;
-        self.rebuilt()
+        self.rescoped()
     }
 
     /// The same plan with other caps.
     pub fn with_limits(mut self, limits: Limits) -> MaskPlan {
         self.limits = limits;
-        self.rebuilt()
+        self.rescoped()
     }
 
     /// Runs free text through `scan` only (a field rule that narrows the detectors for one

@@ -789,14 +789,14 @@ impl FormatSteps for HtmlMasker {
             return Err(MaskError::Poisoned);
         };
         let before = out.len();
-        lend(&mut self.state, out, || rw.write(chunk)).map_err(|e| self.fail(e, out, before))?;
-        // The response's memory budget (format/budget.rs): the handlers' buffers, and
-        // lol_html's own, counted at the most it is allowed.
-        match self.state.as_deref() {
-            Some(st) => Budget::of(st.values.plan().limits())
-                .charge(st.held() + st.max_value + PARSER_SLACK, 0),
-            None => Ok(()),
-        }
+        lend(&mut self.state, out, || rw.write(chunk)).map_err(|e| self.fail(e, out, before))
+    }
+
+    /// The handlers' buffers, and lol_html's own counted at the most it is allowed.
+    fn held(&self) -> Option<(usize, Budget)> {
+        let st = self.state.as_deref()?;
+        let held = st.held() + st.max_value + PARSER_SLACK;
+        Some((held, Budget::of(st.values.plan().limits())))
     }
 
     fn end(&mut self, out: &mut Vec<u8>) -> Result<(), MaskError> {
