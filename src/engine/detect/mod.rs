@@ -10,6 +10,7 @@
 //! prefilter (fewer than seven digits, no `@`, no `wamid.`) and returns at once when it
 //! says no, without running the regex.
 pub mod checks;
+pub mod context;
 pub mod numeric;
 
 use crate::vocab::kind::KindId;
@@ -173,6 +174,7 @@ struct BuiltinScan {
     needs_digits: bool,
     needs_at: bool,
     needs_wamid: bool,
+    needs_cnpj: bool,
     /// `wamid.`, searched for by the prefilter (built once: building a finder costs more
     /// than searching a short string).
     wamid: memchr::memmem::Finder<'static>,
@@ -310,6 +312,7 @@ impl Detectors {
                 cpf: ids.cpf.is_some(),
                 cnpj: ids.cnpj.is_some(),
                 card: ids.card.is_some(),
+                label: context::Label::None,
             };
             let pattern = builtin_pattern();
             let hir = regex_syntax::Parser::new()
@@ -321,6 +324,7 @@ impl Detectors {
                 needs_digits: numeric_kinds != NumericKinds::default() || ids.iban.is_some(),
                 needs_at: ids.email.is_some() || ids.phone.is_some(),
                 needs_wamid: ids.wamid.is_some(),
+                needs_cnpj: ids.cnpj.is_some(),
                 wamid: memchr::memmem::Finder::new(b"wamid."),
                 ids,
                 numeric,
@@ -514,6 +518,8 @@ impl Detectors {
                 v,
                 NumericKinds {
                     phone: true,
+                    // The field says what it holds.
+                    label: context::Label::Phone,
                     ..NumericKinds::default()
                 },
                 &mut found,
@@ -526,7 +532,11 @@ impl Detectors {
             return None;
         }
         if b.ids.email.map(|(_, k)| k) == Some(kind) && v.contains('@') {
-            let lower = v.to_lowercase();
+            let lower: String = v
+                .chars()
+                .filter(|&c| !is_invisible(c))
+                .flat_map(char::to_lowercase)
+                .collect();
             return (lower != value).then_some(lower);
         }
         None
@@ -720,7 +730,8 @@ impl ScanCache {
         let k = u8::from(kinds.phone)
             | u8::from(kinds.cpf) << 1
             | u8::from(kinds.cnpj) << 2
-            | u8::from(kinds.card) << 3;
+            | u8::from(kinds.card) << 3
+            | (kinds.label as u8) << 4;
         if let Some((hk, hit)) = self.numeric.get(run) {
             if *hk == k {
                 out.extend(hit.iter().cloned());
@@ -741,12 +752,23 @@ fn builtin_pattern() -> String {
     let jid = r"(?P<jid>[0-9]{5,20}(?:-[0-9]{1,20})?(?:[_:][0-9]{1,4}){0,2}@(?:s\.whatsapp\.net|c\.us|g\.us|lid|broadcast|newsletter))";
     let wamid = r"(?P<wamid>wamid\.[A-Za-z0-9+/=_\-]{8,256})";
     // `%40`: an address percent-encoded in a URL or a form (`maria.silva%40example.com`).
-    let email = r"(?P<email>[A-Za-z0-9._%+\-]{1,64}(?:@|%40)[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,4})";
+    // RFC 5322 addresses: the special characters of a local part (`!#$&'*/=?^`{|}~`), a
+    // quoted local part (`"john doe"@example.com`), a domain literal (`me@[127.0.0.1]`),
+    // internationalized addresses (`jörg@bücher.de`, `joão@empresa.com.br`) and invisible
+    // characters inside an address (it reads, and copies, as the address). Any non-ASCII
+    // character is let in here (a small automaton); `email_bounds` trims what is not part
+    // of the address (`“ana@example.com”`, `/contacts/ana@example.com`, `?q=ana@…`).
+    let email = r#"(?P<email>(?:[A-Za-z0-9._%+\-!#$&'*/=?^`{|}~\x{80}-\x{10ffff}]{1,128}|"(?:[\x20\x21\x23-\x5b\x5d-\x7e\x{80}-\x{10ffff}]|\\[\x20-\x7e\x{80}-\x{10ffff}]){1,64}")(?:@|%40)(?:[A-Za-z0-9\-\x{80}-\x{10ffff}]{1,63}(?:\.[A-Za-z0-9\-\x{80}-\x{10ffff}]{1,63}){1,4}|\[(?:[0-9.]{7,15}|IPv6:[0-9A-Fa-f:.]{2,45})\]))"#;
     // `ES 91 2100 …`, `de89…`, `DE89-3704-…`: as people write them.
     let iban = r"(?P<iban>[A-Za-z]{2}\x20?[0-9]{2}(?:[\x20\-.]?[A-Za-z0-9]){11,30})";
-    // `(+57) 300 1234567`: a country code in brackets opens a number too.
-    let num = r"(?P<num>(?:\(\+|[+(])?[0-9][0-9\x20\-.()/\x{a0}]{5,200}[0-9])";
-    format!("{jid}|{wamid}|{email}|{iban}|{num}")
+    // `(+57) 300 1234567`: a country code in brackets opens a number too. Fullwidth digits
+    // and invisible characters between digits (`＋５５…`, `98765\u{200b}4321`) are the same
+    // number to a reader: see `fold_obfuscated`.
+    let num = r"(?P<num>(?:\(\+|[+(\x{ff0b}])?[0-9\x{ff10}-\x{ff19}][0-9\x{ff10}-\x{ff19}\x20\-.()/\x{a0}\x{200b}-\x{200d}\x{2060}\x{feff}]{5,200}[0-9\x{ff10}-\x{ff19}])";
+    // The alphanumeric CNPJ (`12.ABC.345/01DE-35`), where no other shape starts: see
+    // `checks::alnum_cnpj_at`, which the IBAN and number paths ask first.
+    let cnpj = r"(?P<cnpj>[0-9A-Z]{2}\.?\x20?[0-9A-Z]{3}\.?\x20?[0-9A-Z]{3}\x20?/?\x20?[0-9A-Z]{4}\x20?[\-\x{2013}]?\x20?[0-9]{2})";
+    format!("{jid}|{wamid}|{email}|{iban}|{num}|{cnpj}")
 }
 
 impl BuiltinScan {
@@ -756,12 +778,15 @@ impl BuiltinScan {
         if bytes.len() <= SHORT_TEXT {
             // One branch-free pass tells which tests can pass at all.
             // A byte-wide counter (at most SHORT_TEXT digits) keeps the loop in byte lanes.
-            let (mut digits, mut at, mut w, mut pct) = (0u8, false, false, false);
+            let (mut digits, mut at, mut w, mut pct, mut wide, mut slash) =
+                (0u8, false, false, false, false, false);
             for &b in bytes {
                 digits = digits.wrapping_add(u8::from(b.wrapping_sub(b'0') < 10));
                 at |= b == b'@';
                 w |= b == b'w';
                 pct |= b == b'%';
+                wide |= b >= 0xE2;
+                slash |= b == b'/';
             }
             // `%40`: an address percent-encoded.
             let at = at || (pct && memchr::memmem::find(bytes, b"%40").is_some());
@@ -769,7 +794,9 @@ impl BuiltinScan {
                 || (self.needs_digits
                     && usize::from(digits) >= MIN_DIGITS
                     && has_digit_run(bytes))
-                || (self.needs_wamid && w && self.wamid.find(bytes).is_some());
+                || (self.needs_wamid && w && self.wamid.find(bytes).is_some())
+                || (wide && self.needs_digits && has_obfuscated_digits(bytes))
+                || (slash && self.needs_cnpj && has_alnum_cnpj_tail(bytes));
         }
         self.long_text_may_match(bytes)
     }
@@ -804,7 +831,9 @@ impl BuiltinScan {
             }
             self.needs_digits && runs.block(bytes, base, digits_of(v))
         });
-        found || (self.needs_digits && runs.iban())
+        found
+            || (self.needs_digits && (runs.iban() || has_obfuscated_digits(bytes)))
+            || (self.needs_cnpj && has_alnum_cnpj_tail(bytes))
     }
 
     fn scan(
@@ -839,6 +868,12 @@ impl BuiltinScan {
                     }
                 }
                 Shape::Email => {
+                    let Some((start, end)) = email_bounds(text, start, end) else {
+                        // Not an address (`“@”`): the next candidate may start inside it.
+                        at = start + 1;
+                        continue;
+                    };
+                    at = end;
                     // `…/messages/9102@host`, the Message-ID an inbox writes for its e-mail
                     // channel, is not an address. Anything else after a `/` is one: an
                     // address in a URL path (`/contacts/maria@example.com`, a Location
@@ -850,7 +885,12 @@ impl BuiltinScan {
                             .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
                     if let Some((id, kind)) = on(self.ids.email).filter(|_| !message_id) {
                         let raw = &text[start..end];
-                        let mut lower = raw.to_ascii_lowercase();
+                        // One address, one token: case folded, invisible characters out.
+                        let mut lower: String = raw
+                            .chars()
+                            .filter(|&c| !is_invisible(c))
+                            .flat_map(char::to_lowercase)
+                            .collect();
                         if !raw.contains('@') {
                             // Percent-encoded: the same address, the same token.
                             lower = lower.replacen("%40", "@", 1);
@@ -858,6 +898,9 @@ impl BuiltinScan {
                         let norm = (lower != raw).then_some(lower);
                         out.push(finding(start, end, kind, id, norm));
                     }
+                }
+                Shape::Iban | Shape::Number if self.alnum_cnpj(text, start, enabled, out) => {
+                    at = out.last().map_or(end, |f| f.end);
                 }
                 Shape::Iban => {
                     // Most candidates are words before a number (`tel 11 …`): the prefix
@@ -877,9 +920,34 @@ impl BuiltinScan {
                             }
                         }
                     }
+                    // Written as an IBAN but not one (a wrong check digit, a digit short):
+                    // its digit groups are not phone numbers.
+                    if on(self.ids.iban).is_some() && !glued_before(text, start) {
+                        if let Some(len) = checks::iban_shaped_len(&text[start..end]) {
+                            at = start + len;
+                            continue;
+                        }
+                    }
                     // Not an IBAN (or IBANs not looked for): the digits inside may still be
                     // a number (`CPF 123.456.789-09` starts an IBAN candidate at `PF 12`).
-                    at = start + 2;
+                    // (An alphanumeric CNPJ candidate, `B5511987654321`, has one letter.)
+                    let letters = text[start..end]
+                        .bytes()
+                        .take(2)
+                        .take_while(u8::is_ascii_alphabetic)
+                        .count();
+                    at = start + letters.max(1);
+                }
+                Shape::Number if m.as_str().bytes().any(|b| b.is_ascii_uppercase()) => {
+                    // The alphanumeric CNPJ shape, not one: the next candidate may start
+                    // inside it.
+                    at = start + 1;
+                }
+                Shape::Number if text[end..].starts_with('@') || text[end..].starts_with("%40") => {
+                    // `(5511987654321@example.com)`: the digits after the bracket (or a `+`)
+                    // are an address's local part, which the address pattern takes from
+                    // the next position on.
+                    at = start + 1;
                 }
                 Shape::Number => {
                     // `%2B5511987654321`: an international number percent-encoded in a URL
@@ -929,9 +997,13 @@ impl BuiltinScan {
                         cpf: on(self.ids.cpf).is_some(),
                         cnpj: on(self.ids.cnpj).is_some(),
                         card: on(self.ids.card).is_some(),
+                        label: context::label_before(text, start),
                     };
+                    let candidate = &text[start..end];
+                    let folded = fold_obfuscated(candidate);
+                    let run = folded.as_ref().map_or(candidate, |(f, _)| f.as_str());
                     numeric.clear();
-                    cache.classify(&self.numeric, &text[start..end], kinds, &mut numeric);
+                    cache.classify(&self.numeric, run, kinds, &mut numeric);
                     for NumericMatch {
                         start: s,
                         end: e,
@@ -939,6 +1011,10 @@ impl BuiltinScan {
                         normalized,
                     } in numeric.drain(..)
                     {
+                        let (s, e) = match &folded {
+                            Some((_, at)) => (at[s], at[e]),
+                            None => (s, e),
+                        };
                         let slot = match kind {
                             NumericKind::Phone => self.ids.phone,
                             NumericKind::Cpf => self.ids.cpf,
@@ -953,6 +1029,30 @@ impl BuiltinScan {
                     }
                 }
             }
+        }
+    }
+
+    /// An alphanumeric CNPJ at `start` (not glued to a word), pushed to `out`.
+    fn alnum_cnpj(
+        &self,
+        text: &str,
+        start: usize,
+        enabled: DetectorSet,
+        out: &mut Vec<Finding>,
+    ) -> bool {
+        let Some((id, kind)) = self.ids.cnpj.filter(|(id, _)| enabled.contains(*id)) else {
+            return false;
+        };
+        if glued_before(text, start) {
+            return false;
+        }
+        match checks::alnum_cnpj_at(&text[start..]) {
+            Some((len, compact)) if !glued_after(text, start + len) => {
+                let compact = String::from_utf8_lossy(&compact).into_owned();
+                out.push(finding(start, start + len, kind, id, Some(compact)));
+                true
+            }
+            _ => false,
         }
     }
 
@@ -1005,6 +1105,202 @@ fn finding(
     }
 }
 
+/// The address inside an e-mail candidate `text[start..end]`. The candidate pattern lets
+/// any non-ASCII character in (a small automaton) and the local part's special characters;
+/// an address is trimmed here of what surrounds it in text:
+/// - quotes, dashes, emoji around it (non-ASCII characters that are not letters, digits,
+///   marks or invisible characters): `“ana@example.com”`, `—jörg@bücher.de…`;
+/// - a URL's path or query before it: `/contacts/ana@example.com` (after the last `/` when
+///   the local part starts with one), `?q=ana@…`, `&to=ana@…` (after the last `?` or `&`,
+///   then after the first `=`);
+/// - punctuation wrapped around it: `**ana@example.com**`, `'ana@example.com'` (leading
+///   special characters, when a letter or digit follows);
+/// - a domain's trailing dot or dash (the end of a sentence).
+///
+/// A quoted local part (`"john doe"@example.com`) and a domain literal
+/// (`me@[127.0.0.1]`) are kept whole. `None` when no address is left.
+fn email_bounds(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let raw = &text[start..end];
+    let (at, sep) = match raw.find('@') {
+        Some(i) if !raw.starts_with('"') => (i, 1),
+        _ => match raw.find("\"@").map(|i| (i + 1, 1)) {
+            Some(q) if raw.starts_with('"') => q,
+            _ => (raw.find("%40")?, 3),
+        },
+    };
+    let local_start = if raw.starts_with('"') && raw[..at].ends_with('"') && at >= 2 {
+        0
+    } else if sep == 3 {
+        // Percent-encoded, the address is a query or form value: its `=`, `&`, `?` and
+        // `/` would be encoded too, so the last of them ends the key before it.
+        let from = raw[..at].rfind(['=', '&', '?', '/']).map_or(0, |i| i + 1);
+        from + local_part_start(&raw[from..at])?
+    } else {
+        local_part_start(&raw[..at])?
+    };
+    let domain = &raw[at + sep..];
+    let domain_len = if domain.starts_with('[') {
+        domain.find(']')? + 1
+    } else {
+        let domain_ok = |c: char| {
+            if c.is_ascii() {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '-')
+            } else {
+                address_char(c)
+            }
+        };
+        let len = domain
+            .char_indices()
+            .find(|&(_, c)| !domain_ok(c))
+            .map_or(domain.len(), |(i, _)| i);
+        let domain = domain[..len].trim_end_matches(['.', '-']);
+        let (host, tld) = domain.rsplit_once('.')?;
+        if host.is_empty() || tld.is_empty() || host.starts_with(['.', '-']) {
+            return None;
+        }
+        domain.len()
+    };
+    Some((start + local_start, start + at + sep + domain_len))
+}
+
+/// Where the unquoted local part `local` (what precedes the `@`) starts; see
+/// [`email_bounds`].
+fn local_part_start(local: &str) -> Option<usize> {
+    let local_ok = |c: char| {
+        if c.is_ascii() {
+            c.is_ascii_alphanumeric() || "._%+-!#$&'*/=?^`{|}~".contains(c)
+        } else {
+            // The fullwidth forms of the local part's characters (`＠@fullwidth.at`), not
+            // of the brackets, quotes and punctuation around an address.
+            address_char(c)
+                || (('\u{ff01}'..='\u{ff5e}').contains(&c)
+                    && !"（）［］｛｝＂＇，．：；＜＞".contains(c))
+        }
+    };
+    let mut from = local
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| local_ok(c))
+        .last()
+        .map(|(i, _)| i)?;
+    let part = |from: usize| &local[from..];
+    // A path (`/contacts/ana@…`, `conversation/5/messages/ana@…`); one `/` inside a
+    // local part is RFC 5322's (`user+mailbox/department=shipping@…`).
+    if part(from).starts_with('/') || part(from).matches('/').nth(1).is_some() {
+        from += part(from).rfind('/')? + 1;
+    }
+    // A query parameter's value (`?q=ana@…`, `&to=ana@…`).
+    if let Some(q) = part(from).rfind(['?', '&']) {
+        if let Some(eq) = part(from)[q..].find('=') {
+            from += q + eq + 1;
+        }
+    }
+    // Wrapping punctuation (`**ana@…`, `'ana@…`), when a letter or digit follows.
+    let wrapped = part(from)
+        .find(|c: char| !"!#$&'*/=?^`{|}~.".contains(c))
+        .unwrap_or(0);
+    if part(from)[wrapped..].starts_with(|c: char| c.is_alphanumeric()) {
+        from += wrapped;
+    }
+    (from < local.len()).then_some(from)
+}
+
+/// A non-ASCII character of an address: a letter, a digit, a combining mark, or an
+/// invisible character.
+fn address_char(c: char) -> bool {
+    c.is_alphanumeric() || is_invisible(c) || is_combining_mark(c)
+}
+
+/// Combining marks of the scripts people write addresses in (an Indic virama, a Thai vowel
+/// sign, a combining accent): part of the word they follow.
+fn is_combining_mark(c: char) -> bool {
+    matches!(c,
+        '\u{300}'..='\u{36f}'
+            | '\u{483}'..='\u{489}'
+            | '\u{591}'..='\u{5c7}'
+            | '\u{610}'..='\u{61a}'
+            | '\u{64b}'..='\u{65f}'
+            | '\u{900}'..='\u{dff}'
+            | '\u{e31}'..='\u{e4e}'
+            | '\u{1ab0}'..='\u{1aff}'
+            | '\u{1dc0}'..='\u{1dff}'
+            | '\u{20d0}'..='\u{20ff}'
+            | '\u{3099}'..='\u{309a}'
+            | '\u{fe20}'..='\u{fe2f}')
+}
+
+/// Zero-width characters: invisible between two digits, so a number written with them
+/// reads (and copies into a dialer) as the number.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
+}
+
+/// `candidate` as a reader sees it: fullwidth digits and plus (`＋５５…`) as ASCII,
+/// invisible characters dropped; with, for each byte of it and its end, the offset in
+/// `candidate` of the character it came from. `None` when there is nothing to fold (the
+/// common case: no allocation).
+fn fold_obfuscated(candidate: &str) -> Option<(String, Vec<usize>)> {
+    if candidate.bytes().all(|b| b < 0xE0) {
+        return None;
+    }
+    let mut folded = String::with_capacity(candidate.len());
+    let mut at = Vec::with_capacity(candidate.len() + 1);
+    for (i, c) in candidate.char_indices() {
+        let c = match c {
+            '\u{ff10}'..='\u{ff19}' => char::from(b'0' + (c as u32 - 0xff10) as u8),
+            '\u{ff0b}' => '+',
+            c if is_invisible(c) => continue,
+            c => c,
+        };
+        folded.push(c);
+        at.resize(folded.len(), i);
+    }
+    at.push(candidate.len());
+    Some((folded, at))
+}
+
+/// Is there a fullwidth digit or plus, or an invisible character, in `bytes`? (Their
+/// UTF-8 forms: `EF BC 90..99`, `EF BC 8B`; `E2 80 8B..8D`, `E2 81 A0`, `EF BB BF`.)
+/// Numbers written with them have fewer ASCII digits in a run than the prefilter wants.
+fn has_obfuscated_digits(bytes: &[u8]) -> bool {
+    memchr::memchr2_iter(0xE2, 0xEF, bytes).any(|i| {
+        matches!(
+            bytes.get(i..i + 3),
+            Some(
+                [0xEF, 0xBC, 0x90..=0x99 | 0x8B]
+                    | [0xE2, 0x80, 0x8B..=0x8D]
+                    | [0xE2, 0x81, 0xA0]
+                    | [0xEF, 0xBB, 0xBF]
+            )
+        )
+    })
+}
+
+/// `/01DE-35`, `/ABCD–35`: the branch and check digits of a formatted alphanumeric CNPJ,
+/// whose letters break the digit runs the prefilter looks for.
+fn has_alnum_cnpj_tail(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'/', bytes).any(|i| {
+        let mut t = &bytes[i + 1..];
+        if t.first() == Some(&b' ') {
+            t = &t[1..];
+        }
+        if t.len() < 6
+            || !t[..4]
+                .iter()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        {
+            return false;
+        }
+        let mut t = &t[4..];
+        for sep in [&b" "[..], &b"-"[..], "–".as_bytes(), &b" "[..]] {
+            if t.starts_with(sep) {
+                t = &t[sep.len()..];
+            }
+        }
+        t.len() >= 2 && t[..2].iter().all(u8::is_ascii_digit)
+    })
+}
+
 /// `%2B` (a percent-encoded `+`) right before `start`.
 fn percent_plus(text: &str, start: usize) -> bool {
     start >= 3 && text.as_bytes()[start - 3..start].eq_ignore_ascii_case(b"%2B")
@@ -1019,12 +1315,14 @@ fn plain_international(candidate: &str) -> bool {
 }
 
 /// Is the value at `start` the tail of a longer word or identifier (`K-2024-118`, `ab12…`)?
+/// A clock time's seconds and fraction (`13:52:02.712704`) are glued to it too.
 fn glued_before(text: &str, start: usize) -> bool {
     let word = |c: char| c.is_alphanumeric() || c == '_';
     let mut before = text[..start].chars().rev();
     match before.next() {
         Some(c) if word(c) => true,
         Some('-' | '.') => before.next().is_some_and(word),
+        Some(':') => before.next().is_some_and(|c| c.is_ascii_digit()),
         _ => false,
     }
 }
@@ -1125,11 +1423,11 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn the_one_pass_prefilter_of_long_texts_agrees_with_its_three_tests(
-            picks in proptest::collection::vec(0usize..17, 30..300)
+            picks in proptest::collection::vec(0usize..20, 30..300)
         ) {
-            const ALPHABET: [&str; 17] = [
+            const ALPHABET: [&str; 20] = [
                 "1", "98", "-", " ", "a", "Z", "DE", "\u{a0}", "w", "wamid.", "@", "ü",
-                "lorem ipsum dolor sit amet ", "(+", "%", "4", "0",
+                "lorem ipsum dolor sit amet ", "(+", "%", "4", "0", "\u{200b}", "５", "“",
             ];
             let text: String = picks.iter().map(|&p| ALPHABET[p]).collect();
             let (d, _) = detectors();
@@ -1138,7 +1436,9 @@ mod tests {
             let want = digit_run_reference(bytes)
                 || bytes.contains(&b'@')
                 || memchr::memmem::find(bytes, b"%40").is_some()
-                || memchr::memmem::find(bytes, b"wamid.").is_some();
+                || memchr::memmem::find(bytes, b"wamid.").is_some()
+                || has_obfuscated_digits(bytes)
+                || has_alnum_cnpj_tail(bytes);
             proptest::prop_assert_eq!(d.may_match(bytes, all), want, "{:?}", text);
         }
     }
@@ -1302,6 +1602,187 @@ mod tests {
         assert!(scan("DE89 3704 0044 0532 0130 01")
             .iter()
             .all(|(k, _, _)| k != "iban"));
+    }
+
+    /// Fullwidth digits and invisible characters read (and copy into a dialer or a mail
+    /// client) as the value: they are that value, with its token.
+    #[test]
+    fn obfuscated_values_are_the_values() {
+        for (text, raw, kind, norm) in [
+            (
+                "ligue (１１) ９８７６５-４３２１ hoje",
+                "(１１) ９８７６５-４３２１",
+                "phone",
+                "+5511987654321",
+            ),
+            (
+                "＋５５ １１ ９８７６５ ４３２１",
+                "＋５５ １１ ９８７６５ ４３２１",
+                "phone",
+                "+5511987654321",
+            ),
+            (
+                "+55 11 98765\u{200b}4321 ok",
+                "+55 11 98765\u{200b}4321",
+                "phone",
+                "+5511987654321",
+            ),
+            (
+                "5511\u{2060}98765\u{feff}4321",
+                "5511\u{2060}98765\u{feff}4321",
+                "phone",
+                "+5511987654321",
+            ),
+            (
+                "cpf 529\u{200b}.982.247-25",
+                "529\u{200b}.982.247-25",
+                "cpf",
+                "52998224725",
+            ),
+            (
+                "mail ana\u{200b}.souza@exam\u{200c}ple.com!",
+                "ana\u{200b}.souza@exam\u{200c}ple.com",
+                "email",
+                "ana.souza@example.com",
+            ),
+        ] {
+            let found = scan(text);
+            assert_eq!(
+                found,
+                vec![(kind.to_string(), raw.to_string(), norm.to_string())],
+                "{text}"
+            );
+        }
+    }
+
+    /// What a person reads before a number says what it is.
+    #[test]
+    fn labels_decide_what_a_bare_or_ambiguous_number_is() {
+        // References keep their digits, whatever a numbering plan says of them.
+        for text in [
+            "Bestellnummer 2398-5999-42",
+            "Pedido 95727226053",
+            "Order #80011445873",
+            "Commande n° 3292676710",
+            "Protocolo nº 20261203123456",
+        ] {
+            assert_eq!(scan(text), vec![], "{text}");
+        }
+        // A phone label lets in what a bare run is not without one: a national number
+        // without separators or trunk prefix, a landline, another country's number.
+        for (text, raw, norm) in [
+            ("Telemóvel 912345678", "912345678", "+351912345678"),
+            ("tel 1133334444", "1133334444", "+551133334444"),
+            (
+                "meu whatsapp é 2348031234567",
+                "2348031234567",
+                "+2348031234567",
+            ),
+            ("Handy: 1701234567", "1701234567", "+491701234567"),
+        ] {
+            one(text, "phone", raw, norm);
+        }
+        for text in ["912345678", "2348031234567"] {
+            assert_eq!(scan(text), vec![], "{text}");
+        }
+        // The same digits after a label that says reference: a `+` still makes a phone.
+        one(
+            "pedido +5511987654321",
+            "phone",
+            "+5511987654321",
+            "+5511987654321",
+        );
+    }
+
+    #[test]
+    fn shapes_that_are_never_values() {
+        for text in [
+            "from 151.191.82.219",
+            "v9.36.989.6369 and 18.14.618.3994",
+            "2011-02-14T13:52:02.712704+00:00",
+            "2020-06-06 07:42:31.315915-05:00",
+            "ssn 078-05-1120",
+            // A card's layout that is not a card: no phone in its last groups.
+            "cartão 5142 8466 4660 7304",
+            "(6011 0276 4136 4755)",
+            // A mistyped IBAN's digit groups are not phones either.
+            "IBAN DE90 3704 0044 0532 0130 00",
+            "NL92 ABNA 0417 1643 00",
+            // A bare EAN-13 with a trunk zero, a mistyped CNPJ's branch.
+            "0626978388461",
+            "07187504000102",
+        ] {
+            assert_eq!(scan(text), vec![], "{text}");
+        }
+    }
+
+    #[test]
+    fn alphanumeric_cnpj_in_text() {
+        for (text, raw) in [
+            ("CNPJ 12.ABC.345/01DE-35, ok", "12.ABC.345/01DE-35"),
+            ("cnpj:12ABC34501DE35.", "12ABC34501DE35"),
+            ("(12. ABC.345 /01DE–35)", "12. ABC.345 /01DE–35"),
+        ] {
+            one(text, "cnpj", raw, "12ABC34501DE35");
+        }
+        for text in ["12.ABC.345/01DE-36", "X12ABC34501DE35", "12ABC34501DE35X"] {
+            assert_eq!(scan(text), vec![], "{text}");
+        }
+    }
+
+    #[test]
+    fn addresses_as_rfc_5322_writes_them() {
+        for (text, raw) in [
+            (
+                "para user+mailbox/department=shipping@example.tld ok",
+                "user+mailbox/department=shipping@example.tld",
+            ),
+            (
+                "!#$%&'*+-/=?^_`.{|}~@example.tld",
+                "!#$%&'*+-/=?^_`.{|}~@example.tld",
+            ),
+            (
+                "mail \"quoted local part\"@example.org, thanks",
+                "\"quoted local part\"@example.org",
+            ),
+            ("me@[127.0.0.1] ok", "me@[127.0.0.1]"),
+            ("me@[IPv6:::1].", "me@[IPv6:::1]"),
+            // Wrapped in punctuation, in a query, after a bracket: the address only.
+            ("**ana@example.com**", "ana@example.com"),
+            ("“ana@example.com”", "ana@example.com"),
+            ("/search?email=ana@example.com&x=1", "ana@example.com"),
+            ("(11111111112222@example.com)", "11111111112222@example.com"),
+            // (`+` is a local part's character.)
+            ("(+5511987654321@example.com)", "+5511987654321@example.com"),
+        ] {
+            let found = scan(text);
+            assert_eq!(found.len(), 1, "{text}: {found:?}");
+            assert_eq!(
+                (found[0].0.as_str(), found[0].1.as_str()),
+                ("email", raw),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn internationalized_addresses() {
+        for (text, raw, norm) in [
+            ("Mail: Jörg@Bücher.de.", "Jörg@Bücher.de", "jörg@bücher.de"),
+            (
+                "escreve para joão@empresa.com.br, obrigado",
+                "joão@empresa.com.br",
+                "joão@empresa.com.br",
+            ),
+            ("用户@例子.广告", "用户@例子.广告", "用户@例子.广告"),
+            (
+                "δοκιμή@παράδειγμα.δοκιμή",
+                "δοκιμή@παράδειγμα.δοκιμή",
+                "δοκιμή@παράδειγμα.δοκιμή",
+            ),
+        ] {
+            one(text, "email", raw, norm);
+        }
     }
 
     #[test]

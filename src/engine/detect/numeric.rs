@@ -53,6 +53,7 @@
 //! scanning continues after it. Spans are trimmed of leading/trailing punctuation and of an
 //! unbalanced edge parenthesis.
 
+use super::context::Label;
 use phonenumber::country::Id;
 use phonenumber::metadata::DATABASE;
 use phonenumber::{Mode, PhoneNumber, Type};
@@ -64,6 +65,11 @@ pub struct NumericKinds {
     pub cpf: bool,
     pub cnpj: bool,
     pub card: bool,
+    /// The label before the run: a phone label lets in national numbers typed without
+    /// separators or trunk prefix and bare international numbers of any country; after a
+    /// reference label (`Pedido`, `Bestellnummer`) only a number with its `+` or a
+    /// configured region's country code is a phone.
+    pub label: Label,
 }
 
 impl NumericKinds {
@@ -95,8 +101,18 @@ pub struct NumericMatch {
 const MAX_SPLIT_GROUPS: usize = 8;
 /// Longest value we care about (payment cards go up to 19 digits).
 const MAX_DIGITS: usize = 19;
-/// Fewer digits than this is never a value.
+/// Fewer digits than this is never a value, but for an international number with its `+`.
 const MIN_DIGITS: usize = 8;
+/// The fewest digits of an international number (`+683 7012`).
+const MIN_INTERNATIONAL_DIGITS: usize = 7;
+
+/// Regions whose national numbers people write with the trunk prefix `0` (Germany's
+/// `0151 23456789`, Indonesia's `0812-3456-7890`, the UK's `07700 900123`…), unlike
+/// Brazil's `11 98765-4321` or India's `98765 43210`.
+const WRITTEN_WITH_TRUNK: &[&str] = &[
+    "DE", "AT", "CH", "GB", "ID", "FR", "NL", "BE", "TR", "ZA", "AU", "NZ", "PH", "MY", "TH", "JP",
+    "KR", "CN", "EG", "NG", "PK", "BD", "VN", "UA", "IE", "SE", "FI",
+];
 
 const DEFAULT_REGIONS: &[&str] = &["BR", "DE", "PT", "IN", "ID", "CO", "US", "GB", "ES", "MX"];
 
@@ -312,7 +328,9 @@ fn analyse(s: &str) -> Option<Shape> {
     if open_paren || gap_punct.is_some() || gap_spaces > 0 {
         return None;
     }
-    if sh.n < MIN_DIGITS {
+    // The smallest numbering plans (Niue, Tokelau, Tristan da Cunha) have 4-digit numbers:
+    // written with their `+` and country code, seven digits are a phone number.
+    if sh.n < MIN_DIGITS && !(sh.plus && sh.n == MIN_INTERNATIONAL_DIGITS) {
         return None;
     }
     Some(sh)
@@ -324,6 +342,40 @@ fn analyse(s: &str) -> Option<Shape> {
 
 fn all_same_digit(d: &[u8]) -> bool {
     d.iter().all(|&b| b == d[0])
+}
+
+/// `151.191.82.219`: four dotted groups of at most three digits, each at most 255.
+fn is_ipv4(sh: &Shape) -> bool {
+    !sh.plus
+        && !sh.paren
+        && sh.ngroups == 4
+        && sh.seps().iter().all(|&s| s == Sep::Dot)
+        && (0..4).all(|g| sh.group_len[g] <= 3 && sh.group_value(g) <= 255)
+}
+
+/// `078-05-1120`, `078 00 1123`: three, two and four digits, the layout of a US Social
+/// Security number, which no numbering plan writes its phones in.
+fn is_ssn_layout(sh: &Shape) -> bool {
+    !sh.plus && !sh.paren && sh.groups() == [3, 2, 4]
+}
+
+/// `9.36.989.6369`, `18.14.618.3994`: four or more dotted groups after a one- or two-digit
+/// first one, a version or build number.
+fn is_dotted_version(sh: &Shape) -> bool {
+    !sh.plus
+        && !sh.paren
+        && sh.ngroups >= 4
+        && sh.seps().iter().all(|&s| s == Sep::Dot)
+        && sh.group_len[0] <= 2
+}
+
+/// A run laid out as a payment card (four groups of four digits, Amex's 4-6-5, 19 digits
+/// as 4-4-4-4-3) that is not a card (its Luhn check fails, an unknown issuer): a mistyped
+/// card or a card-like reference, and in either case not a phone number in its last groups.
+fn is_card_lookalike(sh: &Shape) -> bool {
+    let groups = sh.groups();
+    let layout = matches!(groups, [4, 4, 4, 4] | [4, 6, 5] | [4, 4, 4, 4, 3]);
+    !sh.plus && !sh.paren && layout && card_layout_ok(sh)
 }
 
 /// `^\d{1,3}(\.\d{3})+$`
@@ -360,7 +412,12 @@ fn starts_with_date(sh: &Shape) -> bool {
 }
 
 fn is_isbn13(d: &[u8]) -> bool {
-    if d.len() != 13 || !(d.starts_with(b"978") || d.starts_with(b"979")) {
+    (d.starts_with(b"978") || d.starts_with(b"979")) && is_ean13(d)
+}
+
+/// 13 digits with a valid EAN-13 (GTIN) check digit.
+fn is_ean13(d: &[u8]) -> bool {
+    if d.len() != 13 {
         return false;
     }
     let sum: u32 = d
@@ -401,6 +458,9 @@ fn is_year_prefixed_reference(sh: &Shape) -> bool {
 
 fn is_hard_negative(sh: &Shape) -> bool {
     all_same_digit(sh.digits())
+        || is_ssn_layout(sh)
+        || is_ipv4(sh)
+        || is_dotted_version(sh)
         || is_thousands_grouping(sh)
         || starts_with_date(sh)
         || is_year_prefixed_reference(sh)
@@ -435,7 +495,7 @@ fn is_boleto_line(run: &str) -> bool {
             }
             d[n] = b;
             n += 1;
-        } else if !matches!(b, b' ' | b'.' | b'-') {
+        } else if !matches!(b, b' ' | b'.' | b'-' | b'(' | b')') {
             return false;
         }
     }
@@ -554,7 +614,9 @@ fn card_issuer_ok(d: &[u8]) -> bool {
     let maestro = (p2 == 50 || (56..=69).contains(&p2)) && (12..=19).contains(&n);
     let mir = (2200..=2204).contains(&p4) && (16..=19).contains(&n);
     let uatp = d[0] == b'1' && n == 15;
-    visa || mastercard || amex || discover || jcb || diners || maestro || mir || uatp
+    // Korean domestic cards (BC Card's 94 range).
+    let korean = p2 == 94 && n == 16;
+    visa || mastercard || amex || discover || jcb || diners || maestro || mir || uatp || korean
 }
 
 fn card_layout_ok(sh: &Shape) -> bool {
@@ -678,8 +740,11 @@ fn parse_international_uncached(digits: &[u8]) -> Option<Intl> {
     })
 }
 
+/// In [`possible_lengths`]: the plan's numbers may begin with a 0 (its example numbers do).
+const LEADING_ZERO_BIT: u32 = 31;
+
 /// National-number lengths libphonenumber deems possible, per calling code (bit `n` set:
-/// `n` digits are possible).
+/// `n` digits are possible; [`LEADING_ZERO_BIT`]: numbers may begin with a 0).
 fn possible_lengths() -> &'static [u32; 1000] {
     static TABLE: std::sync::OnceLock<[u32; 1000]> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
@@ -708,9 +773,17 @@ fn possible_lengths() -> &'static [u32; 1000] {
                 .flatten()
                 .flat_map(|t| t.possible_length())
             {
-                if *len < 32 {
+                if u32::from(*len) < LEADING_ZERO_BIT {
                     t[code] |= 1 << len;
                 }
+            }
+            let personal = [d.fixed_line(), d.mobile()];
+            if personal
+                .into_iter()
+                .flatten()
+                .any(|t| t.example().is_some_and(|e| e.starts_with('0')))
+            {
+                t[code] |= 1 << LEADING_ZERO_BIT;
             }
         }
         t
@@ -727,7 +800,7 @@ fn international_e164(digits: &[u8]) -> Option<String> {
     if digits.starts_with(b"44") && gb_fictional(&digits[2..]) {
         return Some(gb_e164(&digits[2..]));
     }
-    if !(MIN_DIGITS..=15).contains(&digits.len()) || digits[0] == b'0' {
+    if !(MIN_INTERNATIONAL_DIGITS..=15).contains(&digits.len()) || digits[0] == b'0' {
         return None;
     }
     let digits: std::borrow::Cow<'_, [u8]> = match br_legacy_mobile(digits) {
@@ -740,13 +813,13 @@ fn international_e164(digits: &[u8]) -> Option<String> {
         .map(|k| (k, table[digits_value(&digits[..k]) as usize]))
         .find(|(_, mask)| *mask != 0)?;
     let nsn = digits.len() - cc_len;
-    if nsn >= 32 || mask & (1 << nsn) == 0 {
+    if nsn >= LEADING_ZERO_BIT as usize || mask & (1 << nsn) == 0 {
         return None;
     }
-    // After the calling code a national number does not start with its trunk `0` (Italy
-    // and Côte d'Ivoire keep a leading 0 in international form).
-    let code = digits_value(&digits[..cc_len]);
-    if digits[cc_len] == b'0' && code != 39 && code != 225 {
+    // After the calling code a national number does not start with its trunk `0`, but in
+    // the plans whose numbers begin with a 0 (Italy, Côte d'Ivoire, Benin, Gabon, Congo,
+    // San Marino).
+    if digits[cc_len] == b'0' && mask & (1 << LEADING_ZERO_BIT) == 0 {
         return None;
     }
     let mut out = String::with_capacity(digits.len() + 1);
@@ -831,7 +904,12 @@ impl NumericClassifier {
             out.push(m);
             return;
         }
-        if !run.chars().any(is_space) || is_printed_access_key(run) || is_boleto_line(run) {
+        if !run.chars().any(is_space)
+            || is_printed_access_key(run)
+            || is_boleto_line(run)
+            || analyse(run.trim_start_matches('(').trim_end_matches(')'))
+                .is_some_and(|sh| is_card_lookalike(&sh))
+        {
             return;
         }
         // Whitespace-separated groups (byte ranges).
@@ -943,6 +1021,19 @@ impl NumericClassifier {
         if start >= end {
             return None;
         }
+        if run[start..end].starts_with("(+") {
+            // `(+44 (20) 7123 4567)`: a bracket around a number whose own brackets come
+            // later, unless it closes round the country code (`(+57) 300 1234567`).
+            let code_closed = run[start + 2..end].find(')').is_some_and(|c| {
+                (1..=3).contains(&c)
+                    && run[start + 2..start + 2 + c]
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+            });
+            if !code_closed {
+                start += 1;
+            }
+        }
         let mut result = self.classify_value(&run[start..end], kinds);
         if result.is_none() && end - start > 2 && bytes[start] == b'(' && bytes[end - 1] == b')' {
             // "(11 98765-4321)": parentheses around the whole value.
@@ -1015,7 +1106,7 @@ impl NumericClassifier {
             return Some((NumericKind::Cnpj, sh.digit_str().to_owned()));
         }
         if kinds.phone && sh.n <= 15 {
-            if let Some(p) = self.phone(&sh) {
+            if let Some(p) = self.phone(&sh, kinds.label) {
                 return Some((NumericKind::Phone, p));
             }
         }
@@ -1030,7 +1121,7 @@ impl NumericClassifier {
         None
     }
 
-    fn phone(&self, sh: &Shape) -> Option<String> {
+    fn phone(&self, sh: &Shape, label: Label) -> Option<String> {
         let d = sh.digits();
         if sh.plus {
             // "+44 (0) 7700 900123": the parenthesised trunk zero is not dialled internationally.
@@ -1056,19 +1147,35 @@ impl NumericClassifier {
             return Some(gb_e164(&d[1..]));
         }
         if sh.bare() {
-            return self.bare_phone(sh);
+            return self.bare_phone(sh, label);
+        }
+        // After a reference label (`Bestellnummer 2398-5999-42`) a national number is none,
+        // but one written as only a phone is: an area code in brackets or a trunk `0`
+        // (`order (11) 96000-0000`, `Pedido 0151 23456789`).
+        if label == Label::Reference && !sh.paren && d[0] != b'0' {
+            return None;
         }
         self.formatted_phone(sh)
     }
 
-    /// Bare digit string (wa_id style or national without separators).
-    fn bare_phone(&self, sh: &Shape) -> Option<String> {
+    /// Bare digit string (wa_id style or national without separators). Without a phone
+    /// label: 10 to 15 digits, an international number of a configured region or a national
+    /// mobile (or trunk-prefixed) number of one. After a phone label (`tel 912345678`): from
+    /// 8 digits, any personal national number of a configured region, and an international
+    /// number of any country.
+    fn bare_phone(&self, sh: &Shape, label: Label) -> Option<String> {
         let d = sh.digits();
-        if !(10..=15).contains(&sh.n) {
+        let labelled = label == Label::Phone;
+        let shortest = if labelled { MIN_DIGITS } else { 10 };
+        if !(shortest..=15).contains(&sh.n) {
             return None;
         }
         // Unix timestamps in seconds (10 digits) or milliseconds (13 digits).
-        if (sh.n == 10 || sh.n == 13) && d[0] == b'1' {
+        if (sh.n == 10 || sh.n == 13) && d[0] == b'1' && !labelled {
+            return None;
+        }
+        // An EAN-13 barcode read as a trunk-prefixed national number.
+        if sh.n == 13 && d[0] == b'0' && !labelled && is_ean13(d) {
             return None;
         }
         let intl = if d[0] != b'0' {
@@ -1081,8 +1188,25 @@ impl NumericClassifier {
                 return Some(i.e164.clone());
             }
         }
+        // After a reference label, only a configured region's number with its country code
+        // (`order 5511987654321`: a wa_id) is a phone; a national one is the reference.
+        if label == Label::Reference {
+            return None;
+        }
+        // A mistyped CNPJ (`07187504000102`: a branch number `000x`) is no phone either.
+        if sh.n == 14 && &d[8..11] == b"000" && !labelled {
+            return None;
+        }
         let s = sh.digit_str();
+        // A mobile number of any region first (`912345678` is Portugal's mobile before it
+        // is a German landline), then the other personal numbers.
+        let mut other = None;
         for &id in &self.regions {
+            // Where numbers are written with their trunk `0` (`0151 …`, `0812 …`), the
+            // digits without it are a number of that region only after a label.
+            if d[0] != b'0' && !labelled && WRITTEN_WITH_TRUNK.contains(&id.as_ref()) {
+                continue;
+            }
             let Ok(pn) = phonenumber::parse(Some(id), s) else {
                 continue;
             };
@@ -1090,11 +1214,16 @@ impl NumericClassifier {
                 continue;
             };
             let ty = pn.number_type(&DATABASE);
-            if matches!(ty, Type::Mobile | Type::FixedLineOrMobile) || d[0] == b'0' {
+            if matches!(ty, Type::Mobile | Type::FixedLineOrMobile) {
                 return Some(out);
             }
+            if (d[0] == b'0' || labelled) && (personal_type(ty) || ty == Type::Voip) {
+                other.get_or_insert(out);
+            }
         }
-        intl.map(|i| i.e164)
+        // Another country's number without its `+` (a wa_id): only where a label says it
+        // is a phone, as most bare runs of 10 to 15 digits are valid somewhere.
+        intl.filter(|_| labelled).map(|i| i.e164).or(other)
     }
 
     /// National number with separators. Every configured region is tried; ranking: personal
@@ -1174,6 +1303,7 @@ mod tests {
         cpf: true,
         cnpj: true,
         card: true,
+        label: Label::None,
     };
 
     fn clf() -> NumericClassifier {

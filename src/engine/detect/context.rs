@@ -1,0 +1,294 @@
+//! The label before a number: what a person reads just before it tells them what it is.
+//!
+//! `Pedido 95727226053`, `Bestellnummer 2398-5999-42`, `Protocolo 20261203123456` are
+//! references, whatever a phone numbering plan says of their digits; `tel 912345678`,
+//! `WhatsApp: 11 3333-4444`, `Handy 15123456789` are phones even without the separators or
+//! the trunk prefix that make a bare number one otherwise. The label is the last word or
+//! two before the number, past punctuation (`:`, `#`, `nº`) and a verb (`é`, `is`, `ist`).
+//! Words are compared ASCII-case-insensitively, on bytes (no allocation).
+
+/// What the words before a number say it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Label {
+    /// Nothing (or nothing known).
+    #[default]
+    None,
+    /// A phone label: `tel`, `celular`, `WhatsApp`, `Handy`, `call me`…
+    Phone,
+    /// A reference: an order, a protocol, an invoice, a tracking number…
+    Reference,
+}
+
+/// Phone labels of the shipped regions' languages (lower case).
+const PHONE: &[&str] = &[
+    "tel",
+    "tel.",
+    "tlf",
+    "tel/whatsapp",
+    "fone",
+    "telefone",
+    "telefon",
+    "telefonnummer",
+    "telephone",
+    "phone",
+    "phone number",
+    "mobile",
+    "mobile number",
+    "mobil",
+    "mobilnummer",
+    "handy",
+    "handynummer",
+    "rufnummer",
+    "cell",
+    "cellphone",
+    "cel",
+    "cel.",
+    "celular",
+    "número de celular",
+    "número de telefone",
+    "numero de celular",
+    "numero de telefone",
+    "móvil",
+    "movil",
+    "teléfono",
+    "telefono",
+    "telemóvel",
+    "telemovel",
+    "whatsapp",
+    "whats",
+    "zap",
+    "wpp",
+    "wa",
+    "call me",
+    "call me at",
+    "call me on",
+    "ring me",
+    "text me",
+    "ligue",
+    "liga",
+    "me liga",
+    "ligue para",
+    "liga pra",
+    "me liga no",
+    "me chama no",
+    "contato",
+    "contacto",
+    "contact",
+    "meu número",
+    "meu numero",
+    "mi número",
+    "mi numero",
+    "my number",
+    "meine nummer",
+    "unter",
+    "nomor",
+    "nomor hp",
+    "no hp",
+    "hp",
+    "no. hp",
+    "nomor telepon",
+    "nomor wa",
+    "fax",
+];
+
+/// Reference labels (lower case). Longer than the phone labels they end with, where they
+/// overlap (`número do pedido` vs `número`), so the longest label decides.
+const REFERENCE: &[&str] = &[
+    "pedido",
+    "número do pedido",
+    "numero do pedido",
+    "número de pedido",
+    "numero de pedido",
+    "protocolo",
+    "protocol",
+    "order",
+    "order no",
+    "order no.",
+    "order number",
+    "order id",
+    "bestellung",
+    "bestellnummer",
+    "auftrag",
+    "auftragsnummer",
+    "rechnung",
+    "rechnungsnummer",
+    "kundennummer",
+    "sendungsnummer",
+    "vorgangsnummer",
+    "invoice",
+    "invoice no",
+    "fatura",
+    "nota fiscal",
+    "nf",
+    "nf-e",
+    "nfe",
+    "chamado",
+    "ticket",
+    "ticket no",
+    "caso",
+    "case",
+    "tracking",
+    "tracking number",
+    "rastreio",
+    "código de rastreio",
+    "codigo de rastreio",
+    "referência",
+    "referencia",
+    "ref",
+    "ref.",
+    "reference",
+    "transação",
+    "transacao",
+    "transaction",
+    "transaction id",
+    "nsu",
+    "sku",
+    "ean",
+    "isbn",
+    "serial",
+    "série",
+    "serie",
+    "lote",
+    "batch",
+    "id",
+    "pesanan",
+    "nomor pesanan",
+    "no. pesanan",
+    "resi",
+    "nomor resi",
+    "factura",
+    "número de factura",
+    "orden",
+    "número de orden",
+    "encomenda",
+    "commande",
+    "numéro de commande",
+    "facture",
+    "colis",
+    "suivi",
+    "référence",
+    "dossier",
+];
+
+/// Words between a label and its number (`meu número é …`, `my number is …`).
+const FILLERS: &[&str] = &["é", "e", "is", "ist", "es", "adalah", "eh", ":", "="];
+
+/// How far back a label is looked for.
+const WINDOW: usize = 40;
+
+/// The label right before `text[start..]`.
+pub fn label_before(text: &str, start: usize) -> Label {
+    let mut from = start.saturating_sub(WINDOW);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let mut window = trim_punctuation(&text[from..start]);
+    for filler in FILLERS {
+        if let Some(rest) = strip_word_suffix(window, filler) {
+            window = trim_punctuation(rest);
+            break;
+        }
+    }
+    let longest = |labels: &[&str]| {
+        labels
+            .iter()
+            .filter(|l| strip_word_suffix(window, l).is_some())
+            .map(|l| l.len())
+            .max()
+    };
+    match (longest(PHONE), longest(REFERENCE)) {
+        (Some(p), Some(r)) if r >= p => Label::Reference,
+        (Some(_), _) => Label::Phone,
+        (None, Some(_)) => Label::Reference,
+        (None, None) => Label::None,
+    }
+}
+
+/// `text` without the punctuation and spaces that sit between a label and its number
+/// (`Tel.: `, `Pedido nº `, `Order #`, `WhatsApp - `).
+fn trim_punctuation(text: &str) -> &str {
+    let mut t = text;
+    loop {
+        let before = t.len();
+        t = t.trim_end_matches(|c: char| {
+            c.is_whitespace()
+                || matches!(c, ':' | '#' | '-' | '–' | '=' | '(' | '[' | '*' | 'º' | '°')
+        });
+        for suffix in [" n", " n.", " no", " no.", " nr", " nr."] {
+            if t.len() >= suffix.len()
+                && t.is_char_boundary(t.len() - suffix.len())
+                && t[t.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+            {
+                t = &t[..t.len() - suffix.len()];
+            }
+        }
+        if t.len() == before {
+            return t;
+        }
+    }
+}
+
+/// `text` without `word` at its end, when `word` is there as a whole word
+/// (ASCII-case-insensitive).
+fn strip_word_suffix<'a>(text: &'a str, word: &str) -> Option<&'a str> {
+    let cut = text.len().checked_sub(word.len())?;
+    if !text.is_char_boundary(cut) || !text[cut..].eq_ignore_ascii_case(word) {
+        return None;
+    }
+    let rest = &text[..cut];
+    let glued = rest
+        .chars()
+        .next_back()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_');
+    (!glued).then_some(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(text: &str) -> Label {
+        label_before(text, text.len())
+    }
+
+    #[test]
+    fn labels_in_the_shipped_languages() {
+        for phone in [
+            "tel ",
+            "Tel.: ",
+            "meu número é ",
+            "Me liga no ",
+            "WhatsApp - ",
+            "Handy: ",
+            "my number is ",
+            "Telemóvel ",
+            "call me at ",
+            "Nomor HP: ",
+        ] {
+            assert_eq!(label(phone), Label::Phone, "{phone:?}");
+        }
+        for reference in [
+            "Pedido ",
+            "Número do pedido: ",
+            "Order #",
+            "order no. ",
+            "Bestellnummer ",
+            "Auftragsnummer: ",
+            "Protocolo nº ",
+            "Rechnung Nr. ",
+            "Nomor pesanan ",
+        ] {
+            assert_eq!(label(reference), Label::Reference, "{reference:?}");
+        }
+        for none in [
+            "",
+            "Oi, tudo bem? ",
+            "hotel ",
+            "Stelefon ",
+            "olá ",
+            "segue: ",
+        ] {
+            assert_eq!(label(none), Label::None, "{none:?}");
+        }
+    }
+}
