@@ -7,6 +7,8 @@
 //! two before the number, past punctuation (`:`, `#`, `nº`) and a verb (`é`, `is`, `ist`).
 //! Words are compared ASCII-case-insensitively, on bytes (no allocation).
 
+use super::national::Scheme;
+
 /// What the words before a number say it is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Label {
@@ -17,7 +19,59 @@ pub enum Label {
     Phone,
     /// A reference: an order, a protocol, an invoice, a tracking number…
     Reference,
+    /// A national id's name: `NIF`, `Steuer-ID`, `SSN`, `NIK`, `cédula`, `Aadhaar`.
+    Id(Scheme),
 }
+
+impl Label {
+    /// Not a phone's label: a national number after it is what the label says, not a phone.
+    pub fn names_another_kind(self) -> bool {
+        matches!(self, Label::Reference | Label::Id(_))
+    }
+
+    /// A small number per label (a cache key).
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Label::None => 0,
+            Label::Phone => 1,
+            Label::Reference => 2,
+            Label::Id(s) => 3 + s.code(),
+        }
+    }
+}
+
+/// National-id labels (lower case).
+const IDS: &[(&str, Scheme)] = &[
+    ("nif", Scheme::PtNif),
+    ("contribuinte", Scheme::PtNif),
+    ("nº de contribuinte", Scheme::PtNif),
+    ("número de contribuinte", Scheme::PtNif),
+    ("numero de contribuinte", Scheme::PtNif),
+    ("steuer-id", Scheme::DeIdnr),
+    ("steuerid", Scheme::DeIdnr),
+    ("steuer-idnr", Scheme::DeIdnr),
+    ("idnr", Scheme::DeIdnr),
+    ("steueridentifikationsnummer", Scheme::DeIdnr),
+    ("identifikationsnummer", Scheme::DeIdnr),
+    ("ssn", Scheme::UsSsn),
+    ("social security", Scheme::UsSsn),
+    ("social security number", Scheme::UsSsn),
+    ("social security no", Scheme::UsSsn),
+    ("nik", Scheme::IdNik),
+    ("ktp", Scheme::IdNik),
+    ("no ktp", Scheme::IdNik),
+    ("nomor ktp", Scheme::IdNik),
+    ("nomor induk kependudukan", Scheme::IdNik),
+    ("cédula", Scheme::CoCedula),
+    ("cedula", Scheme::CoCedula),
+    ("cédula de ciudadanía", Scheme::CoCedula),
+    ("cedula de ciudadania", Scheme::CoCedula),
+    ("c.c.", Scheme::CoCedula),
+    ("aadhaar", Scheme::InAadhaar),
+    ("aadhar", Scheme::InAadhaar),
+    ("aadhaar no", Scheme::InAadhaar),
+    ("uid", Scheme::InAadhaar),
+];
 
 /// Phone labels of the shipped regions' languages (lower case).
 const PHONE: &[&str] = &[
@@ -196,6 +250,20 @@ pub fn label_before(text: &str, start: usize) -> Label {
             .map(|l| l.len())
             .max()
     };
+    let id_label = |window: &str| {
+        IDS.iter()
+            .filter(|(l, _)| strip_word_suffix(window, l).is_some())
+            .max_by_key(|(l, _)| l.len())
+    };
+    // `NIF PT 501 964 843`: a country prefix between the label and the number.
+    let id = id_label(window).or_else(|| {
+        let (rest, country) = window.rsplit_once(' ')?;
+        let prefix = country.len() == 2 && country.bytes().all(|c| c.is_ascii_uppercase());
+        prefix.then(|| id_label(trim_punctuation(rest))).flatten()
+    });
+    if let Some(&(_, scheme)) = id {
+        return Label::Id(scheme);
+    }
     match (longest(PHONE), longest(REFERENCE)) {
         (Some(p), Some(r)) if r >= p => Label::Reference,
         (Some(_), _) => Label::Phone,
@@ -279,6 +347,16 @@ mod tests {
             "Nomor pesanan ",
         ] {
             assert_eq!(label(reference), Label::Reference, "{reference:?}");
+        }
+        for (id, scheme) in [
+            ("NIF: ", Scheme::PtNif),
+            ("meu número de contribuinte é ", Scheme::PtNif),
+            ("Steuer-ID ", Scheme::DeIdnr),
+            ("SSN# ", Scheme::UsSsn),
+            ("No. KTP ", Scheme::IdNik),
+            ("Cédula de ciudadanía: ", Scheme::CoCedula),
+        ] {
+            assert_eq!(label(id), Label::Id(scheme), "{id:?}");
         }
         for none in [
             "",

@@ -6,11 +6,18 @@
 //! issuer prefixes, IBAN mod-97), because an agent whose order numbers get masked stops
 //! trusting the tool. Custom detectors add regexes and word lists.
 //!
+//! Context decides where the digits alone cannot: the label before a number (`context`),
+//! a card's or an IBAN's layout around digit groups. Fullwidth digits and invisible
+//! characters are folded before classification (`fold_obfuscated`). docs/detection.md says
+//! what each detector takes and leaves, with its figures on public test vectors.
+//!
 //! The fast path: most strings of an inbox hold no PII. [`Detectors::scan`] first asks a
-//! prefilter (fewer than seven digits, no `@`, no `wamid.`) and returns at once when it
-//! says no, without running the regex.
+//! prefilter (fewer than seven digits in a run, no `@`, no `wamid.`, no fullwidth digit or
+//! invisible character, no alphanumeric CNPJ's `/01DE-35`) and returns at once when it says
+//! no, without running the regex.
 pub mod checks;
 pub mod context;
+pub mod national;
 pub mod numeric;
 
 use crate::vocab::kind::KindId;
@@ -92,6 +99,8 @@ pub enum Builtin {
     Iban,
     /// WhatsApp message ids (`wamid.…`): they base64-encode the customer's number.
     Wamid,
+    /// National identity and tax numbers of the shipped regions (see [`national`]).
+    NationalId,
 }
 
 impl Builtin {
@@ -104,6 +113,7 @@ impl Builtin {
             Builtin::Card => "card",
             Builtin::Iban => "iban",
             Builtin::Wamid => "wamid",
+            Builtin::NationalId => "nationalid",
         }
     }
 
@@ -123,6 +133,7 @@ impl Builtin {
             "card" => Builtin::Card,
             "iban" => Builtin::Iban,
             "wamid" => Builtin::Wamid,
+            "nationalid" => Builtin::NationalId,
             _ => return None,
         })
     }
@@ -164,6 +175,7 @@ struct BuiltinIds {
     card: Option<(DetectorId, KindId)>,
     iban: Option<(DetectorId, KindId)>,
     wamid: Option<(DetectorId, KindId)>,
+    nationalid: Option<(DetectorId, KindId)>,
 }
 
 struct BuiltinScan {
@@ -175,6 +187,7 @@ struct BuiltinScan {
     needs_at: bool,
     needs_wamid: bool,
     needs_cnpj: bool,
+    needs_nationalid: bool,
     /// `wamid.`, searched for by the prefilter (built once: building a finder costs more
     /// than searching a short string).
     wamid: memchr::memmem::Finder<'static>,
@@ -229,6 +242,7 @@ impl Detectors {
             card: None,
             iban: None,
             wamid: None,
+            nationalid: None,
         };
         let mut regions: Vec<String> = Vec::new();
         let mut regexes = Vec::new();
@@ -250,6 +264,7 @@ impl Detectors {
                         Builtin::Card => &mut ids.card,
                         Builtin::Iban => &mut ids.iban,
                         Builtin::Wamid => &mut ids.wamid,
+                        Builtin::NationalId => &mut ids.nationalid,
                     };
                     if slot.is_some() {
                         return Err(invalid(
@@ -292,7 +307,14 @@ impl Detectors {
             }
         }
         let builtin = if [
-            ids.phone, ids.email, ids.cpf, ids.cnpj, ids.card, ids.iban, ids.wamid,
+            ids.phone,
+            ids.email,
+            ids.cpf,
+            ids.cnpj,
+            ids.card,
+            ids.iban,
+            ids.wamid,
+            ids.nationalid,
         ]
         .iter()
         .any(Option::is_some)
@@ -321,10 +343,13 @@ impl Detectors {
             max_match_len = max_match_len.max(hir.properties().maximum_len().unwrap_or(1024));
             Some(BuiltinScan {
                 re: Regex::new(&pattern).expect("the built-in pattern compiles"),
-                needs_digits: numeric_kinds != NumericKinds::default() || ids.iban.is_some(),
+                needs_digits: numeric_kinds != NumericKinds::default()
+                    || ids.iban.is_some()
+                    || ids.nationalid.is_some(),
                 needs_at: ids.email.is_some() || ids.phone.is_some(),
                 needs_wamid: ids.wamid.is_some(),
                 needs_cnpj: ids.cnpj.is_some(),
+                needs_nationalid: ids.nationalid.is_some(),
                 wamid: memchr::memmem::Finder::new(b"wamid."),
                 ids,
                 numeric,
@@ -731,7 +756,7 @@ impl ScanCache {
             | u8::from(kinds.cpf) << 1
             | u8::from(kinds.cnpj) << 2
             | u8::from(kinds.card) << 3
-            | (kinds.label as u8) << 4;
+            | kinds.label.code() << 4;
         if let Some((hk, hit)) = self.numeric.get(run) {
             if *hk == k {
                 out.extend(hit.iter().cloned());
@@ -768,7 +793,10 @@ fn builtin_pattern() -> String {
     // The alphanumeric CNPJ (`12.ABC.345/01DE-35`), where no other shape starts: see
     // `checks::alnum_cnpj_at`, which the IBAN and number paths ask first.
     let cnpj = r"(?P<cnpj>[0-9A-Z]{2}\.?\x20?[0-9A-Z]{3}\.?\x20?[0-9A-Z]{3}\x20?/?\x20?[0-9A-Z]{4}\x20?[\-\x{2013}]?\x20?[0-9]{2})";
-    format!("{jid}|{wamid}|{email}|{iban}|{num}|{cnpj}")
+    // National ids that begin with letters: India's PAN, Mexico's CURP, Spain's NIE (see
+    // `national::alnum_at`; Spain's DNI begins with its digits, a number candidate).
+    let nid = r"(?P<nid>[A-Z]{5}[0-9]{4}[A-Z]|[A-Z]{4}[0-9]{6}[HMX][A-Z]{5}[0-9A-Z][0-9]|[XYZxyz]-?[0-9]{7}-?[A-Za-z])";
+    format!("{jid}|{wamid}|{email}|{iban}|{num}|{cnpj}|{nid}")
 }
 
 impl BuiltinScan {
@@ -796,7 +824,8 @@ impl BuiltinScan {
                     && has_digit_run(bytes))
                 || (self.needs_wamid && w && self.wamid.find(bytes).is_some())
                 || (wide && self.needs_digits && has_obfuscated_digits(bytes))
-                || (slash && self.needs_cnpj && has_alnum_cnpj_tail(bytes));
+                || (slash && self.needs_cnpj && has_alnum_cnpj_tail(bytes))
+                || (self.needs_nationalid && digits >= 4 && has_pan_shape(bytes));
         }
         self.long_text_may_match(bytes)
     }
@@ -834,6 +863,7 @@ impl BuiltinScan {
         found
             || (self.needs_digits && (runs.iban() || has_obfuscated_digits(bytes)))
             || (self.needs_cnpj && has_alnum_cnpj_tail(bytes))
+            || (self.needs_nationalid && has_pan_shape(bytes))
     }
 
     fn scan(
@@ -899,7 +929,10 @@ impl BuiltinScan {
                         out.push(finding(start, end, kind, id, norm));
                     }
                 }
-                Shape::Iban | Shape::Number if self.alnum_cnpj(text, start, enabled, out) => {
+                Shape::Iban | Shape::Number
+                    if self.alnum_cnpj(text, start, enabled, out)
+                        || self.national_alnum(text, start, enabled, out) =>
+                {
                     at = out.last().map_or(end, |f| f.end);
                 }
                 Shape::Iban => {
@@ -1002,6 +1035,20 @@ impl BuiltinScan {
                     let candidate = &text[start..end];
                     let folded = fold_obfuscated(candidate);
                     let run = folded.as_ref().map_or(candidate, |(f, _)| f.as_str());
+                    let national = on(self.ids.nationalid);
+                    if let Some((id, k)) = national {
+                        // A label names it (`NIF 501 964 843`), or its layout is its own
+                        // (`536-90-4399`, `2341 2341 2346`).
+                        let named = match kinds.label {
+                            context::Label::Id(scheme) => national::labelled(scheme, run),
+                            _ => None,
+                        };
+                        if let Some(norm) = named.or_else(|| national::unlabelled(run)) {
+                            out.push(finding(start, end, k, id, Some(norm)));
+                            continue;
+                        }
+                    }
+                    let found = out.len();
                     numeric.clear();
                     cache.classify(&self.numeric, run, kinds, &mut numeric);
                     for NumericMatch {
@@ -1027,6 +1074,14 @@ impl BuiltinScan {
                             out.push(finding(start + s, start + e, k, id, norm));
                         }
                     }
+                    // A bare run nothing else took, and no label says otherwise: an
+                    // Aadhaar.
+                    let unnamed = !kinds.label.names_another_kind();
+                    if let Some((id, k)) = national.filter(|_| out.len() == found && unnamed) {
+                        if let Some(norm) = national::bare(run) {
+                            out.push(finding(start, end, k, id, Some(norm)));
+                        }
+                    }
                 }
             }
         }
@@ -1049,6 +1104,29 @@ impl BuiltinScan {
         match checks::alnum_cnpj_at(&text[start..]) {
             Some((len, compact)) if !glued_after(text, start + len) => {
                 let compact = String::from_utf8_lossy(&compact).into_owned();
+                out.push(finding(start, start + len, kind, id, Some(compact)));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A national id written with letters at `start` (not glued to a word), pushed to `out`.
+    fn national_alnum(
+        &self,
+        text: &str,
+        start: usize,
+        enabled: DetectorSet,
+        out: &mut Vec<Finding>,
+    ) -> bool {
+        let Some((id, kind)) = self.ids.nationalid.filter(|(id, _)| enabled.contains(*id)) else {
+            return false;
+        };
+        if glued_before(text, start) {
+            return false;
+        }
+        match national::alnum_at(&text[start..]) {
+            Some((len, compact)) if !glued_after(text, start + len) => {
                 out.push(finding(start, start + len, kind, id, Some(compact)));
                 true
             }
@@ -1301,6 +1379,15 @@ fn has_alnum_cnpj_tail(bytes: &[u8]) -> bool {
     })
 }
 
+/// `ABCPD1234E`: India's PAN, whose four digits are fewer than the digit-run test wants.
+fn has_pan_shape(bytes: &[u8]) -> bool {
+    bytes.windows(10).any(|w| {
+        w[..5].iter().all(u8::is_ascii_uppercase)
+            && w[5..9].iter().all(u8::is_ascii_digit)
+            && w[9].is_ascii_uppercase()
+    })
+}
+
 /// `%2B` (a percent-encoded `+`) right before `start`.
 fn percent_plus(text: &str, start: usize) -> bool {
     start >= 3 && text.as_bytes()[start - 3..start].eq_ignore_ascii_case(b"%2B")
@@ -1438,7 +1525,8 @@ mod tests {
                 || memchr::memmem::find(bytes, b"%40").is_some()
                 || memchr::memmem::find(bytes, b"wamid.").is_some()
                 || has_obfuscated_digits(bytes)
-                || has_alnum_cnpj_tail(bytes);
+                || has_alnum_cnpj_tail(bytes)
+                || has_pan_shape(bytes);
             proptest::prop_assert_eq!(d.may_match(bytes, all), want, "{:?}", text);
         }
     }
@@ -1462,14 +1550,23 @@ mod tests {
 
     fn detectors() -> (Detectors, Kinds) {
         let mut kinds = Kinds::default();
-        let defs: Vec<DetectorDef> = ["phone", "email", "cpf", "cnpj", "card", "iban", "wamid"]
-            .iter()
-            .map(|n| DetectorDef {
-                name: n.to_string(),
-                kind: kinds.intern(n),
-                spec: DetectorSpec::Builtin(Builtin::from_name(n, None).unwrap()),
-            })
-            .collect();
+        let defs: Vec<DetectorDef> = [
+            "phone",
+            "email",
+            "cpf",
+            "cnpj",
+            "card",
+            "iban",
+            "wamid",
+            "nationalid",
+        ]
+        .iter()
+        .map(|n| DetectorDef {
+            name: n.to_string(),
+            kind: kinds.intern(n),
+            spec: DetectorSpec::Builtin(Builtin::from_name(n, None).unwrap()),
+        })
+        .collect();
         (Detectors::compile(&defs).unwrap(), kinds)
     }
 
@@ -1713,6 +1810,51 @@ mod tests {
             "07187504000102",
         ] {
             assert_eq!(scan(text), vec![], "{text}");
+        }
+    }
+
+    #[test]
+    fn national_ids_by_layout_check_or_label() {
+        for (text, raw, norm) in [
+            ("PAN ABCPD1234E ok", "ABCPD1234E", "ABCPD1234E"),
+            ("DNI 54362315-K.", "54362315-K", "54362315K"),
+            ("nie x-2482300w", "x-2482300w", "X2482300W"),
+            (
+                "CURP: BOXW310820HNERXN09",
+                "BOXW310820HNERXN09",
+                "BOXW310820HNERXN09",
+            ),
+            ("meu NIF é 501 964 843", "501 964 843", "501964843"),
+            ("NIF PT 501964843", "501964843", "501964843"),
+            ("SSN 536904399", "536904399", "536904399"),
+            ("ssn: 536-90-4399", "536-90-4399", "536904399"),
+            ("536-90-4399", "536-90-4399", "536904399"),
+            ("2341 2341 2346", "2341 2341 2346", "234123412346"),
+            ("Aadhaar 234123412346", "234123412346", "234123412346"),
+            ("Steuer-ID: 36 574 261 809", "36 574 261 809", "36574261809"),
+            (
+                "NIK 3171011708450001",
+                "3171011708450001",
+                "3171011708450001",
+            ),
+            ("cédula 1.020.304.050", "1.020.304.050", "1020304050"),
+        ] {
+            one(text, "nationalid", raw, norm);
+        }
+        // Without their label, digits that could be anything are not taken for them; the
+        // famous invalid SSN and a wrong check letter are none.
+        for text in [
+            "36 574 261 809",
+            "3171011708450001",
+            "078-05-1120",
+            "DNI 54362315-Z",
+            "XABCPD1234E",
+        ] {
+            assert!(
+                scan(text).iter().all(|(k, _, _)| k != "nationalid"),
+                "{text}: {:?}",
+                scan(text)
+            );
         }
     }
 

@@ -14,6 +14,7 @@
 //!    or more than 19 digits.
 //! 2. **Global hard negatives** (nothing may match):
 //!    * every digit identical (`00000000000`, `11111111111`) – placeholders, never real data;
+//!    * IPv4 addresses, dotted version numbers (`9.36.989.6369`), the SSN layout 3-2-4;
 //!    * thousands grouping `^\d{1,3}(\.\d{3})+$` (`1.234.567`, `123.456.789`) – amounts/counts;
 //!    * a calendar date at the start (`yyyy-mm-dd`, `dd/mm/yyyy`, `dd.mm.yyyy`, `yyyy.mm.d-…`)
 //!      with plausible year (1900..=2099), month and day – dates and date-prefixed ids;
@@ -27,10 +28,15 @@
 //!    * bare digits (no separators) need 10..=15 digits, because short bare digit strings are
 //!      overwhelmingly ids. 10/13-digit strings starting with `1` are Unix timestamps (seconds /
 //!      milliseconds) and rejected. Order: international parse whose calling code belongs to a
-//!      configured region; then a national parse in each configured region, accepted only when
-//!      libphonenumber types it MOBILE / FIXED_LINE_OR_MOBILE or it starts with the trunk prefix
-//!      `0` (a bare 8-digit landline body is too easily an order number); then an international
-//!      parse for any other country (wa_id style).
+//!      configured region; then a national parse in each configured region, accepted when
+//!      libphonenumber types it MOBILE / FIXED_LINE_OR_MOBILE (not in the regions whose
+//!      numbers are written with their trunk `0`, `WRITTEN_WITH_TRUNK`, unless it has it), or
+//!      a personal type with the trunk prefix `0`.
+//!    * the label before the run ([`Label`], `context.rs`) moves that line: after a phone label
+//!      (`tel`, `celular`, `Handy`) 8-9 digits, landlines, numbers without their trunk `0` and
+//!      any country's international number without `+` are phones; after a reference label
+//!      (`Pedido`, `Bestellnummer`) only a configured region's number with its country code, or
+//!      a national one in brackets or with its trunk `0`, is.
 //!    * formatted national numbers are parsed in every configured region; when several regions
 //!      accept the digits, the region whose own national formatting puts group boundaries at
 //!      the same places as the input wins (`(415) 555-2671` is US, not the valid-but-wrongly
@@ -48,7 +54,9 @@
 //! Precedence is applied among the kinds the caller enabled only.
 //!
 //! # Splitting
-//! If the whole run is not a value, it is split on whitespace into groups and, left to right,
+//! A run laid out as a card that is not one (bad Luhn, unknown issuer), a boleto line or a
+//! printed access key is not split. Otherwise, if the whole run is not a value, it is split on
+//! whitespace into groups and, left to right,
 //! the longest span of at most 8 consecutive groups (`MAX_SPLIT_GROUPS`) that classifies is taken;
 //! scanning continues after it. Spans are trimmed of leading/trailing punctuation and of an
 //! unbalanced edge parenthesis.
@@ -1152,7 +1160,7 @@ impl NumericClassifier {
         // After a reference label (`Bestellnummer 2398-5999-42`) a national number is none,
         // but one written as only a phone is: an area code in brackets or a trunk `0`
         // (`order (11) 96000-0000`, `Pedido 0151 23456789`).
-        if label == Label::Reference && !sh.paren && d[0] != b'0' {
+        if label.names_another_kind() && !sh.paren && d[0] != b'0' {
             return None;
         }
         self.formatted_phone(sh)
@@ -1190,7 +1198,7 @@ impl NumericClassifier {
         }
         // After a reference label, only a configured region's number with its country code
         // (`order 5511987654321`: a wa_id) is a phone; a national one is the reference.
-        if label == Label::Reference {
+        if label.names_another_kind() {
             return None;
         }
         // A mistyped CNPJ (`07187504000102`: a branch number `000x`) is no phone either.

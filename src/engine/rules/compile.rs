@@ -170,7 +170,16 @@ fn strip_location(msg: &str) -> String {
     }
 }
 
-const BUILTIN_KINDS: [&str; 7] = ["phone", "email", "cpf", "cnpj", "card", "iban", "wamid"];
+const BUILTIN_KINDS: [&str; 8] = [
+    "phone",
+    "email",
+    "cpf",
+    "cnpj",
+    "card",
+    "iban",
+    "wamid",
+    "nationalid",
+];
 
 struct Compiler {
     diags: Vec<Diagnostic>,
