@@ -224,11 +224,65 @@ const REFERENCE: &[&str] = &[
     "dossier",
 ];
 
-/// Words between a label and its number (`meu número é …`, `my number is …`).
-const FILLERS: &[&str] = &["é", "e", "is", "ist", "es", "adalah", "eh", ":", "="];
+/// Words between a label and its number (`meu número é …`, `my number is …`, `Nr.`).
+const SKIPPED: &[&str] = &[
+    "é", "e", "is", "ist", "es", "adalah", "eh", "n", "n.", "no", "no.", "nr", "nr.", "n°",
+];
 
 /// How far back a label is looked for.
 const WINDOW: usize = 40;
+
+/// Labels by their last word (lower case).
+type LabelIndex = rustc_hash::FxHashMap<&'static [u8], Vec<(&'static str, Label)>>;
+
+/// The labels by their last word (lower case): a number candidate costs one lookup of the
+/// word before it, not a comparison with every label.
+fn by_last_word() -> &'static LabelIndex {
+    static INDEX: std::sync::OnceLock<LabelIndex> = std::sync::OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index = LabelIndex::default();
+        let all = PHONE
+            .iter()
+            .map(|&l| (l, Label::Phone))
+            .chain(REFERENCE.iter().map(|&l| (l, Label::Reference)))
+            .chain(IDS.iter().map(|&(l, s)| (l, Label::Id(s))));
+        for (label, kind) in all {
+            let last = label.rsplit(' ').next().unwrap_or(label);
+            index
+                .entry(last.as_bytes())
+                .or_default()
+                .push((label, kind));
+        }
+        index
+    })
+}
+
+/// The label whose last word ends `window`, if any: the longest one that ends it as a
+/// whole word; a national id's before a phone's or a reference's.
+fn label_at_end(window: &str) -> Label {
+    let last = window.rsplit(char::is_whitespace).next().unwrap_or(window);
+    let last = last.trim_start_matches(|c: char| !c.is_alphanumeric());
+    let mut key = [0u8; 32];
+    let Some(key) = key.get_mut(..last.len()) else {
+        return Label::None;
+    };
+    for (k, b) in key.iter_mut().zip(last.bytes()) {
+        *k = b.to_ascii_lowercase();
+    }
+    let Some(candidates) = by_last_word().get(&key[..]) else {
+        return Label::None;
+    };
+    let rank = |l: Label| match l {
+        Label::Id(_) => 2,
+        _ => 1,
+    };
+    candidates
+        .iter()
+        .filter(|(label, _)| strip_word_suffix(window, label).is_some())
+        // The longest label; at the same length a reference over a phone.
+        .max_by_key(|(label, kind)| (rank(*kind), label.len(), *kind == Label::Reference))
+        .map_or(Label::None, |&(_, kind)| kind)
+}
 
 /// The label right before `text[start..]`.
 pub fn label_before(text: &str, start: usize) -> Label {
@@ -237,63 +291,38 @@ pub fn label_before(text: &str, start: usize) -> Label {
         from += 1;
     }
     let mut window = trim_punctuation(&text[from..start]);
-    for filler in FILLERS {
-        if let Some(rest) = strip_word_suffix(window, filler) {
-            window = trim_punctuation(rest);
+    // A verb or a number sign between the label and the number (`é`, `is`, `nº`, `Nr.`):
+    // the word before it is the label.
+    for _ in 0..2 {
+        let last = window.rsplit(' ').next().unwrap_or(window);
+        if last.len() == window.len() || !SKIPPED.iter().any(|w| last.eq_ignore_ascii_case(w)) {
             break;
         }
+        window = trim_punctuation(&window[..window.len() - last.len()]);
     }
-    let longest = |labels: &[&str]| {
-        labels
-            .iter()
-            .filter(|l| strip_word_suffix(window, l).is_some())
-            .map(|l| l.len())
-            .max()
-    };
-    let id_label = |window: &str| {
-        IDS.iter()
-            .filter(|(l, _)| strip_word_suffix(window, l).is_some())
-            .max_by_key(|(l, _)| l.len())
-    };
-    // `NIF PT 501 964 843`: a country prefix between the label and the number.
-    let id = id_label(window).or_else(|| {
-        let (rest, country) = window.rsplit_once(' ')?;
-        let prefix = country.len() == 2 && country.bytes().all(|c| c.is_ascii_uppercase());
-        prefix.then(|| id_label(trim_punctuation(rest))).flatten()
-    });
-    if let Some(&(_, scheme)) = id {
-        return Label::Id(scheme);
-    }
-    match (longest(PHONE), longest(REFERENCE)) {
-        (Some(p), Some(r)) if r >= p => Label::Reference,
-        (Some(_), _) => Label::Phone,
-        (None, Some(_)) => Label::Reference,
-        (None, None) => Label::None,
+    match label_at_end(window) {
+        Label::None => {
+            // `NIF PT 501 964 843`: a country prefix between a national id's label and
+            // the number.
+            let Some((rest, country)) = window.rsplit_once(' ') else {
+                return Label::None;
+            };
+            let prefix = country.len() == 2 && country.bytes().all(|c| c.is_ascii_uppercase());
+            match prefix.then(|| label_at_end(trim_punctuation(rest))) {
+                Some(id @ Label::Id(_)) => id,
+                _ => Label::None,
+            }
+        }
+        label => label,
     }
 }
 
 /// `text` without the punctuation and spaces that sit between a label and its number
-/// (`Tel.: `, `Pedido nº `, `Order #`, `WhatsApp - `).
+/// (`Tel.: `, `Order #`, `WhatsApp - `).
 fn trim_punctuation(text: &str) -> &str {
-    let mut t = text;
-    loop {
-        let before = t.len();
-        t = t.trim_end_matches(|c: char| {
-            c.is_whitespace()
-                || matches!(c, ':' | '#' | '-' | '–' | '=' | '(' | '[' | '*' | 'º' | '°')
-        });
-        for suffix in [" n", " n.", " no", " no.", " nr", " nr."] {
-            if t.len() >= suffix.len()
-                && t.is_char_boundary(t.len() - suffix.len())
-                && t[t.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
-            {
-                t = &t[..t.len() - suffix.len()];
-            }
-        }
-        if t.len() == before {
-            return t;
-        }
-    }
+    text.trim_end_matches(|c: char| {
+        c.is_whitespace() || matches!(c, ':' | '#' | '-' | '–' | '=' | '(' | '[' | '*' | 'º' | '°')
+    })
 }
 
 /// `text` without `word` at its end, when `word` is there as a whole word

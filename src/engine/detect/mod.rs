@@ -863,7 +863,8 @@ impl BuiltinScan {
         found
             || (self.needs_digits && (runs.iban() || has_obfuscated_digits(bytes)))
             || (self.needs_cnpj && has_alnum_cnpj_tail(bytes))
-            || (self.needs_nationalid && has_pan_shape(bytes))
+            // (A PAN's digits follow two capitals: the run test's IBAN flag.)
+            || (self.needs_nationalid && runs.iban && has_pan_shape(bytes))
     }
 
     fn scan(
@@ -1030,7 +1031,12 @@ impl BuiltinScan {
                         cpf: on(self.ids.cpf).is_some(),
                         cnpj: on(self.ids.cnpj).is_some(),
                         card: on(self.ids.card).is_some(),
-                        label: context::label_before(text, start),
+                        // (No label changes what a number with its `+` is.)
+                        label: if text.as_bytes()[start] == b'+' {
+                            context::Label::None
+                        } else {
+                            context::label_before(text, start)
+                        },
                     };
                     let candidate = &text[start..end];
                     let folded = fold_obfuscated(candidate);
@@ -1381,6 +1387,12 @@ fn has_alnum_cnpj_tail(bytes: &[u8]) -> bool {
 
 /// `ABCPD1234E`: India's PAN, whose four digits are fewer than the digit-run test wants.
 fn has_pan_shape(bytes: &[u8]) -> bool {
+    // Where a capital is followed by a digit (few places in most texts), the ten bytes
+    // around it.
+    let upper_digit = |w: &[u8]| w[0].is_ascii_uppercase() && w[1].is_ascii_digit();
+    if !bytes.windows(2).any(upper_digit) {
+        return false;
+    }
     bytes.windows(10).any(|w| {
         w[..5].iter().all(u8::is_ascii_uppercase)
             && w[5..9].iter().all(u8::is_ascii_digit)

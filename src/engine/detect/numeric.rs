@@ -1226,6 +1226,11 @@ impl NumericClassifier {
                 return Some(out);
             }
             if (d[0] == b'0' || labelled) && (personal_type(ty) || ty == Type::Voip) {
+                if d[0] == b'0' {
+                    // A trunk-prefixed number: the first region that has it (no parse of
+                    // the others).
+                    return Some(out);
+                }
                 other.get_or_insert(out);
             }
         }
