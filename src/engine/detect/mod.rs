@@ -381,6 +381,25 @@ impl Detectors {
         })
     }
 
+    /// Checks one detector as [`Self::compile`] would, without building the built-in
+    /// candidate pattern (a rule set checks each of its detectors alone first, to report
+    /// every broken one; a built-in can only be broken by its phone regions).
+    pub fn check(def: &DetectorDef) -> Result<(), DetectorError> {
+        match &def.spec {
+            DetectorSpec::Builtin(Builtin::Phone { regions }) => {
+                let regions: Vec<&str> = regions.iter().map(String::as_str).collect();
+                NumericClassifier::new(&regions)
+                    .map(|_| ())
+                    .map_err(|reason| DetectorError::Invalid {
+                        detector: "phone".into(),
+                        reason,
+                    })
+            }
+            DetectorSpec::Builtin(_) => Ok(()),
+            _ => Detectors::compile(std::slice::from_ref(def)).map(|_| ()),
+        }
+    }
+
     /// Which detectors these are, among those this process compiled.
     pub(crate) fn generation(&self) -> u64 {
         self.generation

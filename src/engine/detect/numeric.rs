@@ -920,17 +920,24 @@ impl NumericClassifier {
         {
             return;
         }
-        // Whitespace-separated groups (byte ranges).
+        // Whitespace-separated groups (byte ranges); a bracket glued to the digits before it
+        // opens a group too (`+55 11 98765-4321(11) 98765-4321`: two numbers).
         let mut toks: Vec<(usize, usize)> = Vec::new();
         let mut start: Option<usize> = None;
+        let mut prev = ' ';
         for (i, c) in run.char_indices() {
             if is_space(c) {
                 if let Some(s) = start.take() {
                     toks.push((s, i));
                 }
+            } else if c == '(' && prev.is_ascii_digit() {
+                if let Some(s) = start.replace(i) {
+                    toks.push((s, i));
+                }
             } else if start.is_none() {
                 start = Some(i);
             }
+            prev = c;
         }
         if let Some(s) = start {
             toks.push((s, run.len()));
@@ -1468,6 +1475,16 @@ mod tests {
         ] {
             assert_eq!(c.whatsapp_digits(d).as_deref(), e, "input {d:?}");
         }
+    }
+
+    /// Regression (fuzz `headers`): a number glued to the bracket of the next one was not
+    /// split, and the `+` number's failure skipped the rest of the run: both served clear.
+    #[test]
+    fn a_bracket_glued_to_a_number_opens_the_next() {
+        let c = clf();
+        let got = run_with(&c, "+55 11 98765-4321(11) 98765-4321", ALL);
+        let norms: Vec<&str> = got.iter().map(|m| m.normalized.as_str()).collect();
+        assert_eq!(norms, ["+5511987654321", "+5511987654321"], "{got:?}");
     }
 
     #[test]

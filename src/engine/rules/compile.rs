@@ -265,7 +265,7 @@ impl Compiler {
         let mut broken = Vec::new();
         let mut i = 0;
         while i < det_defs.len() {
-            if let Err(e) = Detectors::compile(std::slice::from_ref(&det_defs[i])) {
+            if let Err(e) = Detectors::check(&det_defs[i]) {
                 let name = det_defs[i].name.clone();
                 self.error(
                     det_src[i],
