@@ -392,7 +392,11 @@ impl Masker for TextMasker {
             return Err(MaskError::Poisoned);
         }
         self.buf.extend_from_slice(chunk);
-        self.process(false, out);
+        // Nothing is emitted before the pending text holds two windows (see `process`): a
+        // client sending a byte at a time costs one pass per window, not one per byte.
+        if self.buf.len() >= self.ctx + 2 * self.window {
+            self.process(false, out);
+        }
         Ok(())
     }
 
