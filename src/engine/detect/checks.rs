@@ -361,7 +361,7 @@ fn national_check_ok(iban: &[u8]) -> bool {
 /// the punctuation or an en dash). Returns the length of the CNPJ at the start of
 /// `text` and its compact form, when it holds at least one letter (all-digit ones are the
 /// number classifier's) and its check digits are right.
-pub fn alnum_cnpj_at(text: &str) -> Option<(usize, [u8; 14])> {
+pub fn alnum_cnpj_at(text: &str) -> Option<(usize, String)> {
     let b = text.as_bytes();
     let mut i = 0;
     let mut out = [0u8; 14];
@@ -413,7 +413,8 @@ pub fn alnum_cnpj_at(text: &str) -> Option<(usize, [u8; 14])> {
             r => b'0' + (11 - r) as u8,
         }
     };
-    (dv(12) == out[12] && dv(13) == out[13]).then_some((i, out))
+    (dv(12) == out[12] && dv(13) == out[13])
+        .then(|| (i, String::from_utf8_lossy(&out).into_owned()))
 }
 
 #[cfg(test)]
@@ -452,7 +453,7 @@ mod tests {
         ] {
             let (len, compact) = alnum_cnpj_at(text).unwrap_or_else(|| panic!("{text}"));
             assert_eq!(len, text.len(), "{text}");
-            assert_eq!(&compact, b"12ABC34501DE35");
+            assert_eq!(compact, "12ABC34501DE35");
         }
         for text in [
             "12ABC34501DE36",

@@ -104,6 +104,18 @@ pub enum Builtin {
 }
 
 impl Builtin {
+    /// Every built-in's name, as rule files write it (`builtin: phone`).
+    pub const NAMES: [&'static str; 8] = [
+        "phone",
+        "email",
+        "cpf",
+        "cnpj",
+        "card",
+        "iban",
+        "wamid",
+        "nationalid",
+    ];
+
     pub fn name(&self) -> &'static str {
         match self {
             Builtin::Phone { .. } => "phone",
@@ -950,8 +962,19 @@ impl BuiltinScan {
                     }
                 }
                 Shape::Iban | Shape::Number
-                    if self.alnum_cnpj(text, start, enabled, out)
-                        || self.national_alnum(text, start, enabled, out) =>
+                    if self.lettered(
+                        self.ids.cnpj,
+                        checks::alnum_cnpj_at,
+                        (text, start),
+                        enabled,
+                        out,
+                    ) || self.lettered(
+                        self.ids.nationalid,
+                        national::alnum_at,
+                        (text, start),
+                        enabled,
+                        out,
+                    ) =>
                 {
                     at = out.last().map_or(end, |f| f.end);
                 }
@@ -1112,45 +1135,23 @@ impl BuiltinScan {
         }
     }
 
-    /// An alphanumeric CNPJ at `start` (not glued to a word), pushed to `out`.
-    fn alnum_cnpj(
+    /// A value written with letters that `parse` reads at `start` (not glued to a word:
+    /// an alphanumeric CNPJ, a PAN, a CURP, a DNI), pushed to `out` as `slot`'s kind.
+    fn lettered(
         &self,
-        text: &str,
-        start: usize,
+        slot: Option<(DetectorId, KindId)>,
+        parse: fn(&str) -> Option<(usize, String)>,
+        (text, start): (&str, usize),
         enabled: DetectorSet,
         out: &mut Vec<Finding>,
     ) -> bool {
-        let Some((id, kind)) = self.ids.cnpj.filter(|(id, _)| enabled.contains(*id)) else {
+        let Some((id, kind)) = slot.filter(|(id, _)| enabled.contains(*id)) else {
             return false;
         };
         if glued_before(text, start) {
             return false;
         }
-        match checks::alnum_cnpj_at(&text[start..]) {
-            Some((len, compact)) if !glued_after(text, start + len) => {
-                let compact = String::from_utf8_lossy(&compact).into_owned();
-                out.push(finding(start, start + len, kind, id, Some(compact)));
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// A national id written with letters at `start` (not glued to a word), pushed to `out`.
-    fn national_alnum(
-        &self,
-        text: &str,
-        start: usize,
-        enabled: DetectorSet,
-        out: &mut Vec<Finding>,
-    ) -> bool {
-        let Some((id, kind)) = self.ids.nationalid.filter(|(id, _)| enabled.contains(*id)) else {
-            return false;
-        };
-        if glued_before(text, start) {
-            return false;
-        }
-        match national::alnum_at(&text[start..]) {
+        match parse(&text[start..]) {
             Some((len, compact)) if !glued_after(text, start + len) => {
                 out.push(finding(start, start + len, kind, id, Some(compact)));
                 true
@@ -1581,23 +1582,14 @@ mod tests {
 
     fn detectors() -> (Detectors, Kinds) {
         let mut kinds = Kinds::default();
-        let defs: Vec<DetectorDef> = [
-            "phone",
-            "email",
-            "cpf",
-            "cnpj",
-            "card",
-            "iban",
-            "wamid",
-            "nationalid",
-        ]
-        .iter()
-        .map(|n| DetectorDef {
-            name: n.to_string(),
-            kind: kinds.intern(n),
-            spec: DetectorSpec::Builtin(Builtin::from_name(n, None).unwrap()),
-        })
-        .collect();
+        let defs: Vec<DetectorDef> = Builtin::NAMES
+            .iter()
+            .map(|n| DetectorDef {
+                name: n.to_string(),
+                kind: kinds.intern(n),
+                spec: DetectorSpec::Builtin(Builtin::from_name(n, None).unwrap()),
+            })
+            .collect();
         (Detectors::compile(&defs).unwrap(), kinds)
     }
 

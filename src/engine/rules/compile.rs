@@ -170,17 +170,6 @@ fn strip_location(msg: &str) -> String {
     }
 }
 
-const BUILTIN_KINDS: [&str; 8] = [
-    "phone",
-    "email",
-    "cpf",
-    "cnpj",
-    "card",
-    "iban",
-    "wamid",
-    "nationalid",
-];
-
 struct Compiler {
     diags: Vec<Diagnostic>,
     /// Roles compiled so far (a role's collection budget looks at its own actions).
@@ -224,7 +213,7 @@ impl Compiler {
             }
         }
         // Make sure every builtin kind exists so that roles can name them.
-        for k in BUILTIN_KINDS {
+        for k in Builtin::NAMES {
             self.kinds.intern(k);
         }
         // Routes, in file order.
@@ -524,7 +513,7 @@ impl Compiler {
                         Some(&at),
                         format!(
                             "detector {name:?}: unknown builtin {b:?} (one of {})",
-                            BUILTIN_KINDS.join(", ")
+                            Builtin::NAMES.join(", ")
                         ),
                     );
                     return None;

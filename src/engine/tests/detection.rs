@@ -131,23 +131,14 @@ fn expected(v: &Vector, kinds: &Kinds) -> bool {
 
 fn detectors() -> (Detectors, Kinds) {
     let mut kinds = Kinds::default();
-    let defs: Vec<DetectorDef> = [
-        "phone",
-        "email",
-        "cpf",
-        "cnpj",
-        "card",
-        "iban",
-        "wamid",
-        "nationalid",
-    ]
-    .iter()
-    .map(|n| DetectorDef {
-        name: n.to_string(),
-        kind: kinds.intern(n),
-        spec: DetectorSpec::Builtin(Builtin::from_name(n, None).unwrap()),
-    })
-    .collect();
+    let defs: Vec<DetectorDef> = Builtin::NAMES
+        .iter()
+        .map(|n| DetectorDef {
+            name: n.to_string(),
+            kind: kinds.intern(n),
+            spec: DetectorSpec::Builtin(Builtin::from_name(n, None).unwrap()),
+        })
+        .collect();
     (Detectors::compile(&defs).unwrap(), kinds)
 }
 
